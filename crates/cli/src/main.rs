@@ -1,0 +1,365 @@
+//! `harness`: tells a CephFS developer whether a kernel patch series is safe.
+//!
+//! Thin layer: parses arguments, wires the pure core, the executor and the store, prints, and maps
+//! outcomes to the exit codes documented in the README.
+
+mod reporter;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use harness_core::job::Job;
+use harness_core::report::{Report, Verdict};
+use harness_core::series::{self, Series, Severity};
+use harness_store::Store;
+
+/// Exit codes (documented in the README).
+pub mod exit {
+    pub const PASS: u8 = 0;
+    pub const FAIL: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const BAD_INPUT: u8 = 3;
+    pub const APPLY_FAILED: u8 = 4;
+    pub const BUILD_FAILED: u8 = 5;
+    pub const INFRA_ERROR: u8 = 6;
+    pub const MISSING_DEPS: u8 = 7;
+    pub const NOT_ROOT: u8 = 8;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Parser)]
+#[command(name = "harness", version, about = "Test a CephFS kernel patch series in QEMU guests against a mini Ceph cluster")]
+struct Cli {
+    /// Results store directory.
+    #[arg(long, global = true, env = "HARNESS_RESULTS", default_value = "results")]
+    results: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Apply, build every prefix, boot a guest against a fresh cluster, run the workload, give a verdict.
+    Test(TestArgs),
+    /// Print a past run (`last` for the newest).
+    Show {
+        run: String,
+        /// Print the JSON report instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List past runs, newest first.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Inspect a series without running anything.
+    Series {
+        #[command(subcommand)]
+        cmd: SeriesCmd,
+    },
+    /// Run the job on a series and print the time of each phase against the sum of its parts.
+    Bench(TestArgs),
+}
+
+#[derive(Subcommand)]
+enum SeriesCmd {
+    /// Print what was understood of a series: cover letter, patches, files, diagnostics.
+    Show { files: Vec<PathBuf> },
+}
+
+#[derive(clap::Args, Clone)]
+struct TestArgs {
+    /// Series: mbox files or git format-patch files, applied in the order given.
+    #[arg(required = true)]
+    series: Vec<PathBuf>,
+    /// Job file (default: the embedded jobs/default.yaml).
+    #[arg(long)]
+    job: Option<PathBuf>,
+    /// Write the machine-readable report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Cache directory for source trees, builds and images.
+    #[arg(long, env = "HARNESS_CACHE_DIR")]
+    cache: Option<PathBuf>,
+}
+
+/// The default job is a file in `jobs/`, embedded so the binary works from anywhere; its relative
+/// paths resolve against the repository's `jobs/` directory it was built from.
+const DEFAULT_JOB: &str = include_str!("../../../jobs/default.yaml");
+const JOBS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../jobs");
+
+/// An error with the exit code it maps to.
+struct Fail(u8, anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for Fail {
+    fn from(e: E) -> Self {
+        Fail(exit::INFRA_ERROR, e.into())
+    }
+}
+
+fn bad_input(e: impl Into<anyhow::Error>) -> Fail {
+    Fail(exit::BAD_INPUT, e.into())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HARNESS_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
+        }
+    };
+    match real_main(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(Fail(code, e)) => {
+            eprintln!("harness: {}", chain(&e));
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn chain(e: &anyhow::Error) -> String {
+    e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+}
+
+fn real_main(cli: Cli) -> Result<u8, Fail> {
+    match cli.cmd {
+        Cmd::Test(args) => test(&cli.results, args, false),
+        Cmd::Bench(args) => test(&cli.results, args, true),
+        Cmd::Show { run, json } => show(&cli.results, &run, json),
+        Cmd::List { limit } => list(&cli.results, limit),
+        Cmd::Series { cmd: SeriesCmd::Show { files } } => series_show(&files),
+    }
+}
+
+fn load_job(path: Option<&Path>) -> Result<Job, Fail> {
+    let (text, name, dir) = match path {
+        None => (DEFAULT_JOB.to_string(), "jobs/default.yaml (embedded)".to_string(), PathBuf::from(JOBS_DIR)),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| p.display().to_string()).map_err(bad_input)?;
+            let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+            let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+            (text, p.display().to_string(), dir)
+        }
+    };
+    Job::from_yaml(&text, &name, &dir).map_err(bad_input)
+}
+
+fn load_series(files: &[PathBuf]) -> Result<Series, Fail> {
+    let mut parts = Vec::new();
+    for f in files {
+        let meta = std::fs::metadata(f).with_context(|| f.display().to_string()).map_err(bad_input)?;
+        if meta.is_dir() {
+            return Err(bad_input(anyhow::anyhow!("{}: is a directory (give the mbox or .patch files)", f.display())));
+        }
+        let bytes = std::fs::read(f).with_context(|| f.display().to_string()).map_err(bad_input)?;
+        parts.push(series::parse_mbox(&bytes, &f.display().to_string()).map_err(bad_input)?);
+    }
+    Ok(series::concat(parts))
+}
+
+fn verdict_code(v: Verdict) -> u8 {
+    match v {
+        Verdict::Pass => exit::PASS,
+        Verdict::Fail => exit::FAIL,
+        Verdict::ApplyFailed => exit::APPLY_FAILED,
+        Verdict::BuildFailed => exit::BUILD_FAILED,
+        Verdict::InfraError => exit::INFRA_ERROR,
+    }
+}
+
+fn test(results: &Path, args: TestArgs, bench: bool) -> Result<u8, Fail> {
+    let job = load_job(args.job.as_deref())?;
+    let series = load_series(&args.series)?;
+    for d in series.diagnostics.iter().filter(|d| d.severity == Severity::Error) {
+        return Err(bad_input(anyhow::anyhow!("{}: {}", d.origin, d.message)));
+    }
+    harness_exec::preflight::check(&job).map_err(|e| {
+        let code = match e {
+            harness_exec::ExecError::NotRoot => exit::NOT_ROOT,
+            _ => exit::MISSING_DEPS,
+        };
+        Fail(code, e.into())
+    })?;
+    let mut store = Store::open(results).map_err(|e| Fail(exit::INFRA_ERROR, e.into()))?;
+    let run_id = Store::new_run_id();
+    let started_at = Store::now();
+    let artifacts = store.begin_run(&run_id, &started_at, &series.title(), series.patches.len(), &job.name)?;
+    let reporter = reporter::Terminal::new(&series);
+    for d in &series.diagnostics {
+        reporter.note(&format!("series: {}: {}", d.origin, d.message));
+    }
+    let input = harness_exec::pipeline::RunInput {
+        run_id: run_id.clone(),
+        job,
+        series,
+        sources: args.series.iter().map(|p| p.display().to_string()).collect(),
+        artifacts,
+        cache: args.cache.clone().unwrap_or_else(harness_exec::default_cache_dir),
+        started_at,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let outcome = rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = harness_exec::pipeline::run(input, &reporter) => Ok(Some(r)),
+            _ = tokio::signal::ctrl_c() => Ok::<_, std::io::Error>(None),
+            _ = term.recv() => Ok(None),
+        }
+    })?;
+    // The pipeline future has been dropped here: its processes, namespace and temp dir are gone.
+    let report = match outcome {
+        None => {
+            reporter.finish();
+            store.interrupt_run(&run_id, "interrupted by a signal")?;
+            eprintln!("harness: run {run_id} interrupted; everything it started has been stopped");
+            return Ok(exit::INTERRUPTED);
+        }
+        Some(Err(e)) => {
+            reporter.finish();
+            store.interrupt_run(&run_id, &e.to_string())?;
+            return Err(Fail(exit::INFRA_ERROR, e.into()));
+        }
+        Some(Ok(r)) => r,
+    };
+    reporter.finish();
+    store.finish_run(&report)?;
+    if let Some(j) = &args.json {
+        write_json(j, &report)?;
+    }
+    print_report(&report, &store.artifact_dir(&run_id));
+    if bench {
+        print_bench(&report);
+    }
+    Ok(verdict_code(report.verdict))
+}
+
+fn write_json(path: &Path, report: &Report) -> Result<(), Fail> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(report)?).with_context(|| tmp.display().to_string())?;
+    std::fs::rename(&tmp, path).with_context(|| path.display().to_string())?;
+    Ok(())
+}
+
+fn print_report(r: &Report, artifacts: &Path) {
+    println!("run {}  {}  job {}  kernel {}  accel {}", r.run_id, r.started_at, r.job, r.kernel, r.accel.as_deref().unwrap_or("-"));
+    println!("series: {} ({} patches)", r.series.subject, r.series.patch_count);
+    for p in &r.prefixes {
+        let applied = if p.index == 0 { "base   " } else if p.applied { "applied" } else if p.apply_error.is_some() { "FAILED " } else { "-      " };
+        let built = match p.built {
+            Some(true) => format!("built {:5.1}s", p.build_seconds.unwrap_or(0.0)),
+            Some(false) => "BUILD FAILED".to_string(),
+            None => "-".to_string(),
+        };
+        let test = p.test.as_ref().map(|t| format!("{} ({:?}, {:.0}s, {} findings)", t.verdict, t.exit, t.seconds, t.findings)).unwrap_or_default();
+        println!("  [{:>2}] {applied}  {built:<12}  {test:<28}  {}", p.index, p.subject);
+        if let Some(e) = &p.apply_error {
+            for l in e.lines().take(8) {
+                println!("       | {l}");
+            }
+        }
+        if let Some(e) = &p.build_error {
+            for l in e.lines().take(12) {
+                println!("       | {l}");
+            }
+        }
+    }
+    for f in &r.findings {
+        println!("finding [{}] {} (prefix {}, console line {})", f.kind, f.title, f.prefix.map(|p| p.to_string()).unwrap_or("-".into()), f.line);
+        for l in f.excerpt.lines().take(14) {
+            println!("    {l}");
+        }
+    }
+    let phases: Vec<String> = r.phases.iter().map(|p| format!("{} {:.1}s", p.name, p.seconds)).collect();
+    println!("phases: {}", phases.join(", "));
+    println!("artifacts: {}", artifacts.display());
+    println!("verdict: {} ({}) in {:.1}s", r.verdict, r.reason, r.seconds);
+}
+
+fn print_bench(r: &Report) {
+    let sum: f64 = r.phases.iter().map(|p| p.seconds).sum();
+    println!("\nbench: phase times (seconds)");
+    for p in &r.phases {
+        println!("  {:<10} {:8.2}", p.name, p.seconds);
+    }
+    for p in &r.prefixes {
+        if let Some(s) = p.build_seconds {
+            println!("  build prefix {:<2} {:6.2}", p.index, s);
+        }
+    }
+    println!("  {:<10} {:8.2}", "sum", sum);
+    println!("  {:<10} {:8.2}  ({:.2}x the sum of its parts; target <= 1.2x and < 120 s)", "total", r.seconds, r.seconds / sum.max(0.001));
+}
+
+fn show(results: &Path, run: &str, json: bool) -> Result<u8, Fail> {
+    let store = Store::open(results)?;
+    let id = store.resolve(run).map_err(bad_input)?;
+    match store.report(&id) {
+        Ok(r) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print_report(&r, &store.artifact_dir(&id));
+            }
+        }
+        Err(harness_store::StoreError::NoReport(..)) => {
+            let row = store.row(&id)?;
+            println!("run {}  {}  job {}  status {}", row.id, row.started_at, row.job, row.status);
+            println!("series: {} ({} patches)", row.series, row.patch_count);
+            if let Some(r) = row.reason {
+                println!("reason: {r}");
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(0)
+}
+
+fn list(results: &Path, limit: usize) -> Result<u8, Fail> {
+    let store = Store::open(results)?;
+    for r in store.list(limit)? {
+        println!(
+            "{}  {:<11}  {:<12}  {:>6}  {:<40.40}  {}",
+            r.id,
+            r.status,
+            r.verdict.as_deref().unwrap_or("-"),
+            r.seconds.map(|s| format!("{s:.0}s")).unwrap_or_default(),
+            r.series,
+            r.reason.unwrap_or_default()
+        );
+    }
+    Ok(0)
+}
+
+fn series_show(files: &[PathBuf]) -> Result<u8, Fail> {
+    if files.is_empty() {
+        return Err(Fail(exit::USAGE, anyhow::anyhow!("give one or more series files")));
+    }
+    let s = load_series(files)?;
+    match &s.cover {
+        Some(c) => println!("cover: {}\n  from {}", c.subject, c.author),
+        None => println!("cover: (none)"),
+    }
+    if let Some(b) = &s.base_commit {
+        println!("base-commit: {b}");
+    }
+    for (i, p) in s.patches.iter().enumerate() {
+        let n = p.number.map(|(k, n)| format!("{k}/{n}")).unwrap_or_else(|| "-".into());
+        println!("[{}] ({n}) {}\n    from {}  ({})", i + 1, p.subject, p.author, p.origin);
+        for f in &p.files {
+            println!("    {:<40} +{} -{}", f.path, f.added, f.removed);
+        }
+    }
+    for d in &s.diagnostics {
+        println!("{:?}: {}: {}", d.severity, d.origin, d.message);
+    }
+    Ok(if s.has_errors() { exit::BAD_INPUT } else { 0 })
+}

@@ -1,0 +1,120 @@
+//! Terminal progress: an indicatif spinner per phase on a terminal, plain timestamped lines otherwise.
+//! It consumes the same events as everything else.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use harness_core::event::{Event, EventSink, Phase};
+use harness_core::series::Series;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+pub struct Terminal {
+    t0: Instant,
+    tty: Option<Tty>,
+    patches: usize,
+}
+
+struct Tty {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<Phase, ProgressBar>>,
+}
+
+impl Terminal {
+    pub fn new(series: &Series) -> Terminal {
+        let tty = std::io::stderr().is_terminal().then(|| Tty { multi: MultiProgress::new(), bars: Mutex::new(HashMap::new()) });
+        Terminal { t0: Instant::now(), tty, patches: series.patches.len() }
+    }
+
+    fn line(&self, msg: &str) {
+        let s = format!("[{:7.1}s] {msg}", self.t0.elapsed().as_secs_f64());
+        match &self.tty {
+            Some(t) => {
+                let _ = t.multi.println(s);
+            }
+            None => eprintln!("{s}"),
+        }
+    }
+
+    pub fn note(&self, msg: &str) {
+        self.line(msg);
+    }
+
+    pub fn finish(&self) {
+        if let Some(t) = &self.tty {
+            for (_, b) in t.bars.lock().unwrap().drain() {
+                b.finish_and_clear();
+            }
+        }
+    }
+
+    fn bar(&self, phase: Phase, f: impl FnOnce(&ProgressBar)) {
+        if let Some(t) = &self.tty {
+            if let Some(b) = t.bars.lock().unwrap().get(&phase) {
+                f(b);
+            }
+        }
+    }
+}
+
+impl EventSink for Terminal {
+    fn emit(&self, event: &Event) {
+        match event {
+            Event::RunStarted { run_id, series, patches, job } => {
+                self.line(&format!("run {run_id}: \"{series}\" ({patches} patches), job {job}"));
+            }
+            Event::PhaseStarted { phase, detail } => match &self.tty {
+                Some(t) => {
+                    let b = t.multi.add(ProgressBar::new_spinner());
+                    b.set_style(ProgressStyle::with_template("{spinner} {prefix:>9} [{elapsed:>4}] {msg}").unwrap());
+                    b.set_prefix(phase.as_str());
+                    b.set_message(detail.clone());
+                    b.enable_steady_tick(Duration::from_millis(120));
+                    t.bars.lock().unwrap().insert(*phase, b);
+                }
+                None => self.line(&format!("{phase}: {detail}")),
+            },
+            Event::Progress { phase, message } => {
+                self.bar(*phase, |b| b.set_message(message.clone()));
+                if self.tty.is_none() {
+                    self.line(&format!("{phase}: {message}"));
+                }
+            }
+            Event::PhaseFinished { phase, seconds, ok } => {
+                if let Some(t) = &self.tty {
+                    if let Some(b) = t.bars.lock().unwrap().remove(phase) {
+                        b.finish_and_clear();
+                    }
+                }
+                self.line(&format!("{phase}: {} in {seconds:.1}s", if *ok { "done" } else { "FAILED" }));
+            }
+            Event::PatchApplied { index, subject, ok } => {
+                let msg = format!("patch {index}/{}: {} {subject}", self.patches, if *ok { "applied" } else { "DOES NOT APPLY:" });
+                self.bar(Phase::Apply, |b| b.set_message(msg.clone()));
+                if !ok || self.tty.is_none() {
+                    self.line(&format!("apply: {msg}"));
+                }
+            }
+            Event::PrefixBuilt { index, ok, seconds } => {
+                let msg = format!("prefix {index}/{} {} in {seconds:.1}s", self.patches, if *ok { "built" } else { "FAILED to build" });
+                self.bar(Phase::Build, |b| b.set_message(msg.clone()));
+                self.line(&format!("build: {msg}"));
+            }
+            Event::ConsoleLine { line, .. } => {
+                // The console artifact has every line; show guest protocol lines as progress.
+                if let Some(rest) = line.find("HARNESS").map(|i| &line[i..]) {
+                    self.bar(Phase::Guest, |b| b.set_message(rest.to_string()));
+                    if self.tty.is_none() {
+                        self.line(&format!("guest: {rest}"));
+                    }
+                }
+            }
+            Event::Finding { finding } => {
+                self.line(&format!("FINDING [{}] {} (console line {})", finding.kind, finding.title, finding.line));
+            }
+            Event::Verdict { verdict, reason } => self.line(&format!("verdict: {verdict} ({reason})")),
+            Event::RunFinished { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! End-to-end tests: the real `harness` binary, real git, a real module build against Debian's
+//! headers, a real mini Ceph cluster and a real QEMU guest (TCG here). They need root and the
+//! packages of scripts/install-deps, and run one at a time (two cores: one guest at a time).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn shared(p: &str) -> PathBuf {
+    repo().join("../shared/series").join(p)
+}
+
+fn fixture(p: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(p)
+}
+
+struct Run {
+    out: Output,
+    report: Option<Value>,
+    results: tempfile::TempDir,
+}
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    fn report(&self) -> &Value {
+        self.report.as_ref().unwrap_or_else(|| panic!("no report; stderr:\n{}\nstdout:\n{}", self.stderr(), self.stdout()))
+    }
+    fn artifact(&self, name: &str) -> String {
+        let id = self.report()["run_id"].as_str().unwrap();
+        let p = self.results.path().join("runs").join(id).join(name);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+}
+
+fn harness(args: &[&str], series: &[&Path]) -> Run {
+    let results = tempfile::tempdir().unwrap();
+    let json = results.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("--results")
+        .arg(results.path())
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .args(series)
+        .output()
+        .unwrap();
+    let report = std::fs::read_to_string(&json).ok().map(|s| serde_json::from_str(&s).unwrap());
+    Run { out, report, results }
+}
+
+/// Nothing a run started may survive it: no namespace, no qemu, no ceph daemon, no temp dir.
+fn assert_no_leftovers() {
+    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let ns = String::from_utf8_lossy(&ns.stdout);
+    assert!(!ns.lines().any(|l| l.starts_with("harness-")), "leftover namespaces:\n{ns}");
+    for p in ["qemu-system-x86_64", "ceph-mon", "ceph-osd", "ceph-mds", "ceph-mgr"] {
+        let st = Command::new("pgrep").args(["-x", p]).output().unwrap();
+        assert!(st.stdout.is_empty(), "leftover {p} processes: {}", String::from_utf8_lossy(&st.stdout));
+    }
+    let tmp: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("harness-"))
+        .collect();
+    assert!(tmp.is_empty(), "leftover temp dirs: {tmp:?}");
+}
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn good_series_passes_on_a_live_cluster() {
+    let _g = lock();
+    let r = harness(&["test"], &[&shared("ceph-cap-locking-6.1.mbox")]);
+    let rep = r.report();
+    assert_eq!(rep["verdict"], "pass", "stdout:\n{}\nstderr:\n{}", r.stdout(), r.stderr());
+    assert_eq!(r.code(), 0);
+    assert_eq!(rep["series"]["patch_count"], 6);
+    assert_eq!(rep["series"]["subject"], "ceph: remove excess mutex locking from cap/snap flushing codepaths");
+    let prefixes = rep["prefixes"].as_array().unwrap();
+    assert_eq!(prefixes.len(), 7, "base + 6 prefixes");
+    for p in prefixes {
+        assert_eq!(p["applied"], true, "{p}");
+        assert_eq!(p["built"], true, "{p}");
+    }
+    let tip = &prefixes[6]["test"];
+    assert_eq!(tip["verdict"], "pass");
+    assert_eq!(tip["exit"], "ok");
+    assert_eq!(tip["qemu_status"], 1, "isa-debug-exit 0 -> qemu status 1");
+    assert!(rep["findings"].as_array().unwrap().is_empty(), "{}", rep["findings"]);
+    let phases: Vec<&str> = rep["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for want in ["apply", "build", "cluster", "image", "guest", "teardown"] {
+        assert!(phases.contains(&want), "phase {want} missing from {phases:?}");
+    }
+    // The guest really booted the kernel under test, mounted CephFS from the cluster, and ran the cycles.
+    let console = r.artifact("console-prefix-6.log");
+    assert!(console.contains("Linux version 6.1.0-56-amd64"), "not the Debian kernel");
+    assert!(console.contains("ceph: loading out-of-tree module taints kernel"), "the rebuilt ceph.ko was not loaded");
+    for c in 1..=3 {
+        assert!(console.contains(&format!("HARNESS: mounted cycle={c} ")), "cycle {c} did not mount");
+        assert!(console.contains(&format!("HARNESS: cycle={c} done")), "cycle {c} did not finish");
+    }
+    assert!(console.contains("HARNESS: verified cycle=3 files=") && console.contains("bad=0"));
+    assert!(console.contains("HARNESS-RESULT: rc=0"));
+    assert!(r.artifact("build-prefix-0.log").contains("ceph.ko"));
+    // `harness show` prints the stored run.
+    let show = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("--results")
+        .arg(r.results.path())
+        .args(["show", "last"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(show.status.success());
+    assert!(text.contains("verdict: pass"), "{text}");
+    assert!(text.contains(rep["run_id"].as_str().unwrap()));
+    assert_no_leftovers();
+}
+
+#[test]
+fn a_patch_that_warns_fails_with_that_warning() {
+    let _g = lock();
+    let r = harness(&["test"], &[&shared("ceph-cap-locking-6.1.mbox"), &fixture("broken/warn-in-unlink.patch")]);
+    let rep = r.report();
+    assert_eq!(rep["verdict"], "fail", "stdout:\n{}\nstderr:\n{}", r.stdout(), r.stderr());
+    assert_eq!(r.code(), 1);
+    assert_eq!(rep["series"]["patch_count"], 7);
+    let f = &rep["findings"][0];
+    assert_eq!(f["kind"], "warning", "{}", rep["findings"]);
+    assert_eq!(f["title"], "WARNING in ceph_unlink");
+    assert_eq!(f["prefix"], 7);
+    let excerpt = f["excerpt"].as_str().unwrap();
+    assert!(excerpt.contains("fs/ceph/dir.c") && excerpt.contains("ceph_unlink"), "{excerpt}");
+    assert_eq!(rep["reason"], "WARNING in ceph_unlink");
+    // The finding points into the stored console.
+    let console = r.artifact("console-prefix-7.log");
+    let line = console.lines().nth(f["line"].as_u64().unwrap() as usize - 1).unwrap();
+    assert!(line.contains("cut here") || line.contains("WARNING:"), "{line}");
+    assert_no_leftovers();
+}
+
+#[test]
+fn a_patch_that_does_not_build_is_a_build_failed_verdict() {
+    let _g = lock();
+    let r = harness(&["test"], &[&shared("ceph-cap-locking-6.1.mbox"), &fixture("broken/build-error.patch")]);
+    let rep = r.report();
+    assert_eq!(rep["verdict"], "build-failed", "stdout:\n{}\nstderr:\n{}", r.stdout(), r.stderr());
+    assert_eq!(r.code(), 5);
+    let p7 = &rep["prefixes"][7];
+    assert_eq!(p7["built"], false);
+    assert!(p7["build_error"].as_str().unwrap().contains("ceph_caps_sanity_check"), "{p7}");
+    assert_eq!(rep["prefixes"][6]["built"], true);
+    assert!(p7.get("test").is_none(), "an unbuilt prefix is not booted");
+    assert_no_leftovers();
+}
+
+#[test]
+fn a_patch_that_does_not_apply_is_named() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("stale.patch");
+    let text = std::fs::read_to_string(fixture("broken/warn-in-unlink.patch")).unwrap();
+    std::fs::write(&bad, text.replace(" retry:\n", " retry_later:\n")).unwrap();
+    let r = harness(&["test"], &[&shared("ceph-cap-locking-6.1.mbox"), &bad]);
+    let rep = r.report();
+    assert_eq!(rep["verdict"], "apply-failed");
+    assert_eq!(r.code(), 4);
+    assert_eq!(rep["prefixes"][7]["applied"], false);
+    let err = rep["prefixes"][7]["apply_error"].as_str().unwrap();
+    assert!(err.contains("patch failed") || err.contains("does not apply"), "{err}");
+    assert!(rep["reason"].as_str().unwrap().starts_with("patch 7 does not apply"));
+    assert!(r.stdout().contains("FAILED"), "{}", r.stdout());
+    assert_no_leftovers();
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_an_exit_code() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.mbox");
+    let r = harness(&["test"], &[&missing]);
+    assert_eq!(r.code(), 3);
+    assert_eq!(r.stderr().lines().count(), 1, "{}", r.stderr());
+    assert!(r.stderr().contains("nope.mbox") && r.stderr().contains("No such file"), "{}", r.stderr());
+
+    let garbage = dir.path().join("garbage.mbox");
+    std::fs::write(&garbage, [0u8, 159, 146, 150, 255, 1, 2, 3].repeat(100)).unwrap();
+    let r = harness(&["test"], &[&garbage]);
+    assert_eq!(r.code(), 3, "{}", r.stderr());
+    assert!(r.stderr().starts_with("harness: ") && r.stderr().contains("garbage.mbox"), "{}", r.stderr());
+    assert_eq!(r.stderr().lines().count(), 1);
+
+    let nopatch = dir.path().join("chat.mbox");
+    std::fs::write(&nopatch, "From a@b Mon Sep 17 00:00:00 2001\nFrom: A <a@b>\nSubject: Re: lunch?\n\nsure\n").unwrap();
+    let r = harness(&["test"], &[&nopatch]);
+    assert_eq!(r.code(), 3, "{}", r.stderr());
+    assert!(r.stderr().contains("chat.mbox"), "{}", r.stderr());
+    // Nothing was recorded for input that never made a run.
+    assert!(!r.results.path().join("runs").exists() || std::fs::read_dir(r.results.path().join("runs")).unwrap().next().is_none());
+
+    // Missing system tools: one line naming them, exit 7, nothing recorded.
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .env("PATH", "/nonexistent")
+        .arg("--results")
+        .arg(dir.path().join("res"))
+        .args(["test"])
+        .arg(shared("ceph-cap-locking-6.1.mbox"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("harness: missing system packages or tools: git (git)") && err.contains("scripts/install-deps"), "{err}");
+    assert!(!dir.path().join("res").exists());
+    assert_no_leftovers();
+}

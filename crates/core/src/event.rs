@@ -1,0 +1,90 @@
+//! One event vocabulary: the executor emits these; the terminal view, the results store and the
+//! JSON report all consume the same stream.
+
+use serde::{Deserialize, Serialize};
+
+use crate::finding::Finding;
+use crate::report::{Report, Verdict};
+
+/// The phases of a run, in lifecycle order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Read the series.
+    Series,
+    /// Prepare the kernel tree (extract, base commit) and apply the series.
+    Apply,
+    /// Build every prefix.
+    Build,
+    /// Network namespace and mini Ceph cluster.
+    Cluster,
+    /// Guest image (base initramfs + per-run cpio).
+    Image,
+    /// Boot the guest, run the workload, capture the console.
+    Guest,
+    /// Stop everything the run started.
+    Teardown,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Series => "series",
+            Phase::Apply => "apply",
+            Phase::Build => "build",
+            Phase::Cluster => "cluster",
+            Phase::Image => "image",
+            Phase::Guest => "guest",
+            Phase::Teardown => "teardown",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    RunStarted { run_id: String, series: String, patches: usize, job: String },
+    PhaseStarted { phase: Phase, detail: String },
+    /// Progress inside a phase ("prefix 3/6 built in 2.1 s", "mds active").
+    Progress { phase: Phase, message: String },
+    PhaseFinished { phase: Phase, seconds: f64, ok: bool },
+    PatchApplied { index: usize, subject: String, ok: bool },
+    PrefixBuilt { index: usize, ok: bool, seconds: f64 },
+    /// A guest console line (the store does not need these; the terminal may show the latest).
+    ConsoleLine { prefix: usize, line: String },
+    Finding { finding: Finding },
+    Verdict { verdict: Verdict, reason: String },
+    RunFinished { report: Box<Report> },
+}
+
+/// Anything that consumes events. Implementations must be cheap: they are called inline.
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: &Event);
+}
+
+/// Fans one event out to several sinks.
+pub struct Fanout(pub Vec<Box<dyn EventSink>>);
+
+impl EventSink for Fanout {
+    fn emit(&self, event: &Event) {
+        for s in &self.0 {
+            s.emit(event);
+        }
+    }
+}
+
+/// A sink that keeps every event; for tests.
+#[derive(Default)]
+pub struct Recorder(pub std::sync::Mutex<Vec<Event>>);
+
+impl EventSink for Recorder {
+    fn emit(&self, event: &Event) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}

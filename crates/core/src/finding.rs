@@ -1,0 +1,82 @@
+//! Findings: evidence of a kernel or workload failure seen in a guest.
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of trouble a finding reports. The serialised names are part of the report contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// `WARNING: CPU: .. at file:line func+off`
+    Warning,
+    /// `kernel BUG at ...`, `BUG: ...` (not KASAN, not soft lockup)
+    Bug,
+    /// `Oops: ...`
+    Oops,
+    /// `general protection fault`
+    GeneralProtectionFault,
+    /// `INFO: task X blocked for more than N seconds.`
+    HungTask,
+    /// `watchdog: BUG: soft lockup`
+    SoftLockup,
+    /// `rcu: INFO: rcu_sched self-detected stall` and friends
+    RcuStall,
+    /// `Kernel panic - not syncing`
+    Panic,
+    /// `VFS: Busy inodes after unmount of ceph`
+    BusyInodes,
+    /// `BUG: KASAN: ...`
+    Kasan,
+    /// lockdep splats: `WARNING: possible circular locking dependency detected` and friends
+    Lockdep,
+    /// refcount_t / list corruption / UBSAN and other sanitiser reports
+    Corruption,
+    /// The guest-side workload reported an error (I/O error, data mismatch, umount failure).
+    Workload,
+    /// The guest stopped making progress and was killed by the harness.
+    Timeout,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Warning => "warning",
+            FindingKind::Bug => "bug",
+            FindingKind::Oops => "oops",
+            FindingKind::GeneralProtectionFault => "general-protection-fault",
+            FindingKind::HungTask => "hung-task",
+            FindingKind::SoftLockup => "soft-lockup",
+            FindingKind::RcuStall => "rcu-stall",
+            FindingKind::Panic => "panic",
+            FindingKind::BusyInodes => "busy-inodes",
+            FindingKind::Kasan => "kasan",
+            FindingKind::Lockdep => "lockdep",
+            FindingKind::Corruption => "corruption",
+            FindingKind::Workload => "workload",
+            FindingKind::Timeout => "timeout",
+        }
+    }
+}
+
+impl std::fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One piece of evidence. `title` is normalised (no addresses, pids, timestamps, offsets) so that
+/// the same bug groups together across runs: it is the finding's signature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub title: String,
+    /// The console lines that show the problem (call trace included), as captured.
+    pub excerpt: String,
+    /// 1-based line in the console artifact where the finding starts.
+    pub line: usize,
+    /// Seconds since the guest was started, as stamped by the host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<f64>,
+    /// The prefix whose kernel produced it (set by the run, not by the scanner).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<usize>,
+}

@@ -1,0 +1,15 @@
+//! The pure core of cephfs-harness.
+//!
+//! Everything here is plain data and synchronous functions over it: no process, no sleep, no file,
+//! no socket. The executor (`harness-exec`) does the I/O and feeds results back in.
+
+pub mod event;
+pub mod finding;
+pub mod job;
+pub mod report;
+pub mod series;
+
+pub use event::{Event, EventSink, Phase};
+pub use finding::{Finding, FindingKind};
+pub use report::{PrefixResult, Report, TestResult, Verdict};
+pub use series::{Patch, Series};

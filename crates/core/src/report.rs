@@ -1,0 +1,170 @@
+//! Verdicts and the machine-readable report (`--json`). Field names are a contract: keep them stable.
+
+use serde::{Deserialize, Serialize};
+
+use crate::finding::Finding;
+
+/// The outcome of a run. Kernel failures are verdicts; only `InfraError` is the harness's own trouble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    ApplyFailed,
+    BuildFailed,
+    InfraError,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::ApplyFailed => "apply-failed",
+            Verdict::BuildFailed => "build-failed",
+            Verdict::InfraError => "infra-error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        Some(match s {
+            "pass" => Verdict::Pass,
+            "fail" => Verdict::Fail,
+            "apply-failed" => Verdict::ApplyFailed,
+            "build-failed" => Verdict::BuildFailed,
+            "infra-error" => Verdict::InfraError,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a guest run ended, as told by the guest exit protocol and the host's deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GuestExit {
+    /// The workload finished and reported success (isa-debug-exit 0 → QEMU status 1).
+    Ok,
+    /// The workload finished and reported failure (isa-debug-exit 1 → QEMU status 3).
+    WorkloadFailed,
+    /// The kernel panicked (QEMU exited 0 because of `panic=-1` + `-no-reboot`).
+    Panic,
+    /// The host deadline passed; the guest was killed.
+    Timeout,
+    /// QEMU exited in a way the protocol does not define.
+    Unexpected,
+}
+
+/// The result of testing one prefix in a guest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestResult {
+    pub verdict: Verdict,
+    pub exit: GuestExit,
+    /// QEMU's exit status (None when killed).
+    pub qemu_status: Option<i32>,
+    pub seconds: f64,
+    /// Console artifact, relative to the run's artifact directory.
+    pub console: String,
+    pub findings: usize,
+}
+
+/// One prefix of the series: 0 is the base, k is base + patches 1..=k.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrefixResult {
+    pub index: usize,
+    /// Subject of the last patch of the prefix (`"(base)"` for prefix 0).
+    pub subject: String,
+    pub applied: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply_error: Option<String>,
+    /// None: not attempted (an earlier patch did not apply).
+    pub built: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_log: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestResult>,
+}
+
+impl PrefixResult {
+    pub fn new(index: usize, subject: impl Into<String>) -> Self {
+        PrefixResult {
+            index,
+            subject: subject.into(),
+            applied: false,
+            apply_error: None,
+            built: None,
+            build_seconds: None,
+            build_error: None,
+            build_log: None,
+            test: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesSummary {
+    /// Cover letter subject, or the first patch's subject when there is no cover letter.
+    pub subject: String,
+    pub patch_count: usize,
+    pub sources: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTime {
+    pub name: String,
+    pub seconds: f64,
+}
+
+/// The `--json` report. Later issues add fields; existing ones keep their names and meaning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub run_id: String,
+    pub verdict: Verdict,
+    /// One line saying why, e.g. "patch 3 does not apply" or "WARNING in ceph_unlink".
+    pub reason: String,
+    pub series: SeriesSummary,
+    pub job: String,
+    pub kernel: String,
+    pub accel: Option<String>,
+    pub prefixes: Vec<PrefixResult>,
+    pub findings: Vec<Finding>,
+    pub phases: Vec<PhaseTime>,
+    pub started_at: String,
+    pub seconds: f64,
+}
+
+impl Report {
+    /// The verdict of a run from its prefix results: the first failing stage decides.
+    pub fn decide(prefixes: &[PrefixResult], findings: &[Finding]) -> (Verdict, String) {
+        if let Some(p) = prefixes.iter().find(|p| !p.applied && p.index > 0) {
+            return (Verdict::ApplyFailed, format!("patch {} does not apply: {}", p.index, p.subject));
+        }
+        if let Some(p) = prefixes.iter().find(|p| p.built == Some(false)) {
+            let what = if p.index == 0 { "the base".to_string() } else { format!("prefix {} ({})", p.index, p.subject) };
+            return (Verdict::BuildFailed, format!("{what} does not build"));
+        }
+        let tested: Vec<&TestResult> = prefixes.iter().filter_map(|p| p.test.as_ref()).collect();
+        if let Some(t) = tested.iter().find(|t| t.verdict == Verdict::InfraError) {
+            return (Verdict::InfraError, format!("guest run could not be completed ({:?})", t.exit));
+        }
+        if let Some(f) = findings.first() {
+            return (Verdict::Fail, f.title.clone());
+        }
+        if let Some(t) = tested.iter().find(|t| t.verdict == Verdict::Fail) {
+            return (Verdict::Fail, format!("guest exit: {:?}", t.exit));
+        }
+        if tested.is_empty() {
+            return (Verdict::InfraError, "no prefix was tested".into());
+        }
+        (Verdict::Pass, "console clean, workload ok".into())
+    }
+}

@@ -1,0 +1,224 @@
+//! QEMU guests: accelerator probe (KVM with a timeout, else TCG), boot with the serial console
+//! captured line by line with host timestamps, the isa-debug-exit protocol, and hard deadlines for
+//! the boot and workload phases. Console lines are scanned as they arrive.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use harness_core::finding::{Finding, FindingKind};
+use harness_core::report::GuestExit;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::proc::{command, Procs};
+use crate::{ExecError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+fn cpu_has_virt() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|s| s.lines().any(|l| l.starts_with("flags") && (l.contains(" vmx") || l.contains(" svm"))))
+        .unwrap_or(false)
+}
+
+/// Decide between KVM and TCG. `/dev/kvm` can exist and still hang a guest (no VMX/SVM exposed to a
+/// nested VM), so a real KVM boot is tried with a timeout; the answer is cached per host boot.
+pub async fn probe_accel(procs: &Procs, cache: &Path, kernel: &Path) -> Accel {
+    if std::env::var("HARNESS_ACCEL").as_deref() == Ok("tcg") {
+        return Accel::Tcg;
+    }
+    let rw = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok();
+    if !rw || !cpu_has_virt() {
+        return Accel::Tcg;
+    }
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let memo = cache.join(format!("kvm-probe-{}", boot_id.trim()));
+    if let Ok(s) = std::fs::read_to_string(&memo) {
+        return if s.trim() == "kvm" { Accel::Kvm } else { Accel::Tcg };
+    }
+    // No initrd: a working KVM boots to "VFS: Unable to mount root fs" and panics in about a second;
+    // panic=-1 + -no-reboot makes QEMU exit 0.
+    let mut c = command("qemu-system-x86_64", None);
+    c.args(["-accel", "kvm", "-cpu", "host", "-m", "256", "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none"])
+        .args(["-no-reboot", "-serial", "null", "-kernel"])
+        .arg(kernel)
+        .args(["-append", "panic=-1 console=ttyS0"]);
+    let ok = matches!(procs.run("qemu-kvm-probe", c, Duration::from_secs(15)).await, Ok(o) if o.status.code() == Some(0));
+    let accel = if ok { Accel::Kvm } else { Accel::Tcg };
+    let _ = crate::write(&memo, accel.as_str());
+    accel
+}
+
+pub struct GuestConfig {
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub netns: String,
+    pub tap: String,
+    pub mac: String,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    pub accel: Accel,
+    pub console: PathBuf,
+    pub boot_deadline: Duration,
+    pub workload_deadline: Duration,
+}
+
+pub struct GuestRun {
+    pub exit: GuestExit,
+    pub qemu_status: Option<i32>,
+    pub seconds: f64,
+    pub findings: Vec<Finding>,
+    pub workload_rc: Option<i32>,
+}
+
+/// Marker lines of the guest contract.
+const WORKLOAD_START: &str = "HARNESS: workload start";
+const RESULT: &str = "HARNESS-RESULT: rc=";
+
+fn qemu_args(g: &GuestConfig) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    let mut push = |s: &[&str]| a.extend(s.iter().map(|x| x.to_string()));
+    match g.accel {
+        Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
+        Accel::Tcg => push(&["-accel", "tcg,thread=multi", "-cpu", "max"]),
+    }
+    push(&["-machine", "pc", "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot"]);
+    push(&["-smp", &g.cpus.to_string(), "-m", &g.memory_mib.to_string()]);
+    push(&["-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+    push(&["-netdev", &format!("tap,id=n0,ifname={},script=no,downscript=no", g.tap)]);
+    push(&["-device", &format!("virtio-net-pci,netdev=n0,mac={}", g.mac)]);
+    push(&["-kernel", &g.kernel.to_string_lossy(), "-initrd", &g.initrd.to_string_lossy()]);
+    push(&["-append", "console=ttyS0 panic=-1 oops=panic loglevel=7"]);
+    a
+}
+
+/// Map QEMU's exit status to the guest exit protocol.
+pub fn classify_exit(status: Option<i32>) -> GuestExit {
+    match status {
+        Some(1) => GuestExit::Ok,
+        Some(3) => GuestExit::WorkloadFailed,
+        Some(0) => GuestExit::Panic,
+        _ => GuestExit::Unexpected,
+    }
+}
+
+/// Boot the guest and run it to its end or its deadline. `on_line` sees every console line.
+pub async fn run(procs: &Procs, g: &GuestConfig, on_line: &mut (dyn FnMut(&str) + Send)) -> Result<GuestRun> {
+    let mut c = command("qemu-system-x86_64", Some(&g.netns));
+    c.args(qemu_args(g)).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let t0 = Instant::now();
+    let mut child = procs.spawn("qemu", c, false)?;
+    let pid = child.id().unwrap_or(0) as i32;
+    let stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let err_task = tokio::spawn(async move {
+        let mut s = String::new();
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut s).await;
+        s
+    });
+    let mut console = std::io::BufWriter::new(std::fs::File::create(&g.console).map_err(|e| ExecError::io(&g.console, e))?);
+    let mut reader = BufReader::new(stdout);
+    let mut scanner = harness_scan::Scanner::new();
+    let mut findings = Vec::new();
+    let mut buf = Vec::new();
+    let mut line_no = 0usize;
+    let mut deadline = t0 + g.boot_deadline;
+    let mut phase = "boot";
+    let mut workload_rc = None;
+    let mut last_lines: std::collections::VecDeque<String> = Default::default();
+    let timed_out = loop {
+        buf.clear();
+        let now = Instant::now();
+        if now >= deadline {
+            break true;
+        }
+        match tokio::time::timeout(deadline - now, reader.read_until(b'\n', &mut buf)).await {
+            Err(_) => break true,
+            Ok(Err(_)) | Ok(Ok(0)) => break false,
+            Ok(Ok(_)) => {}
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let line = text.trim_end_matches(['\n', '\r']);
+        let t = t0.elapsed().as_secs_f64();
+        line_no += 1;
+        let _ = writeln!(console, "[+{t:9.3}] {line}");
+        findings.extend(scanner.feed(line_no, Some(t), line));
+        if line.contains(WORKLOAD_START) {
+            phase = "workload";
+            deadline = Instant::now() + g.workload_deadline;
+        } else if let Some(rc) = line.split(RESULT).nth(1) {
+            workload_rc = rc.split_whitespace().next().and_then(|s| s.parse().ok());
+            phase = "shutdown";
+            deadline = Instant::now() + Duration::from_secs(60);
+        }
+        if last_lines.len() == 30 {
+            last_lines.pop_front();
+        }
+        last_lines.push_back(format!("[+{t:9.3}] {line}"));
+        on_line(line);
+    };
+    findings.extend(scanner.finish());
+    let status = if timed_out {
+        let t = t0.elapsed().as_secs_f64();
+        let _ = writeln!(console, "[+{t:9.3}] [harness] deadline passed during {phase}: guest killed");
+        procs.stop(pid, Duration::from_secs(2));
+        findings.push(Finding {
+            kind: FindingKind::Timeout,
+            title: format!("guest timeout during {phase}"),
+            excerpt: last_lines.iter().cloned().collect::<Vec<_>>().join("\n"),
+            line: line_no,
+            time: Some(t),
+            prefix: None,
+        });
+        let _ = child.wait().await;
+        None
+    } else {
+        let st = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+        procs.forget(pid);
+        match st {
+            Ok(Ok(s)) => s.code(),
+            _ => {
+                procs.stop(pid, Duration::from_secs(2));
+                None
+            }
+        }
+    };
+    let qemu_err = err_task.await.unwrap_or_default();
+    if !qemu_err.trim().is_empty() {
+        let _ = writeln!(console, "[harness] qemu stderr:\n{}", qemu_err.trim());
+    }
+    let _ = console.flush();
+    let exit = if timed_out { GuestExit::Timeout } else { classify_exit(status) };
+    if exit == GuestExit::Unexpected && line_no == 0 {
+        return Err(ExecError::Other(format!("qemu exited with {status:?} before any console output: {}", qemu_err.trim())));
+    }
+    Ok(GuestRun { exit, qemu_status: status, seconds: t0.elapsed().as_secs_f64(), findings, workload_rc })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_protocol() {
+        assert_eq!(classify_exit(Some(1)), GuestExit::Ok);
+        assert_eq!(classify_exit(Some(3)), GuestExit::WorkloadFailed);
+        assert_eq!(classify_exit(Some(0)), GuestExit::Panic);
+        assert_eq!(classify_exit(None), GuestExit::Unexpected);
+        assert_eq!(classify_exit(Some(2)), GuestExit::Unexpected);
+    }
+}

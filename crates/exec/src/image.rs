@@ -1,0 +1,226 @@
+//! The guest image: an uncompressed newc initramfs made of a cached base (static busybox, the
+//! distribution modules the guest needs, `/init`, the workloads) and a small per-run cpio appended
+//! to it (the configuration and the modules under test). The kernel unpacks both.
+//!
+//! The recipe's guest-side files live in `vm-images/initramfs/` and are embedded in the binary.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::proc::{command, Procs};
+use crate::{write, ExecError, Result};
+
+pub const INIT: &str = include_str!("../../../vm-images/initramfs/init");
+/// (name, script) of every workload the image carries.
+pub const WORKLOADS: &[(&str, &str)] =
+    &[("umount-iput-stress", include_str!("../../../vm-images/initramfs/workloads/umount-iput-stress.sh"))];
+
+/// Drivers for the guest's virtual hardware (the NIC). Their dependencies, and those of the
+/// module under test, are resolved from `modinfo`.
+pub const HARDWARE_MODULES: &[&str] = &["virtio_pci", "virtio_net"];
+
+const T: Duration = Duration::from_secs(120);
+
+async fn modinfo(procs: &Procs, release: &str, args: &[&str]) -> Result<String> {
+    let mut c = command("modinfo", None);
+    c.args(["-k", release]).args(args);
+    Ok(procs.check("modinfo", c, T).await?.stdout.trim().to_string())
+}
+
+/// Resolve a softdep/alias (e.g. `crc32c`) to a module. A `*_generic` implementation is preferred:
+/// it works on any (emulated) CPU.
+async fn resolve_alias(procs: &Procs, release: &str, alias: &str) -> Result<Option<String>> {
+    let mut c = command("modprobe", None);
+    c.args(["-S", release, "-R", alias]);
+    let out = procs.run("modprobe", c, T).await?;
+    let names: Vec<String> = out.stdout.lines().map(|l| l.trim().replace('-', "_")).filter(|l| !l.is_empty()).collect();
+    Ok(names.iter().find(|n| n.ends_with("_generic")).or(names.first()).cloned())
+}
+
+/// Modules to load, dependencies first, for `roots` (names, or `(name, file)` overrides for modules
+/// under test, which are not part of the result themselves).
+pub async fn resolve_modules(procs: &Procs, release: &str, roots: &[&str], under_test: &[(&str, &Path)]) -> Result<Vec<(String, PathBuf)>> {
+    let mut order = Vec::new();
+    let mut seen = BTreeSet::new();
+    let skip: BTreeSet<String> = under_test.iter().map(|(n, _)| n.to_string()).collect();
+    // Iterative depth-first walk with an explicit stack: (name, file override, deps expanded?)
+    let mut stack: Vec<(String, Option<PathBuf>, bool)> = Vec::new();
+    for (n, f) in under_test.iter().rev() {
+        stack.push((n.to_string(), Some(f.to_path_buf()), false));
+    }
+    for r in roots.iter().rev() {
+        stack.push((r.replace('-', "_"), None, false));
+    }
+    while let Some((name, file, expanded)) = stack.pop() {
+        if expanded {
+            if !skip.contains(&name) {
+                let path = match file {
+                    Some(f) => f,
+                    None => PathBuf::from(modinfo(procs, release, &["-n", &name]).await?),
+                };
+                order.push((name, path));
+            }
+            continue;
+        }
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let target = match &file {
+            Some(f) => f.to_string_lossy().to_string(),
+            None => name.clone(),
+        };
+        let deps = modinfo(procs, release, &["-F", "depends", &target]).await?;
+        let soft = modinfo(procs, release, &["-F", "softdep", &target]).await.unwrap_or_default();
+        stack.push((name.clone(), file, true));
+        for d in deps.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+            stack.push((d.replace('-', "_"), None, false));
+        }
+        // "pre: crc32c" softdeps are what modprobe would have loaded first.
+        for pre in soft.split_whitespace().skip_while(|w| *w != "pre:").skip(1).take_while(|w| !w.ends_with(':')) {
+            if let Some(m) = resolve_alias(procs, release, pre).await? {
+                stack.push((m, None, false));
+            }
+        }
+    }
+    Ok(order)
+}
+
+/// Copy a module into `dst`, decompressing `.ko.xz` / `.ko.zst` / `.ko.gz`.
+async fn install_module(procs: &Procs, src: &Path, dst: &Path) -> Result<()> {
+    let s = src.to_string_lossy();
+    let tool = if s.ends_with(".xz") {
+        Some("xz")
+    } else if s.ends_with(".zst") {
+        Some("zstd")
+    } else if s.ends_with(".gz") {
+        Some("gzip")
+    } else {
+        None
+    };
+    match tool {
+        None => std::fs::copy(src, dst).map(|_| ()).map_err(|e| ExecError::io(dst, e)),
+        Some(t) => {
+            let f = std::fs::File::create(dst).map_err(|e| ExecError::io(dst, e))?;
+            let mut c = command(t, None);
+            c.args(["-dc"]).arg(src).stdout(f);
+            let child = procs.spawn(t, c, false)?;
+            let pid = child.id().unwrap_or(0) as i32;
+            let st = child.wait_with_output().await.map_err(|e| ExecError::Spawn { what: t.into(), source: e })?;
+            procs.forget(pid);
+            if st.status.success() { Ok(()) } else { Err(ExecError::Other(format!("{t} -dc {s} failed"))) }
+        }
+    }
+}
+
+/// Pack a directory as an uncompressed newc cpio (written to a temp name, then renamed).
+async fn pack(procs: &Procs, dir: &Path, out: &Path) -> Result<()> {
+    let tmp = out.with_extension("tmp");
+    let f = std::fs::File::create(&tmp).map_err(|e| ExecError::io(&tmp, e))?;
+    let mut c = command("sh", None);
+    c.arg("-c").arg("find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet").current_dir(dir).stdout(f);
+    let child = procs.spawn("cpio", c, false)?;
+    let pid = child.id().unwrap_or(0) as i32;
+    let st = child.wait_with_output().await.map_err(|e| ExecError::Spawn { what: "cpio".into(), source: e })?;
+    procs.forget(pid);
+    if !st.status.success() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ExecError::Other(format!("cpio of {} failed", dir.display())));
+    }
+    std::fs::rename(&tmp, out).map_err(|e| ExecError::io(out, e))
+}
+
+fn fnv(data: &[u8], mut h: u64) -> u64 {
+    for b in data {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// The cached base image for these modules; built on first use.
+pub async fn base_image(procs: &Procs, cache: &Path, release: &str, modules: &[(String, PathBuf)]) -> Result<PathBuf> {
+    let busybox = Path::new("/bin/busybox");
+    let bb = std::fs::metadata(busybox).map_err(|e| ExecError::io(busybox, e))?;
+    let mut h = fnv(release.as_bytes(), 0xcbf29ce484222325);
+    h = fnv(INIT.as_bytes(), h);
+    for (n, s) in WORKLOADS {
+        h = fnv(n.as_bytes(), fnv(s.as_bytes(), h));
+    }
+    for (n, p) in modules {
+        h = fnv(n.as_bytes(), fnv(p.to_string_lossy().as_bytes(), h));
+    }
+    h = fnv(&bb.len().to_le_bytes(), h);
+    let out = cache.join("images").join(format!("base-{release}-{h:016x}.cpio"));
+    if out.exists() {
+        return Ok(out);
+    }
+    std::fs::create_dir_all(out.parent().unwrap()).map_err(|e| ExecError::io(&out, e))?;
+    let st = tempfile::Builder::new().prefix(".image-").tempdir_in(out.parent().unwrap()).map_err(|e| ExecError::io(&out, e))?;
+    let r = st.path();
+    for d in ["bin", "sbin", "etc", "proc", "sys", "dev", "mnt", "tmp", "root", "lib/modules/run", "workloads"] {
+        std::fs::create_dir_all(r.join(d)).map_err(|e| ExecError::io(r, e))?;
+    }
+    std::fs::copy(busybox, r.join("bin/busybox")).map_err(|e| ExecError::io(busybox, e))?;
+    write(&r.join("init"), INIT)?;
+    set_exec(&r.join("init"))?;
+    for (n, s) in WORKLOADS {
+        write(&r.join(format!("workloads/{n}.sh")), s)?;
+    }
+    let mut load = String::new();
+    for (n, p) in modules {
+        install_module(procs, p, &r.join(format!("lib/modules/{n}.ko"))).await?;
+        load.push_str(n);
+        load.push('\n');
+    }
+    write(&r.join("etc/modules.load"), load)?;
+    pack(procs, r, &out).await?;
+    Ok(out)
+}
+
+fn set_exec(p: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).map_err(|e| ExecError::io(p, e))
+}
+
+/// The per-run image: base + a cpio with `/etc/harness.conf` and the modules under test.
+pub async fn run_image(procs: &Procs, base: &Path, scratch: &Path, conf: &str, run_modules: &[(&str, &Path)], out: &Path) -> Result<()> {
+    let dir = scratch.join("overlay");
+    let _ = std::fs::remove_dir_all(&dir);
+    write(&dir.join("etc/harness.conf"), conf)?;
+    let mut list = String::new();
+    for (n, p) in run_modules {
+        let dst = dir.join(format!("lib/modules/run/{n}.ko"));
+        write(&dst, [])?;
+        std::fs::copy(p, &dst).map_err(|e| ExecError::io(&dst, e))?;
+        list.push_str(n);
+        list.push('\n');
+    }
+    write(&dir.join("etc/modules.run"), list)?;
+    let overlay = scratch.join("overlay.cpio");
+    pack(procs, &dir, &overlay).await?;
+    let mut data = std::fs::read(base).map_err(|e| ExecError::io(base, e))?;
+    data.extend(std::fs::read(&overlay).map_err(|e| ExecError::io(&overlay, e))?);
+    write(out, data)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&overlay);
+    Ok(())
+}
+
+/// `/etc/harness.conf`: shell variable assignments, values single-quoted.
+pub fn guest_conf(vars: &[(&str, String)]) -> String {
+    let mut s = String::new();
+    for (k, v) in vars {
+        s.push_str(&format!("{k}='{}'\n", v.replace('\'', "'\\''")));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn conf_quotes_values() {
+        let c = super::guest_conf(&[("A", "x y".into()), ("B", "it's".into())]);
+        assert_eq!(c, "A='x y'\nB='it'\\''s'\n");
+    }
+}

@@ -1,0 +1,102 @@
+//! A network namespace owned by one run: a bridge with the host-side address and a tap for each
+//! guest, all inside the namespace. Test traffic never leaves it. Removed on drop.
+
+use std::process::Command;
+
+use crate::{ExecError, Result};
+
+/// Names are `harness-<pid>-<n>`, so a namespace left behind by a killed harness can be recognised
+/// and removed by the next run ([`sweep_stale`]).
+pub const PREFIX: &str = "harness-";
+pub const BRIDGE: &str = "hbr0";
+/// Host (cluster) address inside the namespace; guests get .2, .3, ...
+pub const HOST_IP: &str = "10.77.0.1";
+pub const PREFIX_LEN: u8 = 24;
+
+pub struct Netns {
+    pub name: String,
+    taps: Vec<String>,
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip").args(args).output().map_err(|e| ExecError::Spawn { what: "ip".into(), source: e })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(ExecError::Failed {
+            what: format!("ip {}", args.join(" ")),
+            status: out.status.to_string(),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+impl Netns {
+    /// Create the namespace, its loopback, the bridge (no STP, no forward delay) and `taps` tap devices.
+    pub fn create(tag: &str, taps: usize) -> Result<Netns> {
+        let name = format!("{PREFIX}{}-{tag}", std::process::id());
+        ip(&["netns", "add", &name])?;
+        // From here on, Drop removes it whatever fails next.
+        let mut ns = Netns { name, taps: Vec::new() };
+        let n = ns.name.clone();
+        let inns = |args: &[&str]| -> Result<()> {
+            let mut a = vec!["netns", "exec", &n, "ip"];
+            a.extend_from_slice(args);
+            ip(&a)
+        };
+        inns(&["link", "set", "lo", "up"])?;
+        inns(&["link", "add", BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0"])?;
+        let cidr = format!("{HOST_IP}/{PREFIX_LEN}");
+        inns(&["addr", "add", &cidr, "dev", BRIDGE])?;
+        inns(&["link", "set", BRIDGE, "up"])?;
+        for i in 0..taps {
+            let tap = format!("htap{i}");
+            inns(&["tuntap", "add", "dev", &tap, "mode", "tap"])?;
+            inns(&["link", "set", &tap, "master", BRIDGE])?;
+            inns(&["link", "set", &tap, "up"])?;
+            ns.taps.push(tap);
+        }
+        Ok(ns)
+    }
+
+    pub fn tap(&self, i: usize) -> &str {
+        &self.taps[i]
+    }
+
+    /// Address of guest `i` inside the namespace.
+    pub fn guest_ip(i: usize) -> String {
+        format!("10.77.0.{}", i + 2)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Links inside go with the namespace. Processes inside must be gone first (the run's
+        // process registry is dropped before this).
+        if let Err(e) = ip(&["netns", "del", &self.name]) {
+            tracing::warn!("removing network namespace {}: {e}", self.name);
+        }
+    }
+}
+
+/// Remove namespaces left by harness processes that no longer exist (e.g. killed with SIGKILL).
+pub fn sweep_stale() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else { return };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let Some(rest) = name.strip_prefix(PREFIX) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
+        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
+            // Kill what still runs inside, then remove it.
+            if let Ok(p) = Command::new("ip").args(["netns", "pids", name]).output() {
+                for pid in String::from_utf8_lossy(&p.stdout).split_whitespace() {
+                    if let Ok(pid) = pid.parse::<i32>() {
+                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                    }
+                }
+            }
+            tracing::info!("removing stale network namespace {name}");
+            let _ = ip(&["netns", "del", name]);
+        }
+    }
+}

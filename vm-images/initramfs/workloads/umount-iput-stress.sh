@@ -9,8 +9,9 @@ ERR=/tmp/errors
 finding() { echo "HARNESS-FINDING: $*"; echo "$*" >> $ERR; }
 up() { cut -d' ' -f1 /proc/uptime; }
 
+# Functions use `local`: shell variables are global and the main loop's c, w, i must survive.
 do_mount() {
-  tries=0
+  local tries=0
   # The cluster is ready before the guest boots, but the first mount can still race the MDS.
   until mount -t ceph "$MON:/" /mnt -o "$OPTS" 2>/tmp/mount.err; do
     tries=$((tries+1))
@@ -22,8 +23,7 @@ do_mount() {
 
 # Files a cycle keeps: the odd-numbered ones (even ones are unlinked right after the next is written).
 verify() {
-  c=$1; bad=0; n=0
-  w=1
+  local c=$1 bad=0 n=0 w=1 i want got
   while [ $w -le $WORKERS ]; do
     i=1
     while [ $i -lt $FILES ]; do

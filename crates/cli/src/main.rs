@@ -131,6 +131,13 @@ fn chain(e: &anyhow::Error) -> String {
 }
 
 fn real_main(cli: Cli) -> Result<u8, Fail> {
+    if !matches!(cli.cmd, Cmd::Test(_) | Cmd::Bench(_)) {
+        // Read-only commands end quietly when their reader goes away (`harness show last | head`).
+        // Not for a run: it must always reach its teardown.
+        unsafe {
+            let _ = nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
+        }
+    }
     match cli.cmd {
         Cmd::Test(args) => test(&cli.results, args, false),
         Cmd::Bench(args) => test(&cli.results, args, true),

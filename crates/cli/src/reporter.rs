@@ -2,7 +2,7 @@
 //! It consumes the same events as everything else.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,10 @@ impl Terminal {
             Some(t) => {
                 let _ = t.multi.println(s);
             }
-            None => eprintln!("{s}"),
+            // A closed stderr (a pipe whose reader went away) must not abort the run.
+            None => {
+                let _ = writeln!(std::io::stderr(), "{s}");
+            }
         }
     }
 

@@ -230,5 +230,83 @@ fn bad_input_gets_one_clear_line_and_an_exit_code() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("harness: missing system packages or tools: git (git)") && err.contains("scripts/install-deps"), "{err}");
     assert!(!dir.path().join("res").exists());
+
+    // Not root: one line, exit 8 (namespaces and taps need root).
+    let series = dir.path().join("series.mbox");
+    std::fs::copy(shared("ceph-cap-locking-6.1.mbox"), &series).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_harness"), "--results"])
+        .arg(dir.path().join("res"))
+        .arg("test")
+        .arg(&series)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("must run as root"), "{err}");
     assert_no_leftovers();
+}
+
+#[test]
+fn a_task_stuck_in_sync_is_a_hung_task_finding() {
+    let _g = lock();
+    let r = harness(&["test"], &[&shared("ceph-cap-locking-6.1.mbox"), &fixture("broken/hung-task-in-sync.patch")]);
+    let rep = r.report();
+    assert_eq!(rep["verdict"], "fail", "stdout:\n{}\nstderr:\n{}", r.stdout(), r.stderr());
+    let f = &rep["findings"][0];
+    assert_eq!(f["kind"], "hung-task", "{}", rep["findings"]);
+    assert_eq!(f["title"], "INFO: task hung in ceph_sync_fs");
+    assert!(f["excerpt"].as_str().unwrap().contains("blocked for more than 10 seconds"));
+    assert_no_leftovers();
+}
+
+#[test]
+fn a_leaked_inode_reference_is_busy_inodes_after_unmount() {
+    let _g = lock();
+    let r = harness(&["test"], &[&shared("ceph-cap-locking-6.1.mbox"), &fixture("broken/busy-inodes-leak.patch")]);
+    let rep = r.report();
+    assert_eq!(rep["verdict"], "fail", "stdout:\n{}\nstderr:\n{}", r.stdout(), r.stderr());
+    let titles: Vec<&str> = rep["findings"].as_array().unwrap().iter().map(|f| f["title"].as_str().unwrap()).collect();
+    assert_eq!(titles[0], "VFS: Busy inodes after unmount of ceph", "{titles:?}");
+    // Debian's CONFIG_BUG_ON_DATA_CORRUPTION makes it a BUG, and oops=panic ends the guest.
+    assert!(titles.contains(&"kernel panic: Fatal exception"), "{titles:?}");
+    assert_eq!(rep["prefixes"][7]["test"]["exit"], "panic");
+    assert_no_leftovers();
+}
+
+#[test]
+fn ctrl_c_stops_everything_and_marks_the_run_interrupted() {
+    use std::io::{BufRead, BufReader};
+    let _g = lock();
+    let results = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("--results")
+        .arg(results.path())
+        .arg("test")
+        .arg(shared("ceph-cap-locking-6.1.mbox"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the guest runs the workload: cluster, namespace, QEMU and temp dir all exist.
+    let mut seen = Vec::new();
+    let mut sent = false;
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if !sent && line.contains("HARNESS: mounted cycle=1") {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+            sent = true;
+        }
+        seen.push(line);
+    }
+    assert!(sent, "the guest never mounted:\n{}", seen.join("\n"));
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(130), "{}", seen.join("\n"));
+    assert_no_leftovers();
+    let list = Command::new(env!("CARGO_BIN_EXE_harness")).arg("--results").arg(results.path()).arg("list").output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.contains("interrupted"), "{list}");
 }

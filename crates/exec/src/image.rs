@@ -104,11 +104,7 @@ async fn install_module(procs: &Procs, src: &Path, dst: &Path) -> Result<()> {
             let f = std::fs::File::create(dst).map_err(|e| ExecError::io(dst, e))?;
             let mut c = command(t, None);
             c.args(["-dc"]).arg(src).stdout(f);
-            let child = procs.spawn(t, c, false)?;
-            let pid = child.id().unwrap_or(0) as i32;
-            let st = child.wait_with_output().await.map_err(|e| ExecError::Spawn { what: t.into(), source: e })?;
-            procs.forget(pid);
-            if st.status.success() { Ok(()) } else { Err(ExecError::Other(format!("{t} -dc {s} failed"))) }
+            if procs.status(t, c, T).await?.success() { Ok(()) } else { Err(ExecError::Other(format!("{t} -dc {s} failed"))) }
         }
     }
 }
@@ -119,11 +115,7 @@ async fn pack(procs: &Procs, dir: &Path, out: &Path) -> Result<()> {
     let f = std::fs::File::create(&tmp).map_err(|e| ExecError::io(&tmp, e))?;
     let mut c = command("sh", None);
     c.arg("-c").arg("find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet").current_dir(dir).stdout(f);
-    let child = procs.spawn("cpio", c, false)?;
-    let pid = child.id().unwrap_or(0) as i32;
-    let st = child.wait_with_output().await.map_err(|e| ExecError::Spawn { what: "cpio".into(), source: e })?;
-    procs.forget(pid);
-    if !st.status.success() {
+    if !procs.status("cpio", c, T).await?.success() {
         let _ = std::fs::remove_file(&tmp);
         return Err(ExecError::Other(format!("cpio of {} failed", dir.display())));
     }

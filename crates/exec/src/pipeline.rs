@@ -166,11 +166,9 @@ async fn stages(input: &RunInput, st: &mut State<'_>, procs: &Procs, netns_slot:
         let mut results = Vec::new();
         for (k, commit) in commits.iter().enumerate() {
             tree.checkout(commit).await?;
-            let out = input.artifacts.join(format!("prefix-{k}"));
             let log = input.artifacts.join(format!("build-prefix-{k}.log"));
             let b = kernel::build_module(procs, release, &tree.module_dir(), &scratch.join(format!("prefix-{k}")), &log, &ccache, job.timeouts.build).await?;
             sink.emit(&Event::PrefixBuilt { index: k, ok: b.ok, seconds: b.seconds });
-            let _ = out;
             results.push(b);
         }
         Ok::<_, ExecError>(results)
@@ -234,6 +232,10 @@ async fn stages(input: &RunInput, st: &mut State<'_>, procs: &Procs, netns_slot:
             ("FILES", job.workload.files.to_string()),
         ]);
         let stripped = builds[k].stripped.clone().expect("built");
+        // The unstripped module of a booted prefix is kept: it symbolises the traces of its console.
+        if let Some(m) = &builds[k].module {
+            let _ = std::fs::copy(m, input.artifacts.join(format!("ceph-prefix-{k}.ko")));
+        }
         image::run_image(procs, &base_img, scratch, &conf, &[("ceph", &stripped)], &initrd).await?;
         let console_name = format!("console-prefix-{k}.log");
         let g = GuestConfig {

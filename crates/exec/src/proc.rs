@@ -118,6 +118,23 @@ impl Procs {
         }
     }
 
+    /// Run a command whose stdio the caller has set (e.g. stdout to a file) to completion.
+    pub async fn status(&self, name: &str, cmd: Command, timeout: Duration) -> Result<ExitStatus, ExecError> {
+        let what = describe(&cmd);
+        let mut child = self.spawn(name, cmd, false)?;
+        let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        let res = tokio::time::timeout(timeout, child.wait()).await;
+        self.forget(pid);
+        match res {
+            Ok(Ok(st)) => Ok(st),
+            Ok(Err(e)) => Err(ExecError::Spawn { what, source: e }),
+            Err(_) => {
+                kill_group(pid, Signal::SIGKILL);
+                Err(ExecError::Timeout { what, after: timeout })
+            }
+        }
+    }
+
     /// Like [`Procs::run`], but a non-zero exit is an error carrying the program's message.
     pub async fn check(&self, name: &str, cmd: Command, timeout: Duration) -> Result<Output, ExecError> {
         let what = describe(&cmd);

@@ -203,7 +203,9 @@ pub fn normalize_function(sym: &str) -> String {
 /// normalised name).
 pub const UNINTERESTING_FRAMES: &[&str] = &[
     // scheduler and sleeping
-    r"__schedule|schedule|schedule_timeout|schedule_preempt_disabled|schedule_hrtimeout.*|io_schedule.*",
+    r"__schedule|schedule|schedule_timeout.*|schedule_preempt_disabled|schedule_hrtimeout.*|io_schedule.*",
+    // sleep helpers: the caller is the one that chose to sleep
+    r"msleep|msleep_interruptible|ssleep|usleep_range.*|fsleep|__udelay|__const_udelay|delay_tsc|delay_halt.*",
     r"preempt_schedule.*|_?_cond_resched|__might_resched|__might_sleep|___might_sleep|__might_fault|might_fault|__schedule_bug",
     // sleeping locks
     r"__mutex_lock.*|mutex_lock.*|__mutex_.*|__ww_mutex_lock.*|ww_mutex_lock.*",

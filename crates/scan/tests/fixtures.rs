@@ -4,7 +4,7 @@
 //! `tests/fixtures/NAME.expected`, one `kind<TAB>title` line each, in console order. See
 //! `tests/fixtures/README.md` for the format and for what may go into a fixture.
 //!
-//! Run with `cargo test -p harness-scan --test fixtures -- --include-ignored`. Setting
+//! Runs with `cargo test -p harness-scan --test fixtures`. Setting
 //! `HARNESS_SCAN_BLESS=1` (re)writes the `.expected` files from the scanner's current output,
 //! keeping their `#` note lines; every blessed line must then be reviewed by hand.
 
@@ -79,7 +79,6 @@ fn diff(want: &[String], got: &[String]) -> String {
 }
 
 #[test]
-#[ignore = "needs captured fixtures"]
 fn captured_consoles_match_expected_findings() {
     let dir = fixtures_dir();
     let logs = logs(&dir);

@@ -30,10 +30,19 @@ pub mod exit {
 }
 
 #[derive(Parser)]
-#[command(name = "harness", version, about = "Test a CephFS kernel patch series in QEMU guests against a mini Ceph cluster")]
+#[command(
+    name = "harness",
+    version,
+    about = "Test a CephFS kernel patch series in QEMU guests against a mini Ceph cluster"
+)]
 struct Cli {
     /// Results store directory.
-    #[arg(long, global = true, env = "HARNESS_RESULTS", default_value = "results")]
+    #[arg(
+        long,
+        global = true,
+        env = "HARNESS_RESULTS",
+        default_value = "results"
+    )]
     results: PathBuf,
     #[command(subcommand)]
     cmd: Cmd,
@@ -106,7 +115,10 @@ fn bad_input(e: impl Into<anyhow::Error>) -> Fail {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HARNESS_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HARNESS_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .without_time()
         .init();
@@ -127,7 +139,10 @@ fn main() -> ExitCode {
 }
 
 fn chain(e: &anyhow::Error) -> String {
-    e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn real_main(cli: Cli) -> Result<u8, Fail> {
@@ -135,7 +150,10 @@ fn real_main(cli: Cli) -> Result<u8, Fail> {
         // Read-only commands end quietly when their reader goes away (`harness show last | head`).
         // Not for a run: it must always reach its teardown.
         unsafe {
-            let _ = nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
+            let _ = nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGPIPE,
+                nix::sys::signal::SigHandler::SigDfl,
+            );
         }
     }
     match cli.cmd {
@@ -143,17 +161,29 @@ fn real_main(cli: Cli) -> Result<u8, Fail> {
         Cmd::Bench(args) => test(&cli.results, args, true),
         Cmd::Show { run, json } => show(&cli.results, &run, json),
         Cmd::List { limit } => list(&cli.results, limit),
-        Cmd::Series { cmd: SeriesCmd::Show { files } } => series_show(&files),
+        Cmd::Series {
+            cmd: SeriesCmd::Show { files },
+        } => series_show(&files),
     }
 }
 
 fn load_job(path: Option<&Path>) -> Result<Job, Fail> {
     let (text, name, dir) = match path {
-        None => (DEFAULT_JOB.to_string(), "jobs/default.yaml (embedded)".to_string(), PathBuf::from(JOBS_DIR)),
+        None => (
+            DEFAULT_JOB.to_string(),
+            "jobs/default.yaml (embedded)".to_string(),
+            PathBuf::from(JOBS_DIR),
+        ),
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| p.display().to_string()).map_err(bad_input)?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| p.display().to_string())
+                .map_err(bad_input)?;
             let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
-            let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+            let dir = if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir
+            };
             (text, p.display().to_string(), dir)
         }
     };
@@ -163,11 +193,18 @@ fn load_job(path: Option<&Path>) -> Result<Job, Fail> {
 fn load_series(files: &[PathBuf]) -> Result<Series, Fail> {
     let mut parts = Vec::new();
     for f in files {
-        let meta = std::fs::metadata(f).with_context(|| f.display().to_string()).map_err(bad_input)?;
+        let meta = std::fs::metadata(f)
+            .with_context(|| f.display().to_string())
+            .map_err(bad_input)?;
         if meta.is_dir() {
-            return Err(bad_input(anyhow::anyhow!("{}: is a directory (give the mbox or .patch files)", f.display())));
+            return Err(bad_input(anyhow::anyhow!(
+                "{}: is a directory (give the mbox or .patch files)",
+                f.display()
+            )));
         }
-        let bytes = std::fs::read(f).with_context(|| f.display().to_string()).map_err(bad_input)?;
+        let bytes = std::fs::read(f)
+            .with_context(|| f.display().to_string())
+            .map_err(bad_input)?;
         parts.push(series::parse_mbox(&bytes, &f.display().to_string()).map_err(bad_input)?);
     }
     Ok(series::concat(parts))
@@ -186,7 +223,11 @@ fn verdict_code(v: Verdict) -> u8 {
 fn test(results: &Path, args: TestArgs, bench: bool) -> Result<u8, Fail> {
     let job = load_job(args.job.as_deref())?;
     let series = load_series(&args.series)?;
-    for d in series.diagnostics.iter().filter(|d| d.severity == Severity::Error) {
+    if let Some(d) = series
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == Severity::Error)
+    {
         return Err(bad_input(anyhow::anyhow!("{}: {}", d.origin, d.message)));
     }
     harness_exec::preflight::check(&job).map_err(|e| {
@@ -199,7 +240,13 @@ fn test(results: &Path, args: TestArgs, bench: bool) -> Result<u8, Fail> {
     let mut store = Store::open(results).map_err(|e| Fail(exit::INFRA_ERROR, e.into()))?;
     let run_id = Store::new_run_id();
     let started_at = Store::now();
-    let artifacts = store.begin_run(&run_id, &started_at, &series.title(), series.patches.len(), &job.name)?;
+    let artifacts = store.begin_run(
+        &run_id,
+        &started_at,
+        &series.title(),
+        series.patches.len(),
+        &job.name,
+    )?;
     let reporter = reporter::Terminal::new(&series);
     for d in &series.diagnostics {
         reporter.note(&format!("series: {}: {}", d.origin, d.message));
@@ -208,12 +255,21 @@ fn test(results: &Path, args: TestArgs, bench: bool) -> Result<u8, Fail> {
         run_id: run_id.clone(),
         job,
         series,
-        sources: args.series.iter().map(|p| p.display().to_string()).collect(),
+        sources: args
+            .series
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
         artifacts,
-        cache: args.cache.clone().unwrap_or_else(harness_exec::default_cache_dir),
+        cache: args
+            .cache
+            .clone()
+            .unwrap_or_else(harness_exec::default_cache_dir),
         started_at,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let outcome = rt.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
@@ -251,23 +307,54 @@ fn test(results: &Path, args: TestArgs, bench: bool) -> Result<u8, Fail> {
 
 fn write_json(path: &Path, report: &Report) -> Result<(), Fail> {
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(report)?).with_context(|| tmp.display().to_string())?;
+    std::fs::write(&tmp, serde_json::to_string_pretty(report)?)
+        .with_context(|| tmp.display().to_string())?;
     std::fs::rename(&tmp, path).with_context(|| path.display().to_string())?;
     Ok(())
 }
 
 fn print_report(r: &Report, artifacts: &Path) {
-    println!("run {}  {}  job {}  kernel {}  accel {}", r.run_id, r.started_at, r.job, r.kernel, r.accel.as_deref().unwrap_or("-"));
-    println!("series: {} ({} patches)", r.series.subject, r.series.patch_count);
+    println!(
+        "run {}  {}  job {}  kernel {}  accel {}",
+        r.run_id,
+        r.started_at,
+        r.job,
+        r.kernel,
+        r.accel.as_deref().unwrap_or("-")
+    );
+    println!(
+        "series: {} ({} patches)",
+        r.series.subject, r.series.patch_count
+    );
     for p in &r.prefixes {
-        let applied = if p.index == 0 { "base   " } else if p.applied { "applied" } else if p.apply_error.is_some() { "FAILED " } else { "-      " };
+        let applied = if p.index == 0 {
+            "base   "
+        } else if p.applied {
+            "applied"
+        } else if p.apply_error.is_some() {
+            "FAILED "
+        } else {
+            "-      "
+        };
         let built = match p.built {
             Some(true) => format!("built {:5.1}s", p.build_seconds.unwrap_or(0.0)),
             Some(false) => "BUILD FAILED".to_string(),
             None => "-".to_string(),
         };
-        let test = p.test.as_ref().map(|t| format!("{} ({:?}, {:.0}s, {} findings)", t.verdict, t.exit, t.seconds, t.findings)).unwrap_or_default();
-        println!("  [{:>2}] {applied}  {built:<12}  {test:<28}  {}", p.index, p.subject);
+        let test = p
+            .test
+            .as_ref()
+            .map(|t| {
+                format!(
+                    "{} ({:?}, {:.0}s, {} findings)",
+                    t.verdict, t.exit, t.seconds, t.findings
+                )
+            })
+            .unwrap_or_default();
+        println!(
+            "  [{:>2}] {applied}  {built:<12}  {test:<28}  {}",
+            p.index, p.subject
+        );
         if let Some(e) = &p.apply_error {
             for l in e.lines().take(8) {
                 println!("       | {l}");
@@ -280,12 +367,22 @@ fn print_report(r: &Report, artifacts: &Path) {
         }
     }
     for f in &r.findings {
-        println!("finding [{}] {} (prefix {}, console line {})", f.kind, f.title, f.prefix.map(|p| p.to_string()).unwrap_or("-".into()), f.line);
+        println!(
+            "finding [{}] {} (prefix {}, console line {})",
+            f.kind,
+            f.title,
+            f.prefix.map(|p| p.to_string()).unwrap_or("-".into()),
+            f.line
+        );
         for l in f.excerpt.lines().take(14) {
             println!("    {l}");
         }
     }
-    let phases: Vec<String> = r.phases.iter().map(|p| format!("{} {:.1}s", p.name, p.seconds)).collect();
+    let phases: Vec<String> = r
+        .phases
+        .iter()
+        .map(|p| format!("{} {:.1}s", p.name, p.seconds))
+        .collect();
     println!("phases: {}", phases.join(", "));
     println!("artifacts: {}", artifacts.display());
     println!("verdict: {} ({}) in {:.1}s", r.verdict, r.reason, r.seconds);
@@ -303,7 +400,12 @@ fn print_bench(r: &Report) {
         }
     }
     println!("  {:<10} {:8.2}", "sum", sum);
-    println!("  {:<10} {:8.2}  ({:.2}x the sum of its parts; target <= 1.2x and < 120 s)", "total", r.seconds, r.seconds / sum.max(0.001));
+    println!(
+        "  {:<10} {:8.2}  ({:.2}x the sum of its parts; target <= 1.2x and < 120 s)",
+        "total",
+        r.seconds,
+        r.seconds / sum.max(0.001)
+    );
 }
 
 fn show(results: &Path, run: &str, json: bool) -> Result<u8, Fail> {
@@ -319,7 +421,10 @@ fn show(results: &Path, run: &str, json: bool) -> Result<u8, Fail> {
         }
         Err(harness_store::StoreError::NoReport(..)) => {
             let row = store.row(&id)?;
-            println!("run {}  {}  job {}  status {}", row.id, row.started_at, row.job, row.status);
+            println!(
+                "run {}  {}  job {}  status {}",
+                row.id, row.started_at, row.job, row.status
+            );
             println!("series: {} ({} patches)", row.series, row.patch_count);
             if let Some(r) = row.reason {
                 println!("reason: {r}");
@@ -348,7 +453,10 @@ fn list(results: &Path, limit: usize) -> Result<u8, Fail> {
 
 fn series_show(files: &[PathBuf]) -> Result<u8, Fail> {
     if files.is_empty() {
-        return Err(Fail(exit::USAGE, anyhow::anyhow!("give one or more series files")));
+        return Err(Fail(
+            exit::USAGE,
+            anyhow::anyhow!("give one or more series files"),
+        ));
     }
     let s = load_series(files)?;
     match &s.cover {
@@ -359,8 +467,17 @@ fn series_show(files: &[PathBuf]) -> Result<u8, Fail> {
         println!("base-commit: {b}");
     }
     for (i, p) in s.patches.iter().enumerate() {
-        let n = p.number.map(|(k, n)| format!("{k}/{n}")).unwrap_or_else(|| "-".into());
-        println!("[{}] ({n}) {}\n    from {}  ({})", i + 1, p.subject, p.author, p.origin);
+        let n = p
+            .number
+            .map(|(k, n)| format!("{k}/{n}"))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "[{}] ({n}) {}\n    from {}  ({})",
+            i + 1,
+            p.subject,
+            p.author,
+            p.origin
+        );
         for f in &p.files {
             println!("    {:<40} +{} -{}", f.path, f.added, f.removed);
         }

@@ -23,8 +23,15 @@ struct Tty {
 
 impl Terminal {
     pub fn new(series: &Series) -> Terminal {
-        let tty = std::io::stderr().is_terminal().then(|| Tty { multi: MultiProgress::new(), bars: Mutex::new(HashMap::new()) });
-        Terminal { t0: Instant::now(), tty, patches: series.patches.len() }
+        let tty = std::io::stderr().is_terminal().then(|| Tty {
+            multi: MultiProgress::new(),
+            bars: Mutex::new(HashMap::new()),
+        });
+        Terminal {
+            t0: Instant::now(),
+            tty,
+            patches: series.patches.len(),
+        }
     }
 
     fn line(&self, msg: &str) {
@@ -64,13 +71,23 @@ impl Terminal {
 impl EventSink for Terminal {
     fn emit(&self, event: &Event) {
         match event {
-            Event::RunStarted { run_id, series, patches, job } => {
-                self.line(&format!("run {run_id}: \"{series}\" ({patches} patches), job {job}"));
+            Event::RunStarted {
+                run_id,
+                series,
+                patches,
+                job,
+            } => {
+                self.line(&format!(
+                    "run {run_id}: \"{series}\" ({patches} patches), job {job}"
+                ));
             }
             Event::PhaseStarted { phase, detail } => match &self.tty {
                 Some(t) => {
                     let b = t.multi.add(ProgressBar::new_spinner());
-                    b.set_style(ProgressStyle::with_template("{spinner} {prefix:>9} [{elapsed:>4}] {msg}").unwrap());
+                    b.set_style(
+                        ProgressStyle::with_template("{spinner} {prefix:>9} [{elapsed:>4}] {msg}")
+                            .unwrap(),
+                    );
                     b.set_prefix(phase.as_str());
                     b.set_message(detail.clone());
                     b.enable_steady_tick(Duration::from_millis(120));
@@ -90,17 +107,28 @@ impl EventSink for Terminal {
                         b.finish_and_clear();
                     }
                 }
-                self.line(&format!("{phase}: {} in {seconds:.1}s", if *ok { "done" } else { "FAILED" }));
+                self.line(&format!(
+                    "{phase}: {} in {seconds:.1}s",
+                    if *ok { "done" } else { "FAILED" }
+                ));
             }
             Event::PatchApplied { index, subject, ok } => {
-                let msg = format!("patch {index}/{}: {} {subject}", self.patches, if *ok { "applied" } else { "DOES NOT APPLY:" });
+                let msg = format!(
+                    "patch {index}/{}: {} {subject}",
+                    self.patches,
+                    if *ok { "applied" } else { "DOES NOT APPLY:" }
+                );
                 self.bar(Phase::Apply, |b| b.set_message(msg.clone()));
                 if !ok || self.tty.is_none() {
                     self.line(&format!("apply: {msg}"));
                 }
             }
             Event::PrefixBuilt { index, ok, seconds } => {
-                let msg = format!("prefix {index}/{} {} in {seconds:.1}s", self.patches, if *ok { "built" } else { "FAILED to build" });
+                let msg = format!(
+                    "prefix {index}/{} {} in {seconds:.1}s",
+                    self.patches,
+                    if *ok { "built" } else { "FAILED to build" }
+                );
                 self.bar(Phase::Build, |b| b.set_message(msg.clone()));
                 self.line(&format!("build: {msg}"));
             }
@@ -114,9 +142,14 @@ impl EventSink for Terminal {
                 }
             }
             Event::Finding { finding } => {
-                self.line(&format!("FINDING [{}] {} (console line {})", finding.kind, finding.title, finding.line));
+                self.line(&format!(
+                    "FINDING [{}] {} (console line {})",
+                    finding.kind, finding.title, finding.line
+                ));
             }
-            Event::Verdict { verdict, reason } => self.line(&format!("verdict: {verdict} ({reason})")),
+            Event::Verdict { verdict, reason } => {
+                self.line(&format!("verdict: {verdict} ({reason})"))
+            }
             Event::RunFinished { .. } => {}
         }
     }

@@ -11,7 +11,10 @@ use serde_json::Value;
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn shared(p: &str) -> PathBuf {
@@ -39,7 +42,13 @@ impl Run {
         String::from_utf8_lossy(&self.out.stdout).into_owned()
     }
     fn report(&self) -> &Value {
-        self.report.as_ref().unwrap_or_else(|| panic!("no report; stderr:\n{}\nstdout:\n{}", self.stderr(), self.stdout()))
+        self.report.as_ref().unwrap_or_else(|| {
+            panic!(
+                "no report; stderr:\n{}\nstdout:\n{}",
+                self.stderr(),
+                self.stdout()
+            )
+        })
     }
     fn artifact(&self, name: &str) -> String {
         let id = self.report()["run_id"].as_str().unwrap();
@@ -60,18 +69,37 @@ fn harness(args: &[&str], series: &[&Path]) -> Run {
         .args(series)
         .output()
         .unwrap();
-    let report = std::fs::read_to_string(&json).ok().map(|s| serde_json::from_str(&s).unwrap());
-    Run { out, report, results }
+    let report = std::fs::read_to_string(&json)
+        .ok()
+        .map(|s| serde_json::from_str(&s).unwrap());
+    Run {
+        out,
+        report,
+        results,
+    }
 }
 
 /// Nothing a run started may survive it: no namespace, no qemu, no ceph daemon, no temp dir.
 fn assert_no_leftovers() {
     let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let ns = String::from_utf8_lossy(&ns.stdout);
-    assert!(!ns.lines().any(|l| l.starts_with("harness-")), "leftover namespaces:\n{ns}");
-    for p in ["qemu-system-x86_64", "ceph-mon", "ceph-osd", "ceph-mds", "ceph-mgr"] {
+    assert!(
+        !ns.lines().any(|l| l.starts_with("harness-")),
+        "leftover namespaces:\n{ns}"
+    );
+    for p in [
+        "qemu-system-x86_64",
+        "ceph-mon",
+        "ceph-osd",
+        "ceph-mds",
+        "ceph-mgr",
+    ] {
         let st = Command::new("pgrep").args(["-x", p]).output().unwrap();
-        assert!(st.stdout.is_empty(), "leftover {p} processes: {}", String::from_utf8_lossy(&st.stdout));
+        assert!(
+            st.stdout.is_empty(),
+            "leftover {p} processes: {}",
+            String::from_utf8_lossy(&st.stdout)
+        );
     }
     let tmp: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
@@ -91,10 +119,19 @@ fn good_series_passes_on_a_live_cluster() {
     let _g = lock();
     let r = harness(&["test"], &[&shared("ceph-cap-locking-6.1.mbox")]);
     let rep = r.report();
-    assert_eq!(rep["verdict"], "pass", "stdout:\n{}\nstderr:\n{}", r.stdout(), r.stderr());
+    assert_eq!(
+        rep["verdict"],
+        "pass",
+        "stdout:\n{}\nstderr:\n{}",
+        r.stdout(),
+        r.stderr()
+    );
     assert_eq!(r.code(), 0);
     assert_eq!(rep["series"]["patch_count"], 6);
-    assert_eq!(rep["series"]["subject"], "ceph: remove excess mutex locking from cap/snap flushing codepaths");
+    assert_eq!(
+        rep["series"]["subject"],
+        "ceph: remove excess mutex locking from cap/snap flushing codepaths"
+    );
     let prefixes = rep["prefixes"].as_array().unwrap();
     assert_eq!(prefixes.len(), 7, "base + 6 prefixes");
     for p in prefixes {
@@ -105,18 +142,42 @@ fn good_series_passes_on_a_live_cluster() {
     assert_eq!(tip["verdict"], "pass");
     assert_eq!(tip["exit"], "ok");
     assert_eq!(tip["qemu_status"], 1, "isa-debug-exit 0 -> qemu status 1");
-    assert!(rep["findings"].as_array().unwrap().is_empty(), "{}", rep["findings"]);
-    let phases: Vec<&str> = rep["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(
+        rep["findings"].as_array().unwrap().is_empty(),
+        "{}",
+        rep["findings"]
+    );
+    let phases: Vec<&str> = rep["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     for want in ["apply", "build", "cluster", "image", "guest", "teardown"] {
-        assert!(phases.contains(&want), "phase {want} missing from {phases:?}");
+        assert!(
+            phases.contains(&want),
+            "phase {want} missing from {phases:?}"
+        );
     }
     // The guest really booted the kernel under test, mounted CephFS from the cluster, and ran the cycles.
     let console = r.artifact("console-prefix-6.log");
-    assert!(console.contains("Linux version 6.1.0-56-amd64"), "not the Debian kernel");
-    assert!(console.contains("ceph: loading out-of-tree module taints kernel"), "the rebuilt ceph.ko was not loaded");
+    assert!(
+        console.contains("Linux version 6.1.0-56-amd64"),
+        "not the Debian kernel"
+    );
+    assert!(
+        console.contains("ceph: loading out-of-tree module taints kernel"),
+        "the rebuilt ceph.ko was not loaded"
+    );
     for c in 1..=3 {
-        assert!(console.contains(&format!("HARNESS: mounted cycle={c} ")), "cycle {c} did not mount");
-        assert!(console.contains(&format!("HARNESS: cycle={c} done")), "cycle {c} did not finish");
+        assert!(
+            console.contains(&format!("HARNESS: mounted cycle={c} ")),
+            "cycle {c} did not mount"
+        );
+        assert!(
+            console.contains(&format!("HARNESS: cycle={c} done")),
+            "cycle {c} did not finish"
+        );
     }
     assert!(console.contains("HARNESS: verified cycle=3 files=") && console.contains("bad=0"));
     assert!(console.contains("HARNESS-RESULT: rc=0"));
@@ -138,9 +199,21 @@ fn good_series_passes_on_a_live_cluster() {
 #[test]
 fn a_patch_that_warns_fails_with_that_warning() {
     let _g = lock();
-    let r = harness(&["test"], &[&shared("ceph-cap-locking-6.1.mbox"), &fixture("broken/warn-in-unlink.patch")]);
+    let r = harness(
+        &["test"],
+        &[
+            &shared("ceph-cap-locking-6.1.mbox"),
+            &fixture("broken/warn-in-unlink.patch"),
+        ],
+    );
     let rep = r.report();
-    assert_eq!(rep["verdict"], "fail", "stdout:\n{}\nstderr:\n{}", r.stdout(), r.stderr());
+    assert_eq!(
+        rep["verdict"],
+        "fail",
+        "stdout:\n{}\nstderr:\n{}",
+        r.stdout(),
+        r.stderr()
+    );
     assert_eq!(r.code(), 1);
     assert_eq!(rep["series"]["patch_count"], 7);
     let f = &rep["findings"][0];
@@ -148,25 +221,52 @@ fn a_patch_that_warns_fails_with_that_warning() {
     assert_eq!(f["title"], "WARNING in ceph_unlink");
     assert_eq!(f["prefix"], 7);
     let excerpt = f["excerpt"].as_str().unwrap();
-    assert!(excerpt.contains("fs/ceph/dir.c") && excerpt.contains("ceph_unlink"), "{excerpt}");
+    assert!(
+        excerpt.contains("fs/ceph/dir.c") && excerpt.contains("ceph_unlink"),
+        "{excerpt}"
+    );
     assert_eq!(rep["reason"], "WARNING in ceph_unlink");
     // The finding points into the stored console.
     let console = r.artifact("console-prefix-7.log");
-    let line = console.lines().nth(f["line"].as_u64().unwrap() as usize - 1).unwrap();
-    assert!(line.contains("cut here") || line.contains("WARNING:"), "{line}");
+    let line = console
+        .lines()
+        .nth(f["line"].as_u64().unwrap() as usize - 1)
+        .unwrap();
+    assert!(
+        line.contains("cut here") || line.contains("WARNING:"),
+        "{line}"
+    );
     assert_no_leftovers();
 }
 
 #[test]
 fn a_patch_that_does_not_build_is_a_build_failed_verdict() {
     let _g = lock();
-    let r = harness(&["test"], &[&shared("ceph-cap-locking-6.1.mbox"), &fixture("broken/build-error.patch")]);
+    let r = harness(
+        &["test"],
+        &[
+            &shared("ceph-cap-locking-6.1.mbox"),
+            &fixture("broken/build-error.patch"),
+        ],
+    );
     let rep = r.report();
-    assert_eq!(rep["verdict"], "build-failed", "stdout:\n{}\nstderr:\n{}", r.stdout(), r.stderr());
+    assert_eq!(
+        rep["verdict"],
+        "build-failed",
+        "stdout:\n{}\nstderr:\n{}",
+        r.stdout(),
+        r.stderr()
+    );
     assert_eq!(r.code(), 5);
     let p7 = &rep["prefixes"][7];
     assert_eq!(p7["built"], false);
-    assert!(p7["build_error"].as_str().unwrap().contains("ceph_caps_sanity_check"), "{p7}");
+    assert!(
+        p7["build_error"]
+            .as_str()
+            .unwrap()
+            .contains("ceph_caps_sanity_check"),
+        "{p7}"
+    );
     assert_eq!(rep["prefixes"][6]["built"], true);
     assert!(p7.get("test").is_none(), "an unbuilt prefix is not booted");
     assert_no_leftovers();
@@ -185,8 +285,14 @@ fn a_patch_that_does_not_apply_is_named() {
     assert_eq!(r.code(), 4);
     assert_eq!(rep["prefixes"][7]["applied"], false);
     let err = rep["prefixes"][7]["apply_error"].as_str().unwrap();
-    assert!(err.contains("patch failed") || err.contains("does not apply"), "{err}");
-    assert!(rep["reason"].as_str().unwrap().starts_with("patch 7 does not apply"));
+    assert!(
+        err.contains("patch failed") || err.contains("does not apply"),
+        "{err}"
+    );
+    assert!(rep["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("patch 7 does not apply"));
     assert!(r.stdout().contains("FAILED"), "{}", r.stdout());
     assert_no_leftovers();
 }
@@ -199,22 +305,40 @@ fn bad_input_gets_one_clear_line_and_an_exit_code() {
     let r = harness(&["test"], &[&missing]);
     assert_eq!(r.code(), 3);
     assert_eq!(r.stderr().lines().count(), 1, "{}", r.stderr());
-    assert!(r.stderr().contains("nope.mbox") && r.stderr().contains("No such file"), "{}", r.stderr());
+    assert!(
+        r.stderr().contains("nope.mbox") && r.stderr().contains("No such file"),
+        "{}",
+        r.stderr()
+    );
 
     let garbage = dir.path().join("garbage.mbox");
     std::fs::write(&garbage, [0u8, 159, 146, 150, 255, 1, 2, 3].repeat(100)).unwrap();
     let r = harness(&["test"], &[&garbage]);
     assert_eq!(r.code(), 3, "{}", r.stderr());
-    assert!(r.stderr().starts_with("harness: ") && r.stderr().contains("garbage.mbox"), "{}", r.stderr());
+    assert!(
+        r.stderr().starts_with("harness: ") && r.stderr().contains("garbage.mbox"),
+        "{}",
+        r.stderr()
+    );
     assert_eq!(r.stderr().lines().count(), 1);
 
     let nopatch = dir.path().join("chat.mbox");
-    std::fs::write(&nopatch, "From a@b Mon Sep 17 00:00:00 2001\nFrom: A <a@b>\nSubject: Re: lunch?\n\nsure\n").unwrap();
+    std::fs::write(
+        &nopatch,
+        "From a@b Mon Sep 17 00:00:00 2001\nFrom: A <a@b>\nSubject: Re: lunch?\n\nsure\n",
+    )
+    .unwrap();
     let r = harness(&["test"], &[&nopatch]);
     assert_eq!(r.code(), 3, "{}", r.stderr());
     assert!(r.stderr().contains("chat.mbox"), "{}", r.stderr());
     // Nothing was recorded for input that never made a run.
-    assert!(!r.results.path().join("runs").exists() || std::fs::read_dir(r.results.path().join("runs")).unwrap().next().is_none());
+    assert!(
+        !r.results.path().join("runs").exists()
+            || std::fs::read_dir(r.results.path().join("runs"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
 
     // Missing system tools: one line naming them, exit 7, nothing recorded.
     let out = Command::new(env!("CARGO_BIN_EXE_harness"))
@@ -228,7 +352,11 @@ fn bad_input_gets_one_clear_line_and_an_exit_code() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(7), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("harness: missing system packages or tools: git (git)") && err.contains("scripts/install-deps"), "{err}");
+    assert!(
+        err.starts_with("harness: missing system packages or tools: git (git)")
+            && err.contains("scripts/install-deps"),
+        "{err}"
+    );
     assert!(!dir.path().join("res").exists());
 
     // Not root: one line, exit 8 (namespaces and taps need root).
@@ -237,7 +365,13 @@ fn bad_input_gets_one_clear_line_and_an_exit_code() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_harness"), "--results"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_harness"),
+            "--results",
+        ])
         .arg(dir.path().join("res"))
         .arg("test")
         .arg(&series)
@@ -253,26 +387,64 @@ fn bad_input_gets_one_clear_line_and_an_exit_code() {
 #[test]
 fn a_task_stuck_in_sync_is_a_hung_task_finding() {
     let _g = lock();
-    let r = harness(&["test"], &[&shared("ceph-cap-locking-6.1.mbox"), &fixture("broken/hung-task-in-sync.patch")]);
+    let r = harness(
+        &["test"],
+        &[
+            &shared("ceph-cap-locking-6.1.mbox"),
+            &fixture("broken/hung-task-in-sync.patch"),
+        ],
+    );
     let rep = r.report();
-    assert_eq!(rep["verdict"], "fail", "stdout:\n{}\nstderr:\n{}", r.stdout(), r.stderr());
+    assert_eq!(
+        rep["verdict"],
+        "fail",
+        "stdout:\n{}\nstderr:\n{}",
+        r.stdout(),
+        r.stderr()
+    );
     let f = &rep["findings"][0];
     assert_eq!(f["kind"], "hung-task", "{}", rep["findings"]);
     assert_eq!(f["title"], "INFO: task hung in ceph_sync_fs");
-    assert!(f["excerpt"].as_str().unwrap().contains("blocked for more than 10 seconds"));
+    assert!(f["excerpt"]
+        .as_str()
+        .unwrap()
+        .contains("blocked for more than 10 seconds"));
     assert_no_leftovers();
 }
 
 #[test]
 fn a_leaked_inode_reference_is_busy_inodes_after_unmount() {
     let _g = lock();
-    let r = harness(&["test"], &[&shared("ceph-cap-locking-6.1.mbox"), &fixture("broken/busy-inodes-leak.patch")]);
+    let r = harness(
+        &["test"],
+        &[
+            &shared("ceph-cap-locking-6.1.mbox"),
+            &fixture("broken/busy-inodes-leak.patch"),
+        ],
+    );
     let rep = r.report();
-    assert_eq!(rep["verdict"], "fail", "stdout:\n{}\nstderr:\n{}", r.stdout(), r.stderr());
-    let titles: Vec<&str> = rep["findings"].as_array().unwrap().iter().map(|f| f["title"].as_str().unwrap()).collect();
-    assert_eq!(titles[0], "VFS: Busy inodes after unmount of ceph", "{titles:?}");
+    assert_eq!(
+        rep["verdict"],
+        "fail",
+        "stdout:\n{}\nstderr:\n{}",
+        r.stdout(),
+        r.stderr()
+    );
+    let titles: Vec<&str> = rep["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles[0], "VFS: Busy inodes after unmount of ceph",
+        "{titles:?}"
+    );
     // Debian's CONFIG_BUG_ON_DATA_CORRUPTION makes it a BUG, and oops=panic ends the guest.
-    assert!(titles.contains(&"kernel panic: Fatal exception"), "{titles:?}");
+    assert!(
+        titles.contains(&"kernel panic: Fatal exception"),
+        "{titles:?}"
+    );
     assert_eq!(rep["prefixes"][7]["test"]["exit"], "panic");
     assert_no_leftovers();
 }
@@ -297,7 +469,11 @@ fn ctrl_c_stops_everything_and_marks_the_run_interrupted() {
     for line in BufReader::new(child.stderr.take().unwrap()).lines() {
         let line = line.unwrap();
         if !sent && line.contains("HARNESS: mounted cycle=1") {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGINT,
+            )
+            .unwrap();
             sent = true;
         }
         seen.push(line);
@@ -306,7 +482,12 @@ fn ctrl_c_stops_everything_and_marks_the_run_interrupted() {
     let st = child.wait().unwrap();
     assert_eq!(st.code(), Some(130), "{}", seen.join("\n"));
     assert_no_leftovers();
-    let list = Command::new(env!("CARGO_BIN_EXE_harness")).arg("--results").arg(results.path()).arg("list").output().unwrap();
+    let list = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("--results")
+        .arg(results.path())
+        .arg("list")
+        .output()
+        .unwrap();
     let list = String::from_utf8_lossy(&list.stdout);
     assert!(list.contains("interrupted"), "{list}");
 }

@@ -49,18 +49,51 @@ impl std::fmt::Display for Phase {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
-    RunStarted { run_id: String, series: String, patches: usize, job: String },
-    PhaseStarted { phase: Phase, detail: String },
+    RunStarted {
+        run_id: String,
+        series: String,
+        patches: usize,
+        job: String,
+    },
+    PhaseStarted {
+        phase: Phase,
+        detail: String,
+    },
     /// Progress inside a phase ("prefix 3/6 built in 2.1 s", "mds active").
-    Progress { phase: Phase, message: String },
-    PhaseFinished { phase: Phase, seconds: f64, ok: bool },
-    PatchApplied { index: usize, subject: String, ok: bool },
-    PrefixBuilt { index: usize, ok: bool, seconds: f64 },
+    Progress {
+        phase: Phase,
+        message: String,
+    },
+    PhaseFinished {
+        phase: Phase,
+        seconds: f64,
+        ok: bool,
+    },
+    PatchApplied {
+        index: usize,
+        subject: String,
+        ok: bool,
+    },
+    PrefixBuilt {
+        index: usize,
+        ok: bool,
+        seconds: f64,
+    },
     /// A guest console line (the store does not need these; the terminal may show the latest).
-    ConsoleLine { prefix: usize, line: String },
-    Finding { finding: Finding },
-    Verdict { verdict: Verdict, reason: String },
-    RunFinished { report: Box<Report> },
+    ConsoleLine {
+        prefix: usize,
+        line: String,
+    },
+    Finding {
+        finding: Finding,
+    },
+    Verdict {
+        verdict: Verdict,
+        reason: String,
+    },
+    RunFinished {
+        report: Box<Report>,
+    },
 }
 
 /// Anything that consumes events. Implementations must be cheap: they are called inline.

@@ -13,7 +13,11 @@ pub enum JobError {
     #[error("{file}: {message}")]
     Yaml { file: String, message: String },
     #[error("{file}: key `{key}`: {message}")]
-    Invalid { file: String, key: String, message: String },
+    Invalid {
+        file: String,
+        key: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,7 +58,10 @@ struct RawCluster {
 
 impl Default for RawCluster {
     fn default() -> Self {
-        RawCluster { auth: "cephx".into(), memstore_mib: 1024 }
+        RawCluster {
+            auth: "cephx".into(),
+            memstore_mib: 1024,
+        }
     }
 }
 
@@ -68,7 +75,11 @@ struct RawGuest {
 
 impl Default for RawGuest {
     fn default() -> Self {
-        RawGuest { cpus: 2, memory_mib: 1024, hung_task_timeout_s: 10 }
+        RawGuest {
+            cpus: 2,
+            memory_mib: 1024,
+            hung_task_timeout_s: 10,
+        }
     }
 }
 
@@ -110,7 +121,13 @@ struct RawTimeouts {
 
 impl Default for RawTimeouts {
     fn default() -> Self {
-        RawTimeouts { build_s: 600, cluster_s: 120, boot_s: 40, workload_s: 200, tcg_factor: 3 }
+        RawTimeouts {
+            build_s: 600,
+            cluster_s: 120,
+            boot_s: 40,
+            workload_s: 200,
+            tcg_factor: 3,
+        }
     }
 }
 
@@ -129,7 +146,11 @@ pub struct Job {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum KernelSpec {
     /// The distribution's kernel image; only `fs/ceph` is rebuilt, against the installed headers.
-    DistroModule { release: String, source: PathBuf, base_patch: Option<PathBuf> },
+    DistroModule {
+        release: String,
+        source: PathBuf,
+        base_patch: Option<PathBuf>,
+    },
 }
 
 impl KernelSpec {
@@ -188,7 +209,11 @@ impl Timeouts {
     /// Deadlines for guest phases under the given accelerator (host-side phases are not scaled).
     pub fn scaled(&self, kvm: bool) -> Timeouts {
         let f = if kvm { 1 } else { self.tcg_factor.max(1) };
-        Timeouts { boot: self.boot * f, workload: self.workload * f, ..*self }
+        Timeouts {
+            boot: self.boot * f,
+            workload: self.workload * f,
+            ..*self
+        }
     }
 }
 
@@ -220,39 +245,73 @@ impl Job {
                 }
             }
             other => {
-                return Err(invalid("kernel.mode", format!("unknown mode `{other}` (expected distro-module)")))
+                return Err(invalid(
+                    "kernel.mode",
+                    format!("unknown mode `{other}` (expected distro-module)"),
+                ))
             }
         };
         let auth = match raw.cluster.auth.as_str() {
             "cephx" => Auth::Cephx,
             "none" => Auth::None,
-            other => return Err(invalid("cluster.auth", format!("`{other}`: expected cephx or none"))),
+            other => {
+                return Err(invalid(
+                    "cluster.auth",
+                    format!("`{other}`: expected cephx or none"),
+                ))
+            }
         };
         if raw.cluster.memstore_mib < 256 {
-            return Err(invalid("cluster.memstore_mib", "at least 256 MiB is needed".into()));
+            return Err(invalid(
+                "cluster.memstore_mib",
+                "at least 256 MiB is needed".into(),
+            ));
         }
         if raw.guest.cpus == 0 || raw.guest.cpus > 64 {
-            return Err(invalid("guest.cpus", format!("{} is out of range 1..=64", raw.guest.cpus)));
+            return Err(invalid(
+                "guest.cpus",
+                format!("{} is out of range 1..=64", raw.guest.cpus),
+            ));
         }
         if raw.guest.memory_mib < 256 {
-            return Err(invalid("guest.memory_mib", "at least 256 MiB is needed".into()));
+            return Err(invalid(
+                "guest.memory_mib",
+                "at least 256 MiB is needed".into(),
+            ));
         }
         if !WORKLOADS.contains(&raw.workload.name.as_str()) {
             return Err(invalid(
                 "workload.name",
-                format!("unknown workload `{}` (known: {})", raw.workload.name, WORKLOADS.join(", ")),
+                format!(
+                    "unknown workload `{}` (known: {})",
+                    raw.workload.name,
+                    WORKLOADS.join(", ")
+                ),
             ));
         }
         if raw.workload.cycles == 0 || raw.workload.workers == 0 || raw.workload.files < 2 {
-            return Err(invalid("workload", "cycles and workers must be > 0 and files >= 2".into()));
+            return Err(invalid(
+                "workload",
+                "cycles and workers must be > 0 and files >= 2".into(),
+            ));
         }
         let test_prefixes = match raw.test_prefixes.as_str() {
             "tip" => TestPrefixes::Tip,
             "all" => TestPrefixes::All,
-            other => return Err(invalid("test_prefixes", format!("`{other}`: expected tip or all"))),
+            other => {
+                return Err(invalid(
+                    "test_prefixes",
+                    format!("`{other}`: expected tip or all"),
+                ))
+            }
         };
         let t = raw.timeouts;
-        for (k, v) in [("timeouts.build_s", t.build_s), ("timeouts.cluster_s", t.cluster_s), ("timeouts.boot_s", t.boot_s), ("timeouts.workload_s", t.workload_s)] {
+        for (k, v) in [
+            ("timeouts.build_s", t.build_s),
+            ("timeouts.cluster_s", t.cluster_s),
+            ("timeouts.boot_s", t.boot_s),
+            ("timeouts.workload_s", t.workload_s),
+        ] {
             if v == 0 {
                 return Err(invalid(k, "must be > 0".into()));
             }
@@ -260,7 +319,10 @@ impl Job {
         Ok(Job {
             name: raw.name,
             kernel,
-            cluster: ClusterSpec { auth, memstore_bytes: raw.cluster.memstore_mib * 1024 * 1024 },
+            cluster: ClusterSpec {
+                auth,
+                memstore_bytes: raw.cluster.memstore_mib * 1024 * 1024,
+            },
             guest: GuestSpec {
                 cpus: raw.guest.cpus,
                 memory_mib: raw.guest.memory_mib,
@@ -302,7 +364,8 @@ mod tests {
                 continue;
             }
             let text = std::fs::read_to_string(&p).unwrap();
-            Job::from_yaml(&text, &p.display().to_string(), &jobs_dir()).unwrap_or_else(|e| panic!("{e}"));
+            Job::from_yaml(&text, &p.display().to_string(), &jobs_dir())
+                .unwrap_or_else(|e| panic!("{e}"));
             n += 1;
         }
         assert!(n >= 1, "no job files found");
@@ -311,10 +374,22 @@ mod tests {
     #[test]
     fn default_job_resolves_base_patch_next_to_the_repository() {
         let p = jobs_dir().join("default.yaml");
-        let job = Job::from_yaml(&std::fs::read_to_string(&p).unwrap(), "default.yaml", &jobs_dir()).unwrap();
-        let KernelSpec::DistroModule { release, base_patch, .. } = &job.kernel;
+        let job = Job::from_yaml(
+            &std::fs::read_to_string(&p).unwrap(),
+            "default.yaml",
+            &jobs_dir(),
+        )
+        .unwrap();
+        let KernelSpec::DistroModule {
+            release,
+            base_patch,
+            ..
+        } = &job.kernel;
         assert_eq!(release, "6.1.0-56-amd64");
-        assert!(base_patch.as_ref().unwrap().ends_with("shared/series/pre-series-6.1.patch"));
+        assert!(base_patch
+            .as_ref()
+            .unwrap()
+            .ends_with("shared/series/pre-series-6.1.patch"));
         assert_eq!(job.timeouts.scaled(false).boot, job.timeouts.boot * 3);
         assert_eq!(job.timeouts.scaled(true).boot, job.timeouts.boot);
     }
@@ -322,14 +397,23 @@ mod tests {
     #[test]
     fn errors_name_file_and_key() {
         let y = "name: x\nkernel: {mode: tree, release: r, source: s}\nworkload: {name: umount-iput-stress}\n";
-        let e = Job::from_yaml(y, "jobs/x.yaml", Path::new("/")).unwrap_err().to_string();
-        assert_eq!(e, "jobs/x.yaml: key `kernel.mode`: unknown mode `tree` (expected distro-module)");
+        let e = Job::from_yaml(y, "jobs/x.yaml", Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "jobs/x.yaml: key `kernel.mode`: unknown mode `tree` (expected distro-module)"
+        );
         let y = "name: x\nkernel: {mode: distro-module, release: r, source: s}\nworkload: {name: umount-iput-stress}\nbogus: 1\n";
-        let e = Job::from_yaml(y, "jobs/x.yaml", Path::new("/")).unwrap_err().to_string();
+        let e = Job::from_yaml(y, "jobs/x.yaml", Path::new("/"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("jobs/x.yaml: unknown field `bogus`"), "{e}");
         assert!(e.contains("line 4"), "{e}");
         let y = "name: x\nkernel: {mode: distro-module, release: r, source: s}\nworkload: {name: nope}\n";
-        let e = Job::from_yaml(y, "j.yaml", Path::new("/")).unwrap_err().to_string();
+        let e = Job::from_yaml(y, "j.yaml", Path::new("/"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`workload.name`"), "{e}");
     }
 }

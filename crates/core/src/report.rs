@@ -146,15 +146,25 @@ impl Report {
     /// The verdict of a run from its prefix results: the first failing stage decides.
     pub fn decide(prefixes: &[PrefixResult], findings: &[Finding]) -> (Verdict, String) {
         if let Some(p) = prefixes.iter().find(|p| !p.applied && p.index > 0) {
-            return (Verdict::ApplyFailed, format!("patch {} does not apply: {}", p.index, p.subject));
+            return (
+                Verdict::ApplyFailed,
+                format!("patch {} does not apply: {}", p.index, p.subject),
+            );
         }
         if let Some(p) = prefixes.iter().find(|p| p.built == Some(false)) {
-            let what = if p.index == 0 { "the base".to_string() } else { format!("prefix {} ({})", p.index, p.subject) };
+            let what = if p.index == 0 {
+                "the base".to_string()
+            } else {
+                format!("prefix {} ({})", p.index, p.subject)
+            };
             return (Verdict::BuildFailed, format!("{what} does not build"));
         }
         let tested: Vec<&TestResult> = prefixes.iter().filter_map(|p| p.test.as_ref()).collect();
         if let Some(t) = tested.iter().find(|t| t.verdict == Verdict::InfraError) {
-            return (Verdict::InfraError, format!("guest run could not be completed ({:?})", t.exit));
+            return (
+                Verdict::InfraError,
+                format!("guest run could not be completed ({:?})", t.exit),
+            );
         }
         if let Some(f) = findings.first() {
             return (Verdict::Fail, f.title.clone());

@@ -34,7 +34,10 @@ impl Health {
     /// Parse `ceph status --format json` (Pacific).
     pub fn from_status_json(v: &serde_json::Value) -> Health {
         let status = v["health"]["status"].as_str().unwrap_or("").to_string();
-        let checks = v["health"]["checks"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        let checks = v["health"]["checks"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
         let mds_active = v["fsmap"]["by_rank"]
             .as_array()
             .map(|a| a.iter().any(|r| r["status"].as_str() == Some("up:active")))
@@ -49,12 +52,21 @@ impl Health {
                     .sum()
             })
             .unwrap_or(0);
-        Health { status, mds_active, pgs_total, pgs_clean, checks }
+        Health {
+            status,
+            mds_active,
+            pgs_total,
+            pgs_clean,
+            checks,
+        }
     }
 
     /// The mgr creates `device_health_metrics` (1 PG) late, so insist on all expected PGs.
     pub fn ready(&self, expect_pgs: u64) -> bool {
-        self.mds_active && self.pgs_total >= expect_pgs && self.pgs_clean == self.pgs_total && self.status == "HEALTH_OK"
+        self.mds_active
+            && self.pgs_total >= expect_pgs
+            && self.pgs_clean == self.pgs_total
+            && self.status == "HEALTH_OK"
     }
 }
 
@@ -67,7 +79,10 @@ fn conf_text(dir: &Path, fsid: &str, spec: &ClusterSpec) -> String {
         Auth::Cephx => "cephx",
         Auth::None => "none",
     };
-    let net = HOST_IP.rsplit_once('.').map(|(a, _)| a).unwrap_or("10.77.0");
+    let net = HOST_IP
+        .rsplit_once('.')
+        .map(|(a, _)| a)
+        .unwrap_or("10.77.0");
     format!(
         r#"[global]
 fsid = {fsid}
@@ -158,10 +173,58 @@ impl Cluster {
         // Every key goes into one keyring before mon mkfs: the mon imports them all, no auth round trips.
         let keys: [(&str, &[&str]); 5] = [
             ("mon.", &["--cap", "mon", "allow *"]),
-            ("client.admin", &["--cap", "mon", "allow *", "--cap", "osd", "allow *", "--cap", "mds", "allow *", "--cap", "mgr", "allow *"]),
-            ("mgr.x", &["--cap", "mon", "allow profile mgr", "--cap", "osd", "allow *", "--cap", "mds", "allow *"]),
-            ("osd.0", &["--cap", "mon", "allow profile osd", "--cap", "mgr", "allow profile osd", "--cap", "osd", "allow *"]),
-            ("mds.a", &["--cap", "mon", "allow profile mds", "--cap", "mgr", "allow profile mds", "--cap", "osd", "allow *", "--cap", "mds", "allow"]),
+            (
+                "client.admin",
+                &[
+                    "--cap", "mon", "allow *", "--cap", "osd", "allow *", "--cap", "mds",
+                    "allow *", "--cap", "mgr", "allow *",
+                ],
+            ),
+            (
+                "mgr.x",
+                &[
+                    "--cap",
+                    "mon",
+                    "allow profile mgr",
+                    "--cap",
+                    "osd",
+                    "allow *",
+                    "--cap",
+                    "mds",
+                    "allow *",
+                ],
+            ),
+            (
+                "osd.0",
+                &[
+                    "--cap",
+                    "mon",
+                    "allow profile osd",
+                    "--cap",
+                    "mgr",
+                    "allow profile osd",
+                    "--cap",
+                    "osd",
+                    "allow *",
+                ],
+            ),
+            (
+                "mds.a",
+                &[
+                    "--cap",
+                    "mon",
+                    "allow profile mds",
+                    "--cap",
+                    "mgr",
+                    "allow profile mds",
+                    "--cap",
+                    "osd",
+                    "allow *",
+                    "--cap",
+                    "mds",
+                    "allow",
+                ],
+            ),
         ];
         for (i, (name, caps)) in keys.iter().enumerate() {
             let mut c = command("ceph-authtool", None);
@@ -174,7 +237,12 @@ impl Cluster {
         }
         let mut c = command("ceph-authtool", None);
         c.args([&krs, "-p", "-n", "client.admin"]);
-        let admin_key = procs.check("ceph-authtool", c, SHORT).await?.stdout.trim().to_string();
+        let admin_key = procs
+            .check("ceph-authtool", c, SHORT)
+            .await?
+            .stdout
+            .trim()
+            .to_string();
         let monmap = dir.join("monmap");
         let mut c = command("monmaptool", None);
         c.args(["--create", "--clobber", "--fsid", &fsid, "--addv", "a"])
@@ -182,7 +250,12 @@ impl Cluster {
             .arg(&monmap);
         procs.check("monmaptool", c, SHORT).await?;
         let mut c = command("ceph-mon", Some(netns));
-        c.arg("-c").arg(&conf).args(["-i", "a", "--mkfs", "--monmap"]).arg(&monmap).arg("--keyring").arg(&kr);
+        c.arg("-c")
+            .arg(&conf)
+            .args(["-i", "a", "--mkfs", "--monmap"])
+            .arg(&monmap)
+            .arg("--keyring")
+            .arg(&kr);
         procs.check("ceph-mon --mkfs", c, SHORT).await?;
         progress("mon store created");
 
@@ -199,23 +272,40 @@ impl Cluster {
         progress("mon up");
         cluster.daemon("mgr.x", "ceph-mgr", "x")?;
         let osd_uuid = uuid()?;
-        let id = cluster.ceph(&["osd", "new", &osd_uuid]).await?.trim().to_string();
+        let id = cluster
+            .ceph(&["osd", "new", &osd_uuid])
+            .await?
+            .trim()
+            .to_string();
         let mut c = command("ceph-osd", Some(netns));
-        c.arg("-c").arg(&conf).args(["-i", &id, "--mkfs", "--osd-uuid", &osd_uuid]);
+        c.arg("-c")
+            .arg(&conf)
+            .args(["-i", &id, "--mkfs", "--osd-uuid", &osd_uuid]);
         procs.check("ceph-osd --mkfs", c, SHORT).await?;
         cluster.daemon("osd.0", "ceph-osd", &id)?;
         cluster.daemon("mds.a", "ceph-mds", "a")?;
-        cluster.ceph(&["osd", "pool", "create", "cephfs_metadata", "8", "8"]).await?;
-        cluster.ceph(&["osd", "pool", "create", "cephfs_data", "8", "8"]).await?;
-        cluster.ceph(&["fs", "new", "cephfs", "cephfs_metadata", "cephfs_data"]).await?;
-        cluster.ceph(&["fs", "set", "cephfs", "standby_count_wanted", "0"]).await?;
+        cluster
+            .ceph(&["osd", "pool", "create", "cephfs_metadata", "8", "8"])
+            .await?;
+        cluster
+            .ceph(&["osd", "pool", "create", "cephfs_data", "8", "8"])
+            .await?;
+        cluster
+            .ceph(&["fs", "new", "cephfs", "cephfs_metadata", "cephfs_data"])
+            .await?;
+        cluster
+            .ceph(&["fs", "set", "cephfs", "standby_count_wanted", "0"])
+            .await?;
         progress("filesystem created");
 
         let mut last = Health::default();
         loop {
             if let Ok(h) = cluster.health().await {
                 if h.ready(EXPECT_PGS) {
-                    progress(&format!("ready: MDS active, {} PGs active+clean, HEALTH_OK", h.pgs_total));
+                    progress(&format!(
+                        "ready: MDS active, {} PGs active+clean, HEALTH_OK",
+                        h.pgs_total
+                    ));
                     return Ok(cluster);
                 }
                 last = h;
@@ -225,7 +315,11 @@ impl Cluster {
                     after: deadline,
                     detail: format!(
                         "health {} {:?}, mds active: {}, pgs {}/{} active+clean (logs in {})",
-                        last.status, last.checks, last.mds_active, last.pgs_clean, last.pgs_total,
+                        last.status,
+                        last.checks,
+                        last.mds_active,
+                        last.pgs_clean,
+                        last.pgs_total,
                         dir.join("log").display()
                     ),
                 });
@@ -246,7 +340,10 @@ impl Cluster {
     /// Run the `ceph` CLI inside the namespace; returns stdout.
     pub async fn ceph(&self, args: &[&str]) -> Result<String> {
         let mut c = command("ceph", Some(&self.netns));
-        c.arg("-c").arg(&self.conf).args(["--connect-timeout", "20"]).args(args);
+        c.arg("-c")
+            .arg(&self.conf)
+            .args(["--connect-timeout", "20"])
+            .args(args);
         Ok(self.procs.check("ceph", c, SHORT).await?.stdout)
     }
 
@@ -259,7 +356,9 @@ impl Cluster {
 
     /// `ceph health detail` for evidence in reports.
     pub async fn health_detail(&self) -> String {
-        self.ceph(&["health", "detail"]).await.unwrap_or_else(|e| format!("(ceph health detail failed: {e})"))
+        self.ceph(&["health", "detail"])
+            .await
+            .unwrap_or_else(|e| format!("(ceph health detail failed: {e})"))
     }
 }
 

@@ -31,7 +31,10 @@ impl Accel {
 
 fn cpu_has_virt() -> bool {
     std::fs::read_to_string("/proc/cpuinfo")
-        .map(|s| s.lines().any(|l| l.starts_with("flags") && (l.contains(" vmx") || l.contains(" svm"))))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("flags") && (l.contains(" vmx") || l.contains(" svm")))
+        })
         .unwrap_or(false)
 }
 
@@ -41,22 +44,43 @@ pub async fn probe_accel(procs: &Procs, cache: &Path, kernel: &Path) -> Accel {
     if std::env::var("HARNESS_ACCEL").as_deref() == Ok("tcg") {
         return Accel::Tcg;
     }
-    let rw = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok();
+    let rw = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok();
     if !rw || !cpu_has_virt() {
         return Accel::Tcg;
     }
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
     let memo = cache.join(format!("kvm-probe-{}", boot_id.trim()));
     if let Ok(s) = std::fs::read_to_string(&memo) {
-        return if s.trim() == "kvm" { Accel::Kvm } else { Accel::Tcg };
+        return if s.trim() == "kvm" {
+            Accel::Kvm
+        } else {
+            Accel::Tcg
+        };
     }
     // No initrd: a working KVM boots to "VFS: Unable to mount root fs" and panics in about a second;
     // panic=-1 + -no-reboot makes QEMU exit 0.
     let mut c = command("qemu-system-x86_64", None);
-    c.args(["-accel", "kvm", "-cpu", "host", "-m", "256", "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none"])
-        .args(["-no-reboot", "-serial", "null", "-kernel"])
-        .arg(kernel)
-        .args(["-append", "panic=-1 console=ttyS0"]);
+    c.args([
+        "-accel",
+        "kvm",
+        "-cpu",
+        "host",
+        "-m",
+        "256",
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+    ])
+    .args(["-no-reboot", "-serial", "null", "-kernel"])
+    .arg(kernel)
+    .args(["-append", "panic=-1 console=ttyS0"]);
     let ok = matches!(procs.run("qemu-kvm-probe", c, Duration::from_secs(15)).await, Ok(o) if o.status.code() == Some(0));
     let accel = if ok { Accel::Kvm } else { Accel::Tcg };
     let _ = crate::write(&memo, accel.as_str());
@@ -96,12 +120,38 @@ fn qemu_args(g: &GuestConfig) -> Vec<String> {
         Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
         Accel::Tcg => push(&["-accel", "tcg,thread=multi", "-cpu", "max"]),
     }
-    push(&["-machine", "pc", "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot"]);
+    push(&[
+        "-machine",
+        "pc",
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-no-reboot",
+    ]);
     push(&["-smp", &g.cpus.to_string(), "-m", &g.memory_mib.to_string()]);
-    push(&["-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
-    push(&["-netdev", &format!("tap,id=n0,ifname={},script=no,downscript=no", g.tap)]);
-    push(&["-device", &format!("virtio-net-pci,netdev=n0,mac={}", g.mac)]);
-    push(&["-kernel", &g.kernel.to_string_lossy(), "-initrd", &g.initrd.to_string_lossy()]);
+    push(&[
+        "-serial",
+        "stdio",
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=0x04",
+    ]);
+    push(&[
+        "-netdev",
+        &format!("tap,id=n0,ifname={},script=no,downscript=no", g.tap),
+    ]);
+    push(&[
+        "-device",
+        &format!("virtio-net-pci,netdev=n0,mac={}", g.mac),
+    ]);
+    push(&[
+        "-kernel",
+        &g.kernel.to_string_lossy(),
+        "-initrd",
+        &g.initrd.to_string_lossy(),
+    ]);
     push(&["-append", "console=ttyS0 panic=-1 oops=panic loglevel=7"]);
     a
 }
@@ -117,9 +167,15 @@ pub fn classify_exit(status: Option<i32>) -> GuestExit {
 }
 
 /// Boot the guest and run it to its end or its deadline. `on_line` sees every console line.
-pub async fn run(procs: &Procs, g: &GuestConfig, on_line: &mut (dyn FnMut(&str) + Send)) -> Result<GuestRun> {
+pub async fn run(
+    procs: &Procs,
+    g: &GuestConfig,
+    on_line: &mut (dyn FnMut(&str) + Send),
+) -> Result<GuestRun> {
     let mut c = command("qemu-system-x86_64", Some(&g.netns));
-    c.args(qemu_args(g)).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.args(qemu_args(g))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let t0 = Instant::now();
     let mut child = procs.spawn("qemu", c, false)?;
     let pid = child.id().unwrap_or(0) as i32;
@@ -130,7 +186,9 @@ pub async fn run(procs: &Procs, g: &GuestConfig, on_line: &mut (dyn FnMut(&str) 
         let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut s).await;
         s
     });
-    let mut console = std::io::BufWriter::new(std::fs::File::create(&g.console).map_err(|e| ExecError::io(&g.console, e))?);
+    let mut console = std::io::BufWriter::new(
+        std::fs::File::create(&g.console).map_err(|e| ExecError::io(&g.console, e))?,
+    );
     let mut reader = BufReader::new(stdout);
     let mut scanner = harness_scan::Scanner::new();
     let mut findings = Vec::new();
@@ -174,7 +232,10 @@ pub async fn run(procs: &Procs, g: &GuestConfig, on_line: &mut (dyn FnMut(&str) 
     findings.extend(scanner.finish());
     let status = if timed_out {
         let t = t0.elapsed().as_secs_f64();
-        let _ = writeln!(console, "[+{t:9.3}] [harness] deadline passed during {phase}: guest killed");
+        let _ = writeln!(
+            console,
+            "[+{t:9.3}] [harness] deadline passed during {phase}: guest killed"
+        );
         procs.stop(pid, Duration::from_secs(2));
         findings.push(Finding {
             kind: FindingKind::Timeout,
@@ -202,11 +263,24 @@ pub async fn run(procs: &Procs, g: &GuestConfig, on_line: &mut (dyn FnMut(&str) 
         let _ = writeln!(console, "[harness] qemu stderr:\n{}", qemu_err.trim());
     }
     let _ = console.flush();
-    let exit = if timed_out { GuestExit::Timeout } else { classify_exit(status) };
+    let exit = if timed_out {
+        GuestExit::Timeout
+    } else {
+        classify_exit(status)
+    };
     if exit == GuestExit::Unexpected && line_no == 0 {
-        return Err(ExecError::Other(format!("qemu exited with {status:?} before any console output: {}", qemu_err.trim())));
+        return Err(ExecError::Other(format!(
+            "qemu exited with {status:?} before any console output: {}",
+            qemu_err.trim()
+        )));
     }
-    Ok(GuestRun { exit, qemu_status: status, seconds: t0.elapsed().as_secs_f64(), findings, workload_rc })
+    Ok(GuestRun {
+        exit,
+        qemu_status: status,
+        seconds: t0.elapsed().as_secs_f64(),
+        findings,
+        workload_rc,
+    })
 }
 
 #[cfg(test)]

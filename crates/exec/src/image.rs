@@ -13,8 +13,10 @@ use crate::{write, ExecError, Result};
 
 pub const INIT: &str = include_str!("../../../vm-images/initramfs/init");
 /// (name, script) of every workload the image carries.
-pub const WORKLOADS: &[(&str, &str)] =
-    &[("umount-iput-stress", include_str!("../../../vm-images/initramfs/workloads/umount-iput-stress.sh"))];
+pub const WORKLOADS: &[(&str, &str)] = &[(
+    "umount-iput-stress",
+    include_str!("../../../vm-images/initramfs/workloads/umount-iput-stress.sh"),
+)];
 
 /// Drivers for the guest's virtual hardware (the NIC). Their dependencies, and those of the
 /// module under test, are resolved from `modinfo`.
@@ -25,7 +27,12 @@ const T: Duration = Duration::from_secs(120);
 async fn modinfo(procs: &Procs, release: &str, args: &[&str]) -> Result<String> {
     let mut c = command("modinfo", None);
     c.args(["-k", release]).args(args);
-    Ok(procs.check("modinfo", c, T).await?.stdout.trim().to_string())
+    Ok(procs
+        .check("modinfo", c, T)
+        .await?
+        .stdout
+        .trim()
+        .to_string())
 }
 
 /// Resolve a softdep/alias (e.g. `crc32c`) to a module. A `*_generic` implementation is preferred:
@@ -34,13 +41,27 @@ async fn resolve_alias(procs: &Procs, release: &str, alias: &str) -> Result<Opti
     let mut c = command("modprobe", None);
     c.args(["-S", release, "-R", alias]);
     let out = procs.run("modprobe", c, T).await?;
-    let names: Vec<String> = out.stdout.lines().map(|l| l.trim().replace('-', "_")).filter(|l| !l.is_empty()).collect();
-    Ok(names.iter().find(|n| n.ends_with("_generic")).or(names.first()).cloned())
+    let names: Vec<String> = out
+        .stdout
+        .lines()
+        .map(|l| l.trim().replace('-', "_"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    Ok(names
+        .iter()
+        .find(|n| n.ends_with("_generic"))
+        .or(names.first())
+        .cloned())
 }
 
 /// Modules to load, dependencies first, for `roots` (names, or `(name, file)` overrides for modules
 /// under test, which are not part of the result themselves).
-pub async fn resolve_modules(procs: &Procs, release: &str, roots: &[&str], under_test: &[(&str, &Path)]) -> Result<Vec<(String, PathBuf)>> {
+pub async fn resolve_modules(
+    procs: &Procs,
+    release: &str,
+    roots: &[&str],
+    under_test: &[(&str, &Path)],
+) -> Result<Vec<(String, PathBuf)>> {
     let mut order = Vec::new();
     let mut seen = BTreeSet::new();
     let skip: BTreeSet<String> = under_test.iter().map(|(n, _)| n.to_string()).collect();
@@ -71,13 +92,20 @@ pub async fn resolve_modules(procs: &Procs, release: &str, roots: &[&str], under
             None => name.clone(),
         };
         let deps = modinfo(procs, release, &["-F", "depends", &target]).await?;
-        let soft = modinfo(procs, release, &["-F", "softdep", &target]).await.unwrap_or_default();
+        let soft = modinfo(procs, release, &["-F", "softdep", &target])
+            .await
+            .unwrap_or_default();
         stack.push((name.clone(), file, true));
         for d in deps.split(',').map(str::trim).filter(|d| !d.is_empty()) {
             stack.push((d.replace('-', "_"), None, false));
         }
         // "pre: crc32c" softdeps are what modprobe would have loaded first.
-        for pre in soft.split_whitespace().skip_while(|w| *w != "pre:").skip(1).take_while(|w| !w.ends_with(':')) {
+        for pre in soft
+            .split_whitespace()
+            .skip_while(|w| *w != "pre:")
+            .skip(1)
+            .take_while(|w| !w.ends_with(':'))
+        {
             if let Some(m) = resolve_alias(procs, release, pre).await? {
                 stack.push((m, None, false));
             }
@@ -99,12 +127,18 @@ async fn install_module(procs: &Procs, src: &Path, dst: &Path) -> Result<()> {
         None
     };
     match tool {
-        None => std::fs::copy(src, dst).map(|_| ()).map_err(|e| ExecError::io(dst, e)),
+        None => std::fs::copy(src, dst)
+            .map(|_| ())
+            .map_err(|e| ExecError::io(dst, e)),
         Some(t) => {
             let f = std::fs::File::create(dst).map_err(|e| ExecError::io(dst, e))?;
             let mut c = command(t, None);
             c.args(["-dc"]).arg(src).stdout(f);
-            if procs.status(t, c, T).await?.success() { Ok(()) } else { Err(ExecError::Other(format!("{t} -dc {s} failed"))) }
+            if procs.status(t, c, T).await?.success() {
+                Ok(())
+            } else {
+                Err(ExecError::Other(format!("{t} -dc {s} failed")))
+            }
         }
     }
 }
@@ -114,10 +148,16 @@ async fn pack(procs: &Procs, dir: &Path, out: &Path) -> Result<()> {
     let tmp = out.with_extension("tmp");
     let f = std::fs::File::create(&tmp).map_err(|e| ExecError::io(&tmp, e))?;
     let mut c = command("sh", None);
-    c.arg("-c").arg("find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet").current_dir(dir).stdout(f);
+    c.arg("-c")
+        .arg("find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet")
+        .current_dir(dir)
+        .stdout(f);
     if !procs.status("cpio", c, T).await?.success() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(ExecError::Other(format!("cpio of {} failed", dir.display())));
+        return Err(ExecError::Other(format!(
+            "cpio of {} failed",
+            dir.display()
+        )));
     }
     std::fs::rename(&tmp, out).map_err(|e| ExecError::io(out, e))
 }
@@ -131,7 +171,12 @@ fn fnv(data: &[u8], mut h: u64) -> u64 {
 }
 
 /// The cached base image for these modules; built on first use.
-pub async fn base_image(procs: &Procs, cache: &Path, release: &str, modules: &[(String, PathBuf)]) -> Result<PathBuf> {
+pub async fn base_image(
+    procs: &Procs,
+    cache: &Path,
+    release: &str,
+    modules: &[(String, PathBuf)],
+) -> Result<PathBuf> {
     let busybox = Path::new("/bin/busybox");
     let bb = std::fs::metadata(busybox).map_err(|e| ExecError::io(busybox, e))?;
     let mut h = fnv(release.as_bytes(), 0xcbf29ce484222325);
@@ -143,14 +188,31 @@ pub async fn base_image(procs: &Procs, cache: &Path, release: &str, modules: &[(
         h = fnv(n.as_bytes(), fnv(p.to_string_lossy().as_bytes(), h));
     }
     h = fnv(&bb.len().to_le_bytes(), h);
-    let out = cache.join("images").join(format!("base-{release}-{h:016x}.cpio"));
+    let out = cache
+        .join("images")
+        .join(format!("base-{release}-{h:016x}.cpio"));
     if out.exists() {
         return Ok(out);
     }
     std::fs::create_dir_all(out.parent().unwrap()).map_err(|e| ExecError::io(&out, e))?;
-    let st = tempfile::Builder::new().prefix(".image-").tempdir_in(out.parent().unwrap()).map_err(|e| ExecError::io(&out, e))?;
+    let st = tempfile::Builder::new()
+        .prefix(".image-")
+        .tempdir_in(out.parent().unwrap())
+        .map_err(|e| ExecError::io(&out, e))?;
     let r = st.path();
-    for d in ["bin", "sbin", "etc", "proc", "sys", "dev", "mnt", "tmp", "root", "lib/modules/run", "workloads"] {
+    for d in [
+        "bin",
+        "sbin",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "mnt",
+        "tmp",
+        "root",
+        "lib/modules/run",
+        "workloads",
+    ] {
         std::fs::create_dir_all(r.join(d)).map_err(|e| ExecError::io(r, e))?;
     }
     std::fs::copy(busybox, r.join("bin/busybox")).map_err(|e| ExecError::io(busybox, e))?;
@@ -172,11 +234,19 @@ pub async fn base_image(procs: &Procs, cache: &Path, release: &str, modules: &[(
 
 fn set_exec(p: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).map_err(|e| ExecError::io(p, e))
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| ExecError::io(p, e))
 }
 
 /// The per-run image: base + a cpio with `/etc/harness.conf` and the modules under test.
-pub async fn run_image(procs: &Procs, base: &Path, scratch: &Path, conf: &str, run_modules: &[(&str, &Path)], out: &Path) -> Result<()> {
+pub async fn run_image(
+    procs: &Procs,
+    base: &Path,
+    scratch: &Path,
+    conf: &str,
+    run_modules: &[(&str, &Path)],
+    out: &Path,
+) -> Result<()> {
     let dir = scratch.join("overlay");
     let _ = std::fs::remove_dir_all(&dir);
     write(&dir.join("etc/harness.conf"), conf)?;

@@ -42,13 +42,22 @@ pub fn error_excerpt(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
     let mut keep = vec![false; lines.len()];
     for (i, l) in lines.iter().enumerate() {
-        if l.contains("error:") || l.contains("Error ") || l.contains("undefined!") || l.starts_with("make") && l.contains("***") {
-            for k in i.saturating_sub(1)..(i + 4).min(lines.len()) {
-                keep[k] = true;
-            }
+        if l.contains("error:")
+            || l.contains("Error ")
+            || l.contains("undefined!")
+            || l.starts_with("make") && l.contains("***")
+        {
+            let end = (i + 4).min(lines.len());
+            keep[i.saturating_sub(1)..end].fill(true);
         }
     }
-    let out: Vec<&str> = lines.iter().zip(keep).filter(|(_, k)| *k).map(|(l, _)| *l).take(40).collect();
+    let out: Vec<&str> = lines
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(l, _)| *l)
+        .take(40)
+        .collect();
     if out.is_empty() {
         crate::proc::tail(log, 20)
     } else {
@@ -69,8 +78,14 @@ pub async fn build_module(
     std::fs::create_dir_all(out_dir).map_err(|e| ExecError::io(out_dir, e))?;
     let t0 = Instant::now();
     let cc = kernel_compiler(release);
-    let cc = if which("ccache") { format!("ccache {cc}") } else { cc };
-    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let cc = if which("ccache") {
+        format!("ccache {cc}")
+    } else {
+        cc
+    };
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let mut c = command("make", None);
     c.arg("-C")
         .arg(headers_dir(release))
@@ -81,12 +96,25 @@ pub async fn build_module(
         .env("CCACHE_DIR", ccache_dir)
         .env("CCACHE_NOHASHDIR", "1");
     let out = procs.run("make", c, timeout).await?;
-    let text = format!("$ make -C {} M={} CC={cc} modules\n{}{}", headers_dir(release).display(), src.display(), out.stdout, out.stderr);
+    let text = format!(
+        "$ make -C {} M={} CC={cc} modules\n{}{}",
+        headers_dir(release).display(),
+        src.display(),
+        out.stdout,
+        out.stderr
+    );
     crate::write(log, &text)?;
     let seconds = t0.elapsed().as_secs_f64();
     let built = src.join("ceph.ko");
     if !out.ok() || !built.exists() {
-        return Ok(ModuleBuild { ok: false, seconds, log: log.to_path_buf(), error_excerpt: Some(error_excerpt(&text)), module: None, stripped: None });
+        return Ok(ModuleBuild {
+            ok: false,
+            seconds,
+            log: log.to_path_buf(),
+            error_excerpt: Some(error_excerpt(&text)),
+            module: None,
+            stripped: None,
+        });
     }
     let module = out_dir.join("ceph.ko");
     std::fs::copy(&built, &module).map_err(|e| ExecError::io(&module, e))?;
@@ -94,7 +122,14 @@ pub async fn build_module(
     let mut c = command("strip", None);
     c.arg("--strip-debug").arg("-o").arg(&stripped).arg(&module);
     procs.check("strip", c, Duration::from_secs(60)).await?;
-    Ok(ModuleBuild { ok: true, seconds, log: log.to_path_buf(), error_excerpt: None, module: Some(module), stripped: Some(stripped) })
+    Ok(ModuleBuild {
+        ok: true,
+        seconds,
+        log: log.to_path_buf(),
+        error_excerpt: None,
+        module: Some(module),
+        stripped: Some(stripped),
+    })
 }
 
 /// Is `program` on PATH?

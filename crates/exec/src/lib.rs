@@ -19,13 +19,23 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot run `{what}`")]
-    Spawn { what: String, source: std::io::Error },
+    Spawn {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("`{what}` did not finish within {after:?}")]
     Timeout { what: String, after: Duration },
     #[error("`{what}` failed ({status}): {message}")]
-    Failed { what: String, status: String, message: String },
+    Failed {
+        what: String,
+        status: String,
+        message: String,
+    },
     #[error("missing system packages or tools: {0}; run scripts/install-deps")]
     Missing(String),
     #[error("must run as root (network namespaces, tap devices): try sudo")]
@@ -38,7 +48,10 @@ pub enum ExecError {
 
 impl ExecError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        ExecError::Io { path: path.to_path_buf(), source }
+        ExecError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -52,7 +65,9 @@ pub fn default_cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
         return PathBuf::from(d).join("cephfs-harness");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"));
     home.join(".cache/cephfs-harness")
 }
 

@@ -19,7 +19,13 @@ pub struct Netns {
 }
 
 fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip").args(args).output().map_err(|e| ExecError::Spawn { what: "ip".into(), source: e })?;
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| ExecError::Spawn {
+            what: "ip".into(),
+            source: e,
+        })?;
     if out.status.success() {
         Ok(())
     } else {
@@ -37,7 +43,10 @@ impl Netns {
         let name = format!("{PREFIX}{}-{tag}", std::process::id());
         ip(&["netns", "add", &name])?;
         // From here on, Drop removes it whatever fails next.
-        let mut ns = Netns { name, taps: Vec::new() };
+        let mut ns = Netns {
+            name,
+            taps: Vec::new(),
+        };
         let n = ns.name.clone();
         let inns = |args: &[&str]| -> Result<()> {
             let mut a = vec!["netns", "exec", &n, "ip"];
@@ -45,7 +54,17 @@ impl Netns {
             ip(&a)
         };
         inns(&["link", "set", "lo", "up"])?;
-        inns(&["link", "add", BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0"])?;
+        inns(&[
+            "link",
+            "add",
+            BRIDGE,
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+        ])?;
         let cidr = format!("{HOST_IP}/{PREFIX_LEN}");
         inns(&["addr", "add", &cidr, "dev", BRIDGE])?;
         inns(&["link", "set", BRIDGE, "up"])?;
@@ -81,17 +100,26 @@ impl Drop for Netns {
 
 /// Remove namespaces left by harness processes that no longer exist (e.g. killed with SIGKILL).
 pub fn sweep_stale() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else { return };
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let name = line.split_whitespace().next().unwrap_or("");
-        let Some(rest) = name.strip_prefix(PREFIX) else { continue };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
         if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
             // Kill what still runs inside, then remove it.
             if let Ok(p) = Command::new("ip").args(["netns", "pids", name]).output() {
                 for pid in String::from_utf8_lossy(&p.stdout).split_whitespace() {
                     if let Ok(pid) = pid.parse::<i32>() {
-                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
                     }
                 }
             }

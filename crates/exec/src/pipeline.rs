@@ -9,7 +9,9 @@ use std::time::Instant;
 use harness_core::event::{Event, EventSink, Phase};
 use harness_core::finding::Finding;
 use harness_core::job::{Job, KernelSpec, TestPrefixes};
-use harness_core::report::{GuestExit, PhaseTime, PrefixResult, Report, SeriesSummary, TestResult, Verdict};
+use harness_core::report::{
+    GuestExit, PhaseTime, PrefixResult, Report, SeriesSummary, TestResult, Verdict,
+};
 use harness_core::series::Series;
 
 use crate::cluster::Cluster;
@@ -41,16 +43,25 @@ struct State<'a> {
 
 impl State<'_> {
     fn begin(&self, phase: Phase, detail: impl Into<String>) -> (Phase, Instant) {
-        self.sink.emit(&Event::PhaseStarted { phase, detail: detail.into() });
+        self.sink.emit(&Event::PhaseStarted {
+            phase,
+            detail: detail.into(),
+        });
         (phase, Instant::now())
     }
     fn end(&self, (phase, t): (Phase, Instant), ok: bool) {
         let seconds = t.elapsed().as_secs_f64();
-        self.phases.lock().unwrap().push(PhaseTime { name: phase.as_str().into(), seconds });
+        self.phases.lock().unwrap().push(PhaseTime {
+            name: phase.as_str().into(),
+            seconds,
+        });
         self.sink.emit(&Event::PhaseFinished { phase, seconds, ok });
     }
     fn progress(&self, phase: Phase, message: impl Into<String>) {
-        self.sink.emit(&Event::Progress { phase, message: message.into() });
+        self.sink.emit(&Event::Progress {
+            phase,
+            message: message.into(),
+        });
     }
 }
 
@@ -64,7 +75,13 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
         patches: input.series.patches.len(),
         job: input.job.name.clone(),
     });
-    let mut st = State { sink, phases: Mutex::new(Vec::new()), prefixes: Vec::new(), findings: Vec::new(), accel: None };
+    let mut st = State {
+        sink,
+        phases: Mutex::new(Vec::new()),
+        prefixes: Vec::new(),
+        findings: Vec::new(),
+        accel: None,
+    };
     std::fs::create_dir_all(&input.artifacts).map_err(|e| ExecError::io(&input.artifacts, e))?;
 
     // Owned resources, dropped in reverse order of declaration on every exit path (including a
@@ -87,7 +104,11 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
         Ok(()) => Report::decide(&st.prefixes, &st.findings),
         Err(e) => (Verdict::InfraError, error_chain(e)),
     };
-    let series = SeriesSummary { subject: input.series.title(), patch_count: input.series.patches.len(), sources: input.sources.clone() };
+    let series = SeriesSummary {
+        subject: input.series.title(),
+        patch_count: input.series.patches.len(),
+        sources: input.sources.clone(),
+    };
     let report = Report {
         run_id: input.run_id.clone(),
         verdict,
@@ -103,7 +124,9 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
         seconds: t0.elapsed().as_secs_f64(),
     };
     sink.emit(&Event::Verdict { verdict, reason });
-    sink.emit(&Event::RunFinished { report: Box::new(report.clone()) });
+    sink.emit(&Event::RunFinished {
+        report: Box::new(report.clone()),
+    });
     Ok(report)
 }
 
@@ -118,15 +141,35 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-async fn stages(input: &RunInput, st: &mut State<'_>, procs: &Procs, netns_slot: &mut Option<Netns>, scratch: &Path) -> Result<()> {
+async fn stages(
+    input: &RunInput,
+    st: &mut State<'_>,
+    procs: &Procs,
+    netns_slot: &mut Option<Netns>,
+    scratch: &Path,
+) -> Result<()> {
     let job = &input.job;
-    let KernelSpec::DistroModule { release, source, base_patch } = &job.kernel;
+    let KernelSpec::DistroModule {
+        release,
+        source,
+        base_patch,
+    } = &job.kernel;
     let kernel_image = PathBuf::from(format!("/boot/vmlinuz-{release}"));
 
     // Apply.
-    let p = st.begin(Phase::Apply, format!("{} patches onto {}", input.series.patches.len(), source.display()));
+    let p = st.begin(
+        Phase::Apply,
+        format!(
+            "{} patches onto {}",
+            input.series.patches.len(),
+            source.display()
+        ),
+    );
     let tree = SourceTree::open(procs, &input.cache, source).await?;
-    st.progress(Phase::Apply, format!("tree {} at {}", tree.version, tree.dir.display()));
+    st.progress(
+        Phase::Apply,
+        format!("tree {} at {}", tree.version, tree.dir.display()),
+    );
     let base = tree.base(base_patch.as_deref()).await?;
     tree.checkout(&base).await?;
     let mut commits = vec![base];
@@ -138,7 +181,11 @@ async fn stages(input: &RunInput, st: &mut State<'_>, procs: &Procs, netns_slot:
         let mut pr = PrefixResult::new(i + 1, patch.subject.clone());
         if apply_ok {
             let a = tree.am(&patch.raw, scratch).await?;
-            st.sink.emit(&Event::PatchApplied { index: i + 1, subject: patch.subject.clone(), ok: a.ok });
+            st.sink.emit(&Event::PatchApplied {
+                index: i + 1,
+                subject: patch.subject.clone(),
+                ok: a.ok,
+            });
             pr.applied = a.ok;
             if a.ok {
                 commits.push(a.commit.unwrap_or_default());
@@ -155,11 +202,29 @@ async fn stages(input: &RunInput, st: &mut State<'_>, procs: &Procs, netns_slot:
     }
 
     // Build every prefix while the cluster starts and the accelerator is probed.
-    let ns = Netns::create(&input.run_id.replace(|c: char| !c.is_ascii_alphanumeric(), "").chars().rev().take(6).collect::<String>(), 1)?;
+    let ns = Netns::create(
+        &input
+            .run_id
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+            .chars()
+            .rev()
+            .take(6)
+            .collect::<String>(),
+        1,
+    )?;
     let ns_name = ns.name.clone();
     *netns_slot = Some(ns);
-    let pb = st.begin(Phase::Build, format!("{} prefixes of fs/ceph against {release} headers", commits.len()));
-    let pc = st.begin(Phase::Cluster, format!("mon, mgr, memstore osd, mds in {ns_name}"));
+    let pb = st.begin(
+        Phase::Build,
+        format!(
+            "{} prefixes of fs/ceph against {release} headers",
+            commits.len()
+        ),
+    );
+    let pc = st.begin(
+        Phase::Cluster,
+        format!("mon, mgr, memstore osd, mds in {ns_name}"),
+    );
     let ccache = input.cache.join("ccache");
     let sink = st.sink;
     let build_all = async {
@@ -167,20 +232,49 @@ async fn stages(input: &RunInput, st: &mut State<'_>, procs: &Procs, netns_slot:
         for (k, commit) in commits.iter().enumerate() {
             tree.checkout(commit).await?;
             let log = input.artifacts.join(format!("build-prefix-{k}.log"));
-            let b = kernel::build_module(procs, release, &tree.module_dir(), &scratch.join(format!("prefix-{k}")), &log, &ccache, job.timeouts.build).await?;
-            sink.emit(&Event::PrefixBuilt { index: k, ok: b.ok, seconds: b.seconds });
+            let b = kernel::build_module(
+                procs,
+                release,
+                &tree.module_dir(),
+                &scratch.join(format!("prefix-{k}")),
+                &log,
+                &ccache,
+                job.timeouts.build,
+            )
+            .await?;
+            sink.emit(&Event::PrefixBuilt {
+                index: k,
+                ok: b.ok,
+                seconds: b.seconds,
+            });
             results.push(b);
         }
         Ok::<_, ExecError>(results)
     };
     let cluster_dir = scratch.join("cluster");
-    let progress = |m: &str| sink.emit(&Event::Progress { phase: Phase::Cluster, message: m.to_string() });
+    let progress = |m: &str| {
+        sink.emit(&Event::Progress {
+            phase: Phase::Cluster,
+            message: m.to_string(),
+        })
+    };
     let start_cluster = async {
-        let r = Cluster::start(procs, &ns_name, &cluster_dir, &job.cluster, job.timeouts.cluster, &progress).await;
+        let r = Cluster::start(
+            procs,
+            &ns_name,
+            &cluster_dir,
+            &job.cluster,
+            job.timeouts.cluster,
+            &progress,
+        )
+        .await;
         (r, Instant::now())
     };
-    let (builds, (cluster, cluster_done), accel) =
-        tokio::join!(build_all, start_cluster, guest::probe_accel(procs, &input.cache, &kernel_image));
+    let (builds, (cluster, cluster_done), accel) = tokio::join!(
+        build_all,
+        start_cluster,
+        guest::probe_accel(procs, &input.cache, &kernel_image)
+    );
     st.accel = Some(accel);
     let builds = builds?;
     let build_ok = builds.iter().all(|b| b.ok);
@@ -194,14 +288,26 @@ async fn stages(input: &RunInput, st: &mut State<'_>, procs: &Procs, netns_slot:
     st.end(pb, build_ok);
     {
         let seconds = cluster_done.duration_since(pc.1).as_secs_f64();
-        st.phases.lock().unwrap().push(PhaseTime { name: Phase::Cluster.as_str().into(), seconds });
-        st.sink.emit(&Event::PhaseFinished { phase: Phase::Cluster, seconds, ok: cluster.is_ok() });
+        st.phases.lock().unwrap().push(PhaseTime {
+            name: Phase::Cluster.as_str().into(),
+            seconds,
+        });
+        st.sink.emit(&Event::PhaseFinished {
+            phase: Phase::Cluster,
+            seconds,
+            ok: cluster.is_ok(),
+        });
     }
     let cluster = cluster?;
 
     // Which prefixes boot a guest.
     let tested: Vec<usize> = match job.test_prefixes {
-        TestPrefixes::Tip => builds.len().checked_sub(1).filter(|k| builds[*k].ok).into_iter().collect(),
+        TestPrefixes::Tip => builds
+            .len()
+            .checked_sub(1)
+            .filter(|k| builds[*k].ok)
+            .into_iter()
+            .collect(),
         TestPrefixes::All => (0..builds.len()).filter(|k| builds[*k].ok).collect(),
     };
     if tested.is_empty() {
@@ -211,20 +317,46 @@ async fn stages(input: &RunInput, st: &mut State<'_>, procs: &Procs, netns_slot:
     // Image: the base is cached per module set; the per-run part carries config and the module.
     let p = st.begin(Phase::Image, "initramfs");
     let first = builds[tested[0]].module.clone().expect("built");
-    let modules = image::resolve_modules(procs, release, image::HARDWARE_MODULES, &[("ceph", &first)]).await?;
+    let modules =
+        image::resolve_modules(procs, release, image::HARDWARE_MODULES, &[("ceph", &first)])
+            .await?;
     let base_img = image::base_image(procs, &input.cache, release, &modules).await?;
-    st.progress(Phase::Image, format!("base {} ({} modules)", base_img.display(), modules.len()));
+    st.progress(
+        Phase::Image,
+        format!("base {} ({} modules)", base_img.display(), modules.len()),
+    );
     st.end(p, true);
 
     let timeouts = job.timeouts.scaled(accel == Accel::Kvm);
     for k in tested {
-        let p = st.begin(Phase::Guest, format!("prefix {k}: boot {} ({}), run {}", release, accel.as_str(), job.workload.name));
+        let p = st.begin(
+            Phase::Guest,
+            format!(
+                "prefix {k}: boot {} ({}), run {}",
+                release,
+                accel.as_str(),
+                job.workload.name
+            ),
+        );
         let initrd = scratch.join(format!("run-{k}.cpio"));
         let conf = image::guest_conf(&[
-            ("GUEST_IP", format!("{}/{}", Netns::guest_ip(0), netns::PREFIX_LEN)),
+            (
+                "GUEST_IP",
+                format!("{}/{}", Netns::guest_ip(0), netns::PREFIX_LEN),
+            ),
             ("MON", cluster.mon_addr.clone()),
-            ("KEY", if job.cluster.auth == harness_core::job::Auth::Cephx { cluster.admin_key.clone() } else { String::new() }),
-            ("HUNG_TASK_TIMEOUT", job.guest.hung_task_timeout_s.to_string()),
+            (
+                "KEY",
+                if job.cluster.auth == harness_core::job::Auth::Cephx {
+                    cluster.admin_key.clone()
+                } else {
+                    String::new()
+                },
+            ),
+            (
+                "HUNG_TASK_TIMEOUT",
+                job.guest.hung_task_timeout_s.to_string(),
+            ),
             ("WORKLOAD", job.workload.name.clone()),
             ("SEED", job.workload.seed.to_string()),
             ("CYCLES", job.workload.cycles.to_string()),
@@ -236,7 +368,15 @@ async fn stages(input: &RunInput, st: &mut State<'_>, procs: &Procs, netns_slot:
         if let Some(m) = &builds[k].module {
             let _ = std::fs::copy(m, input.artifacts.join(format!("ceph-prefix-{k}.ko")));
         }
-        image::run_image(procs, &base_img, scratch, &conf, &[("ceph", &stripped)], &initrd).await?;
+        image::run_image(
+            procs,
+            &base_img,
+            scratch,
+            &conf,
+            &[("ceph", &stripped)],
+            &initrd,
+        )
+        .await?;
         let console_name = format!("console-prefix-{k}.log");
         let g = GuestConfig {
             kernel: kernel_image.clone(),
@@ -251,7 +391,12 @@ async fn stages(input: &RunInput, st: &mut State<'_>, procs: &Procs, netns_slot:
             boot_deadline: timeouts.boot,
             workload_deadline: timeouts.workload,
         };
-        let mut on_line = |l: &str| sink.emit(&Event::ConsoleLine { prefix: k, line: l.to_string() });
+        let mut on_line = |l: &str| {
+            sink.emit(&Event::ConsoleLine {
+                prefix: k,
+                line: l.to_string(),
+            })
+        };
         let run = guest::run(procs, &g, &mut on_line).await?;
         let mut findings = run.findings;
         for f in &mut findings {
@@ -275,16 +420,26 @@ async fn stages(input: &RunInput, st: &mut State<'_>, procs: &Procs, netns_slot:
         st.end(p, verdict == Verdict::Pass);
         if verdict != Verdict::Pass {
             let detail = cluster.health_detail().await;
-            let _ = crate::write(&input.artifacts.join(format!("cluster-health-prefix-{k}.txt")), detail);
+            let _ = crate::write(
+                &input
+                    .artifacts
+                    .join(format!("cluster-health-prefix-{k}.txt")),
+                detail,
+            );
         }
     }
     // Cluster logs are evidence too (small: debug levels are at their defaults).
-    copy_dir(&cluster_dir.join("log"), &input.artifacts.join("cluster-logs"));
+    copy_dir(
+        &cluster_dir.join("log"),
+        &input.artifacts.join("cluster-logs"),
+    );
     Ok(())
 }
 
 fn copy_dir(from: &Path, to: &Path) {
-    let Ok(rd) = std::fs::read_dir(from) else { return };
+    let Ok(rd) = std::fs::read_dir(from) else {
+        return;
+    };
     let _ = std::fs::create_dir_all(to);
     for e in rd.flatten() {
         if e.path().is_file() {

@@ -29,18 +29,27 @@ const TOOLS: &[(&str, &str)] = &[
 ];
 
 pub fn check(job: &Job) -> Result<()> {
-    let mut missing: Vec<String> = TOOLS.iter().filter(|(t, _)| !which(t)).map(|(t, p)| format!("{t} ({p})")).collect();
+    let mut missing: Vec<String> = TOOLS
+        .iter()
+        .filter(|(t, _)| !which(t))
+        .map(|(t, p)| format!("{t} ({p})"))
+        .collect();
     if !Path::new("/bin/busybox").exists() {
         missing.push("/bin/busybox (busybox-static)".into());
     }
     match &job.kernel {
-        KernelSpec::DistroModule { release, source, .. } => {
+        KernelSpec::DistroModule {
+            release, source, ..
+        } => {
             let kernel = format!("/boot/vmlinuz-{release}");
             if !Path::new(&kernel).exists() {
                 missing.push(format!("{kernel} (linux-image-{release})"));
             }
             if !headers_dir(release).join("Makefile").exists() {
-                missing.push(format!("{} (linux-headers-{release})", headers_dir(release).display()));
+                missing.push(format!(
+                    "{} (linux-headers-{release})",
+                    headers_dir(release).display()
+                ));
             } else {
                 let cc = crate::kernel::kernel_compiler(release);
                 if !which(&cc) {

@@ -42,7 +42,11 @@ impl Output {
     }
     /// stderr, or stdout when stderr is empty, trimmed: for error messages.
     pub fn message(&self) -> String {
-        let s = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
+        let s = if self.stderr.trim().is_empty() {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
         s.trim().to_string()
     }
 }
@@ -78,71 +82,120 @@ impl Procs {
     }
 
     /// Start a long-running process whose stdout and stderr go to `log` (appended).
-    pub fn spawn_logged(&self, name: &str, mut cmd: Command, log: &Path, kill_at_once: bool) -> Result<Child, ExecError> {
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| ExecError::io(log, e))?;
+    pub fn spawn_logged(
+        &self,
+        name: &str,
+        mut cmd: Command,
+        log: &Path,
+        kill_at_once: bool,
+    ) -> Result<Child, ExecError> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| ExecError::io(log, e))?;
         let f2 = f.try_clone().map_err(|e| ExecError::io(log, e))?;
         cmd.stdout(f).stderr(f2);
         self.spawn(name, cmd, kill_at_once)
     }
 
     /// Start a process with whatever stdio the caller set; it is registered for teardown.
-    pub fn spawn(&self, name: &str, mut cmd: Command, kill_at_once: bool) -> Result<Child, ExecError> {
+    pub fn spawn(
+        &self,
+        name: &str,
+        mut cmd: Command,
+        kill_at_once: bool,
+    ) -> Result<Child, ExecError> {
         let what = describe(&cmd);
-        let child = cmd.spawn().map_err(|e| ExecError::Spawn { what: what.clone(), source: e })?;
+        let child = cmd.spawn().map_err(|e| ExecError::Spawn {
+            what: what.clone(),
+            source: e,
+        })?;
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
         tracing::debug!(pid, name, cmd = %what, "spawned");
-        self.inner.lock().unwrap().push(Entry { pid, name: name.to_string(), kill_at_once });
+        self.inner.lock().unwrap().push(Entry {
+            pid,
+            name: name.to_string(),
+            kill_at_once,
+        });
         Ok(child)
     }
 
     /// Run a command to completion with a deadline, capturing its output. On timeout the process
     /// group is killed and `ExecError::Timeout` returned.
-    pub async fn run(&self, name: &str, mut cmd: Command, timeout: Duration) -> Result<Output, ExecError> {
+    pub async fn run(
+        &self,
+        name: &str,
+        mut cmd: Command,
+        timeout: Duration,
+    ) -> Result<Output, ExecError> {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let what = describe(&cmd);
         let child = self.spawn(name, cmd, false)?;
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
-        let res = tokio::time::timeout(timeout, child.wait_with_output()).await;
-        self.forget(pid);
-        match res {
-            Ok(Ok(out)) => Ok(Output {
-                status: out.status,
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            }),
-            Ok(Err(e)) => Err(ExecError::Spawn { what, source: e }),
-            Err(_) => {
-                kill_group(pid, Signal::SIGKILL);
-                Err(ExecError::Timeout { what, after: timeout })
-            }
-        }
+        let out = self
+            .within(pid, what, timeout, child.wait_with_output())
+            .await?;
+        Ok(Output {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
     }
 
     /// Run a command whose stdio the caller has set (e.g. stdout to a file) to completion.
-    pub async fn status(&self, name: &str, cmd: Command, timeout: Duration) -> Result<ExitStatus, ExecError> {
+    pub async fn status(
+        &self,
+        name: &str,
+        cmd: Command,
+        timeout: Duration,
+    ) -> Result<ExitStatus, ExecError> {
         let what = describe(&cmd);
         let mut child = self.spawn(name, cmd, false)?;
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
-        let res = tokio::time::timeout(timeout, child.wait()).await;
+        self.within(pid, what, timeout, child.wait()).await
+    }
+
+    /// Await a registered process's end with a deadline; past it, its group is killed.
+    async fn within<T>(
+        &self,
+        pid: i32,
+        what: String,
+        timeout: Duration,
+        wait: impl std::future::Future<Output = std::io::Result<T>>,
+    ) -> Result<T, ExecError> {
+        let res = tokio::time::timeout(timeout, wait).await;
         self.forget(pid);
         match res {
-            Ok(Ok(st)) => Ok(st),
+            Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(ExecError::Spawn { what, source: e }),
             Err(_) => {
                 kill_group(pid, Signal::SIGKILL);
-                Err(ExecError::Timeout { what, after: timeout })
+                Err(ExecError::Timeout {
+                    what,
+                    after: timeout,
+                })
             }
         }
     }
 
     /// Like [`Procs::run`], but a non-zero exit is an error carrying the program's message.
-    pub async fn check(&self, name: &str, cmd: Command, timeout: Duration) -> Result<Output, ExecError> {
+    pub async fn check(
+        &self,
+        name: &str,
+        cmd: Command,
+        timeout: Duration,
+    ) -> Result<Output, ExecError> {
         let what = describe(&cmd);
         let out = self.run(name, cmd, timeout).await?;
         if out.ok() {
             Ok(out)
         } else {
-            Err(ExecError::Failed { what, status: out.status.to_string(), message: tail(&out.message(), 20) })
+            Err(ExecError::Failed {
+                what,
+                status: out.status.to_string(),
+                message: tail(&out.message(), 20),
+            })
         }
     }
 
@@ -167,7 +220,12 @@ impl Procs {
     }
 
     pub fn live(&self) -> Vec<(i32, String)> {
-        self.inner.lock().unwrap().iter().map(|e| (e.pid, e.name.clone())).collect()
+        self.inner
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| (e.pid, e.name.clone()))
+            .collect()
     }
 }
 
@@ -186,7 +244,10 @@ fn kill_group(pid: i32, sig: Signal) -> bool {
 
 fn alive(pid: i32) -> bool {
     // A zombie still "exists"; reap it if it is ours, otherwise probe with signal 0.
-    let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+    let _ = nix::sys::wait::waitpid(
+        Pid::from_raw(pid),
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    );
     nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()
 }
 

@@ -18,7 +18,8 @@ const EXTRACT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Directories of the source tarball the tree keeps.
 pub const KEPT_DIRS: &[&str] = &["fs/ceph", "net/ceph", "include/linux/ceph"];
 
-const GITIGNORE: &str = "*.o\n*.ko\n*.mod\n*.mod.c\n*.cmd\n*.a\n*.order\nModule.symvers\n.*.d\n.tmp*\n.harness.lock\n";
+const GITIGNORE: &str =
+    "*.o\n*.ko\n*.mod\n*.mod.c\n*.cmd\n*.a\n*.order\nModule.symvers\n.*.d\n.tmp*\n.harness.lock\n";
 
 pub struct SourceTree {
     pub dir: PathBuf,
@@ -37,8 +38,16 @@ pub struct Applied {
 
 fn git(dir: &Path) -> tokio::process::Command {
     let mut c = command("git", None);
-    c.arg("-C").arg(dir).args(["-c", "user.name=cephfs-harness", "-c", "user.email=harness@localhost", "-c", "advice.detachedHead=false"]);
-    c.env("GIT_CONFIG_NOSYSTEM", "1").env("GIT_TERMINAL_PROMPT", "0");
+    c.arg("-C").arg(dir).args([
+        "-c",
+        "user.name=cephfs-harness",
+        "-c",
+        "user.email=harness@localhost",
+        "-c",
+        "advice.detachedHead=false",
+    ]);
+    c.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0");
     c
 }
 
@@ -53,18 +62,31 @@ async fn source_version(procs: &Procs, tarball: &Path) -> Result<String> {
             return Ok(format!("{stem}-{}", out.stdout.trim()));
         }
     }
-    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()).unwrap_or(0);
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     Ok(format!("{stem}-{}-{mtime}", meta.len()))
 }
 
 fn tarball_stem(tarball: &Path) -> String {
-    let name = tarball.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = tarball
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     name.split(".tar").next().unwrap_or(&name).to_string()
 }
 
 fn lock(dir: &Path) -> Result<std::fs::File> {
     let p = dir.join(".harness.lock");
-    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&p).map_err(|e| ExecError::io(&p, e))?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(|e| ExecError::io(&p, e))?;
     // Blocks while another run uses the tree.
     if unsafe { nix::libc::flock(f.as_raw_fd(), nix::libc::LOCK_EX) } != 0 {
         return Err(ExecError::io(&p, std::io::Error::last_os_error()));
@@ -81,23 +103,38 @@ impl SourceTree {
             Self::create(procs, &dir, tarball).await?;
         }
         let lock = lock(&dir)?;
-        Ok(SourceTree { dir, version, procs: procs.clone(), _lock: lock })
+        Ok(SourceTree {
+            dir,
+            version,
+            procs: procs.clone(),
+            _lock: lock,
+        })
     }
 
     async fn create(procs: &Procs, dir: &Path, tarball: &Path) -> Result<()> {
         // Build in a sibling temp dir and rename: a half-extracted tree is never seen as a cache hit.
         let parent = dir.parent().unwrap_or(dir);
         std::fs::create_dir_all(parent).map_err(|e| ExecError::io(parent, e))?;
-        let tmp = tempfile::Builder::new().prefix(".tree-").tempdir_in(parent).map_err(|e| ExecError::io(parent, e))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".tree-")
+            .tempdir_in(parent)
+            .map_err(|e| ExecError::io(parent, e))?;
         let stem = tarball_stem(tarball);
         let mut c = command("tar", None);
-        c.arg("-C").arg(tmp.path()).arg("-xJf").arg(tarball).args(["--strip-components=1", "--wildcards"]);
+        c.arg("-C")
+            .arg(tmp.path())
+            .arg("-xJf")
+            .arg(tarball)
+            .args(["--strip-components=1", "--wildcards"]);
         for d in KEPT_DIRS {
             c.arg(format!("{stem}/{d}/*"));
         }
         procs.check("tar", c, EXTRACT_TIMEOUT).await?;
         if !tmp.path().join("fs/ceph/Makefile").exists() {
-            return Err(ExecError::Other(format!("{}: no {stem}/fs/ceph in the tarball", tarball.display())));
+            return Err(ExecError::Other(format!(
+                "{}: no {stem}/fs/ceph in the tarball",
+                tarball.display()
+            )));
         }
         write(&tmp.path().join(".gitignore"), GITIGNORE)?;
         let t = tmp.path();
@@ -108,7 +145,8 @@ impl SourceTree {
         c.args(["add", "-A"]);
         procs.check("git", c, GIT_TIMEOUT).await?;
         let mut c = git(t);
-        c.args(["commit", "-q", "-m"]).arg(format!("stock {}", tarball.display()));
+        c.args(["commit", "-q", "-m"])
+            .arg(format!("stock {}", tarball.display()));
         procs.check("git", c, GIT_TIMEOUT).await?;
         let mut c = git(t);
         c.args(["tag", "stock"]);
@@ -124,22 +162,37 @@ impl SourceTree {
     async fn git_out(&self, args: &[&str]) -> Result<String> {
         let mut c = git(&self.dir);
         c.args(args);
-        Ok(self.procs.check("git", c, GIT_TIMEOUT).await?.stdout.trim().to_string())
+        Ok(self
+            .procs
+            .check("git", c, GIT_TIMEOUT)
+            .await?
+            .stdout
+            .trim()
+            .to_string())
     }
 
     /// The job's base: stock, plus the job's base patch (a plain diff) committed and tagged by content.
     pub async fn base(&self, base_patch: Option<&Path>) -> Result<String> {
-        let Some(patch) = base_patch else { return self.git_out(&["rev-parse", "stock"]).await };
+        let Some(patch) = base_patch else {
+            return self.git_out(&["rev-parse", "stock"]).await;
+        };
         if !patch.exists() {
-            return Err(ExecError::Other(format!("{}: base patch not found", patch.display())));
+            return Err(ExecError::Other(format!(
+                "{}: base patch not found",
+                patch.display()
+            )));
         }
         let patch_s = patch.to_string_lossy().to_string();
         let hash = self.git_out(&["hash-object", &patch_s]).await?;
         let tag = format!("base-{}", &hash[..12.min(hash.len())]);
-        if let Ok(c) = self.git_out(&["rev-parse", "-q", "--verify", &format!("refs/tags/{tag}")]).await {
+        if let Ok(c) = self
+            .git_out(&["rev-parse", "-q", "--verify", &format!("refs/tags/{tag}")])
+            .await
+        {
             return Ok(c);
         }
-        self.git_out(&["checkout", "-q", "-f", "--detach", "stock"]).await?;
+        self.git_out(&["checkout", "-q", "-f", "--detach", "stock"])
+            .await?;
         let mut c = git(&self.dir);
         c.args(["apply", "--index"]).arg(patch);
         let out = self.procs.run("git apply", c, GIT_TIMEOUT).await?;
@@ -152,7 +205,8 @@ impl SourceTree {
                 out.message().lines().next().unwrap_or("")
             )));
         }
-        self.git_out(&["commit", "-q", "-m", &format!("base: {}", patch.display())]).await?;
+        self.git_out(&["commit", "-q", "-m", &format!("base: {}", patch.display())])
+            .await?;
         self.git_out(&["tag", &tag]).await?;
         self.git_out(&["rev-parse", "HEAD"]).await
     }
@@ -160,7 +214,9 @@ impl SourceTree {
     /// Check out `commit` (detached), discarding any leftover of an interrupted run.
     pub async fn checkout(&self, commit: &str) -> Result<()> {
         let _ = self.git_out(&["am", "--abort"]).await;
-        self.git_out(&["checkout", "-q", "-f", "--detach", commit]).await.map(|_| ())
+        self.git_out(&["checkout", "-q", "-f", "--detach", commit])
+            .await
+            .map(|_| ())
     }
 
     /// `git am` one patch (a whole mail, as it came) on the current HEAD.
@@ -173,11 +229,21 @@ impl SourceTree {
         let _ = std::fs::remove_file(&f);
         if out.ok() {
             let commit = self.git_out(&["rev-parse", "HEAD"]).await?;
-            Ok(Applied { ok: true, commit: Some(commit), message: String::new() })
+            Ok(Applied {
+                ok: true,
+                commit: Some(commit),
+                message: String::new(),
+            })
         } else {
-            let message = format!("{}\n{}", out.stdout.trim(), out.stderr.trim()).trim().to_string();
+            let message = format!("{}\n{}", out.stdout.trim(), out.stderr.trim())
+                .trim()
+                .to_string();
             let _ = self.git_out(&["am", "--abort"]).await;
-            Ok(Applied { ok: false, commit: None, message })
+            Ok(Applied {
+                ok: false,
+                commit: None,
+                message,
+            })
         }
     }
 

@@ -136,7 +136,7 @@ pub fn strip_printk_time(line: &str) -> (bool, &str) {
     fn bracket(s: &str, accept: fn(&[u8]) -> bool) -> Option<&str> {
         let rest = s.strip_prefix('[')?;
         let close = rest.find(']')?;
-        if !accept(rest[..close].as_bytes()) {
+        if !accept(&rest.as_bytes()[..close]) {
             return None;
         }
         let after = &rest[close + 1..];

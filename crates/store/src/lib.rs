@@ -18,11 +18,17 @@ pub const SCHEMA_VERSION: i64 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("results store {path}")]
-    Open { path: PathBuf, source: rusqlite::Error },
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("results store query")]
     Sql(#[from] rusqlite::Error),
     #[error("{path}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("no run matches `{0}` (see `harness list`)")]
     NoSuchRun(String),
     #[error("`{0}` matches several runs; give more of the id")]
@@ -30,7 +36,10 @@ pub enum StoreError {
     #[error("run {0} has no report (status: {1})")]
     NoReport(String, String),
     #[error("report of run {run}: {source}")]
-    BadReport { run: String, source: serde_json::Error },
+    BadReport {
+        run: String,
+        source: serde_json::Error,
+    },
     #[error("results store has schema version {found}, this harness knows up to {SCHEMA_VERSION}")]
     TooNew { found: i64 },
 }
@@ -99,22 +108,40 @@ CREATE TABLE phases (
 impl Store {
     /// Open (creating and migrating) the store under `root`.
     pub fn open(root: &Path) -> Result<Store> {
-        std::fs::create_dir_all(root.join("runs")).map_err(|e| StoreError::Io { path: root.to_path_buf(), source: e })?;
+        std::fs::create_dir_all(root.join("runs")).map_err(|e| StoreError::Io {
+            path: root.to_path_buf(),
+            source: e,
+        })?;
         let path = root.join("harness.db");
-        let db = Connection::open(&path).map_err(|e| StoreError::Open { path: path.clone(), source: e })?;
+        let db = Connection::open(&path).map_err(|e| StoreError::Open {
+            path: path.clone(),
+            source: e,
+        })?;
         db.busy_timeout(std::time::Duration::from_secs(30))?;
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "foreign_keys", "ON")?;
-        let mut s = Store { root: root.to_path_buf(), db };
+        let mut s = Store {
+            root: root.to_path_buf(),
+            db,
+        };
         s.migrate()?;
         Ok(s)
     }
 
     fn migrate(&mut self) -> Result<()> {
-        self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)", [])?;
-        let tx = self.db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            [],
+        )?;
+        let tx = self
+            .db
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let v: i64 = tx
-            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get::<_, String>(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
             .optional()?
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
@@ -123,7 +150,10 @@ impl Store {
         }
         for (i, m) in MIGRATIONS.iter().enumerate().skip(v as usize) {
             tx.execute_batch(m)?;
-            tx.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?1)", params![(i + 1).to_string()])?;
+            tx.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?1)",
+                params![(i + 1).to_string()],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -146,13 +176,25 @@ impl Store {
     }
 
     pub fn now() -> String {
-        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+        time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
     }
 
     /// Record a run as started; returns its (created) artifact directory.
-    pub fn begin_run(&self, id: &str, started_at: &str, series: &str, patch_count: usize, job: &str) -> Result<PathBuf> {
+    pub fn begin_run(
+        &self,
+        id: &str,
+        started_at: &str,
+        series: &str,
+        patch_count: usize,
+        job: &str,
+    ) -> Result<PathBuf> {
         let dir = self.artifact_dir(id);
-        std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io { path: dir.clone(), source: e })?;
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
         self.db.execute(
             "INSERT INTO runs(id, started_at, status, pid, series, patch_count, job) VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
             params![id, started_at, std::process::id(), series, patch_count as i64, job],
@@ -165,8 +207,14 @@ impl Store {
         let json = serde_json::to_string_pretty(report).expect("report serialises");
         let dir = self.artifact_dir(&report.run_id);
         let tmp = dir.join("report.json.tmp");
-        std::fs::write(&tmp, &json).map_err(|e| StoreError::Io { path: tmp.clone(), source: e })?;
-        std::fs::rename(&tmp, dir.join("report.json")).map_err(|e| StoreError::Io { path: tmp.clone(), source: e })?;
+        std::fs::write(&tmp, &json).map_err(|e| StoreError::Io {
+            path: tmp.clone(),
+            source: e,
+        })?;
+        std::fs::rename(&tmp, dir.join("report.json")).map_err(|e| StoreError::Io {
+            path: tmp.clone(),
+            source: e,
+        })?;
         let tx = self.db.transaction()?;
         tx.execute(
             "UPDATE runs SET status='finished', finished_at=?2, verdict=?3, reason=?4, seconds=?5, report=?6 WHERE id=?1",
@@ -185,7 +233,10 @@ impl Store {
             )?;
         }
         for ph in &report.phases {
-            tx.execute("INSERT INTO phases(run_id, name, seconds) VALUES (?1, ?2, ?3)", params![report.run_id, ph.name, ph.seconds])?;
+            tx.execute(
+                "INSERT INTO phases(run_id, name, seconds) VALUES (?1, ?2, ?3)",
+                params![report.run_id, ph.name, ph.seconds],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -202,10 +253,16 @@ impl Store {
 
     /// Runs whose harness process is gone but which are still `running` become `interrupted`.
     fn reap_dead(&self) -> Result<()> {
-        let mut st = self.db.prepare("SELECT id, pid FROM runs WHERE status='running'")?;
-        let rows: Vec<(String, Option<i64>)> = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let mut st = self
+            .db
+            .prepare("SELECT id, pid FROM runs WHERE status='running'")?;
+        let rows: Vec<(String, Option<i64>)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
         for (id, pid) in rows {
-            let alive = pid.map(|p| Path::new(&format!("/proc/{p}")).exists()).unwrap_or(false);
+            let alive = pid
+                .map(|p| Path::new(&format!("/proc/{p}")).exists())
+                .unwrap_or(false);
             if !alive {
                 self.interrupt_run(&id, "the harness process ended before the run finished")?;
             }
@@ -242,13 +299,21 @@ impl Store {
         if query == "last" || query == "latest" {
             return self
                 .db
-                .query_row("SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT 1", [], |r| r.get(0))
+                .query_row(
+                    "SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
                 .optional()?
                 .ok_or_else(|| StoreError::NoSuchRun(query.into()));
         }
         let like = format!("{}%", query.replace('%', "").replace('_', "\\_"));
-        let mut st = self.db.prepare("SELECT id FROM runs WHERE id LIKE ?1 ESCAPE '\\' LIMIT 2")?;
-        let ids: Vec<String> = st.query_map(params![like], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let mut st = self
+            .db
+            .prepare("SELECT id FROM runs WHERE id LIKE ?1 ESCAPE '\\' LIMIT 2")?;
+        let ids: Vec<String> = st
+            .query_map(params![like], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         match ids.len() {
             0 => Err(StoreError::NoSuchRun(query.into())),
             1 => Ok(ids.into_iter().next().unwrap()),
@@ -257,14 +322,23 @@ impl Store {
     }
 
     pub fn row(&self, id: &str) -> Result<RunRow> {
-        self.list(usize::MAX >> 1)?.into_iter().find(|r| r.id == id).ok_or_else(|| StoreError::NoSuchRun(id.into()))
+        self.list(usize::MAX >> 1)?
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| StoreError::NoSuchRun(id.into()))
     }
 
     pub fn report(&self, id: &str) -> Result<Report> {
-        let (status, json): (String, Option<String>) =
-            self.db.query_row("SELECT status, report FROM runs WHERE id=?1", params![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (status, json): (String, Option<String>) = self.db.query_row(
+            "SELECT status, report FROM runs WHERE id=?1",
+            params![id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let json = json.ok_or_else(|| StoreError::NoReport(id.into(), status))?;
-        serde_json::from_str(&json).map_err(|e| StoreError::BadReport { run: id.into(), source: e })
+        serde_json::from_str(&json).map_err(|e| StoreError::BadReport {
+            run: id.into(),
+            source: e,
+        })
     }
 }
 
@@ -279,7 +353,11 @@ mod tests {
             run_id: id.into(),
             verdict: Verdict::Fail,
             reason: "WARNING in ceph_unlink".into(),
-            series: SeriesSummary { subject: "s".into(), patch_count: 1, sources: vec![] },
+            series: SeriesSummary {
+                subject: "s".into(),
+                patch_count: 1,
+                sources: vec![],
+            },
             job: "default".into(),
             kernel: "k".into(),
             accel: Some("tcg".into()),
@@ -292,7 +370,10 @@ mod tests {
                 time: None,
                 prefix: Some(1),
             }],
-            phases: vec![PhaseTime { name: "build".into(), seconds: 1.5 }],
+            phases: vec![PhaseTime {
+                name: "build".into(),
+                seconds: 1.5,
+            }],
             started_at: "2026-01-01T00:00:00Z".into(),
             seconds: 2.0,
         }
@@ -302,9 +383,20 @@ mod tests {
     fn run_round_trip_and_lookup() {
         let d = tempfile::tempdir().unwrap();
         let mut s = Store::open(d.path()).unwrap();
-        let dir = s.begin_run("20260101-000000-abcd", "2026-01-01T00:00:00Z", "s", 1, "default").unwrap();
+        let dir = s
+            .begin_run(
+                "20260101-000000-abcd",
+                "2026-01-01T00:00:00Z",
+                "s",
+                1,
+                "default",
+            )
+            .unwrap();
         assert!(dir.is_dir());
-        assert!(matches!(s.report("20260101-000000-abcd"), Err(StoreError::NoReport(..))));
+        assert!(matches!(
+            s.report("20260101-000000-abcd"),
+            Err(StoreError::NoReport(..))
+        ));
         s.finish_run(&report("20260101-000000-abcd")).unwrap();
         assert_eq!(s.resolve("20260101").unwrap(), "20260101-000000-abcd");
         assert_eq!(s.resolve("last").unwrap(), "20260101-000000-abcd");
@@ -324,11 +416,14 @@ mod tests {
     fn a_run_whose_process_died_is_interrupted() {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(d.path()).unwrap();
-        s.begin_run("r1", "2026-01-01T00:00:00Z", "s", 1, "default").unwrap();
-        s.db.execute("UPDATE runs SET pid = 999999999 WHERE id='r1'", []).unwrap();
+        s.begin_run("r1", "2026-01-01T00:00:00Z", "s", 1, "default")
+            .unwrap();
+        s.db.execute("UPDATE runs SET pid = 999999999 WHERE id='r1'", [])
+            .unwrap();
         let rows = s.list(10).unwrap();
         assert_eq!(rows[0].status, "interrupted");
-        s.begin_run("r2", "2026-01-01T00:00:01Z", "s", 1, "default").unwrap();
+        s.begin_run("r2", "2026-01-01T00:00:01Z", "s", 1, "default")
+            .unwrap();
         assert_eq!(s.row("r2").unwrap().status, "running");
         assert!(matches!(s.resolve("r"), Err(StoreError::Ambiguous(_))));
     }

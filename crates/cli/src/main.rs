@@ -271,11 +271,15 @@ fn test(results: &Path, args: TestArgs, bench: bool) -> Result<u8, Fail> {
         .enable_all()
         .build()?;
     let outcome = rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        use tokio::signal::unix::{signal, SignalKind};
+        // A closed terminal (SIGHUP) ends a run like Ctrl-C does: with its teardown.
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
         tokio::select! {
             r = harness_exec::pipeline::run(input, &reporter) => Ok(Some(r)),
             _ = tokio::signal::ctrl_c() => Ok::<_, std::io::Error>(None),
             _ = term.recv() => Ok(None),
+            _ = hup.recv() => Ok(None),
         }
     })?;
     // The pipeline future has been dropped here: its processes, namespace and temp dir are gone.

@@ -449,10 +449,12 @@ fn a_leaked_inode_reference_is_busy_inodes_after_unmount() {
     assert_no_leftovers();
 }
 
-#[test]
-fn ctrl_c_stops_everything_and_marks_the_run_interrupted() {
+/// Start a run of the good series and send `sig` to the harness once the guest has mounted CephFS
+/// (cluster, namespace, QEMU and temp dir all exist then). Returns its exit status and results dir.
+fn interrupt_during_workload(
+    sig: nix::sys::signal::Signal,
+) -> (std::process::ExitStatus, tempfile::TempDir) {
     use std::io::{BufRead, BufReader};
-    let _g = lock();
     let results = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
         .arg("--results")
@@ -463,31 +465,79 @@ fn ctrl_c_stops_everything_and_marks_the_run_interrupted() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Interrupt once the guest runs the workload: cluster, namespace, QEMU and temp dir all exist.
     let mut seen = Vec::new();
     let mut sent = false;
     for line in BufReader::new(child.stderr.take().unwrap()).lines() {
         let line = line.unwrap();
         if !sent && line.contains("HARNESS: mounted cycle=1") {
-            nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(child.id() as i32),
-                nix::sys::signal::Signal::SIGINT,
-            )
-            .unwrap();
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
             sent = true;
         }
         seen.push(line);
     }
     assert!(sent, "the guest never mounted:\n{}", seen.join("\n"));
-    let st = child.wait().unwrap();
-    assert_eq!(st.code(), Some(130), "{}", seen.join("\n"));
-    assert_no_leftovers();
+    (child.wait().unwrap(), results)
+}
+
+fn listed(results: &Path) -> String {
     let list = Command::new(env!("CARGO_BIN_EXE_harness"))
         .arg("--results")
-        .arg(results.path())
+        .arg(results)
         .arg("list")
         .output()
         .unwrap();
-    let list = String::from_utf8_lossy(&list.stdout);
-    assert!(list.contains("interrupted"), "{list}");
+    String::from_utf8_lossy(&list.stdout).into_owned()
+}
+
+#[test]
+fn ctrl_c_stops_everything_and_marks_the_run_interrupted() {
+    let _g = lock();
+    let (st, results) = interrupt_during_workload(nix::sys::signal::Signal::SIGINT);
+    assert_eq!(st.code(), Some(130));
+    assert_no_leftovers();
+    assert!(listed(results.path()).contains("interrupted"));
+}
+
+#[test]
+fn a_closed_terminal_is_handled_like_ctrl_c() {
+    let _g = lock();
+    let (st, results) = interrupt_during_workload(nix::sys::signal::Signal::SIGHUP);
+    assert_eq!(st.code(), Some(130));
+    assert_no_leftovers();
+    assert!(listed(results.path()).contains("interrupted"));
+}
+
+#[test]
+fn what_a_killed_harness_left_is_swept_by_the_next_run() {
+    let _g = lock();
+    // SIGKILL leaves no chance to tear down: cluster daemons, QEMU, namespace and temp dir remain.
+    let (st, results) = interrupt_during_workload(nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(st.code(), None);
+    let ns = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        ns.contains("harness-"),
+        "expected the killed run's namespace to remain: {ns}"
+    );
+    // The killed run is reported as interrupted, not running.
+    assert!(listed(results.path()).contains("interrupted"));
+    // The next run (here one that stops at a patch that does not apply) removes all of it.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("stale.patch");
+    let text = std::fs::read_to_string(fixture("broken/warn-in-unlink.patch")).unwrap();
+    std::fs::write(&bad, text.replace(" retry:\n", " retry_later:\n")).unwrap();
+    let r = harness(&["test"], &[&shared("ceph-cap-locking-6.1.mbox"), &bad]);
+    assert_eq!(r.report()["verdict"], "apply-failed");
+    assert!(
+        r.stderr().contains("removed leftover namespace harness-"),
+        "{}",
+        r.stderr()
+    );
+    assert_no_leftovers();
 }

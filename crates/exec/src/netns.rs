@@ -98,33 +98,73 @@ impl Drop for Netns {
     }
 }
 
-/// Remove namespaces left by harness processes that no longer exist (e.g. killed with SIGKILL).
-pub fn sweep_stale() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-        return;
-    };
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let name = line.split_whitespace().next().unwrap_or("");
-        let Some(rest) = name.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
-            continue;
-        };
-        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
-            // Kill what still runs inside, then remove it.
-            if let Ok(p) = Command::new("ip").args(["netns", "pids", name]).output() {
-                for pid in String::from_utf8_lossy(&p.stdout).split_whitespace() {
-                    if let Ok(pid) = pid.parse::<i32>() {
-                        let _ = nix::sys::signal::kill(
-                            nix::unistd::Pid::from_raw(pid),
-                            nix::sys::signal::Signal::SIGKILL,
-                        );
-                    }
+/// The pid of the harness that owns a resource named `harness-<pid>-...`, if that harness is gone.
+pub(crate) fn dead_owner(name: &str) -> Option<i32> {
+    let pid = name
+        .strip_prefix(PREFIX)?
+        .split('-')
+        .next()?
+        .parse::<i32>()
+        .ok()?;
+    let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+    (!alive && pid != std::process::id() as i32).then_some(pid)
+}
+
+/// Remove what harness processes that no longer exist (killed with SIGKILL, or by a signal they
+/// could not handle) left behind: the processes still running in their namespaces, the namespaces,
+/// and their temp dirs. Returns one line per thing removed.
+pub fn sweep_stale(temp_root: &std::path::Path) -> Vec<String> {
+    let mut swept = Vec::new();
+    if let Ok(out) = Command::new("ip").args(["netns", "list"]).output() {
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let name = line.split_whitespace().next().unwrap_or("");
+            let Some(owner) = dead_owner(name) else {
+                continue;
+            };
+            let pids: Vec<i32> = Command::new("ip")
+                .args(["netns", "pids", name])
+                .output()
+                .map(|p| {
+                    String::from_utf8_lossy(&p.stdout)
+                        .split_whitespace()
+                        .filter_map(|p| p.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for pid in &pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            for pid in &pids {
+                let t = std::time::Instant::now();
+                while nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), None).is_ok()
+                    && t.elapsed().as_secs() < 5
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
             }
-            tracing::info!("removing stale network namespace {name}");
-            let _ = ip(&["netns", "del", name]);
+            if ip(&["netns", "del", name]).is_ok() {
+                swept.push(format!(
+                    "namespace {name} of gone harness {owner} ({} processes killed)",
+                    pids.len()
+                ));
+            }
         }
     }
+    if let Ok(rd) = std::fs::read_dir(temp_root) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(owner) = dead_owner(&name) {
+                if e.path().is_dir() && std::fs::remove_dir_all(e.path()).is_ok() {
+                    swept.push(format!(
+                        "temp dir {} of gone harness {owner}",
+                        e.path().display()
+                    ));
+                }
+            }
+        }
+    }
+    swept
 }

@@ -84,6 +84,13 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
     };
     std::fs::create_dir_all(&input.artifacts).map_err(|e| ExecError::io(&input.artifacts, e))?;
 
+    // What a killed harness left behind goes first (its namespace, processes, temp dir).
+    for what in netns::sweep_stale(&std::env::temp_dir()) {
+        sink.emit(&Event::Progress {
+            phase: Phase::Apply,
+            message: format!("removed leftover {what}"),
+        });
+    }
     // Owned resources, dropped in reverse order of declaration on every exit path (including a
     // cancelled future on Ctrl-C): processes first, then the namespace, then the scratch dir.
     let scratch = tempfile::Builder::new()
@@ -98,6 +105,12 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
     let p = st.begin(Phase::Teardown, "stop guest and cluster, remove namespace");
     procs.stop_all();
     drop(netns_slot);
+    // Cluster logs are evidence on every path, a cluster that would not start most of all
+    // (small: debug levels are at their defaults).
+    copy_dir(
+        &scratch.path().join("cluster/log"),
+        &input.artifacts.join("cluster-logs"),
+    );
     st.end(p, true);
 
     let (verdict, reason) = match &outcome {
@@ -428,11 +441,6 @@ async fn stages(
             );
         }
     }
-    // Cluster logs are evidence too (small: debug levels are at their defaults).
-    copy_dir(
-        &cluster_dir.join("log"),
-        &input.artifacts.join("cluster-logs"),
-    );
     Ok(())
 }
 

@@ -178,3 +178,118 @@ impl Report {
         (Verdict::Pass, "console clean, workload ok".into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::FindingKind;
+
+    fn prefix(
+        index: usize,
+        applied: bool,
+        built: Option<bool>,
+        test: Option<(Verdict, GuestExit)>,
+    ) -> PrefixResult {
+        let mut p = PrefixResult::new(index, format!("patch {index}"));
+        p.applied = applied;
+        p.built = built;
+        p.test = test.map(|(verdict, exit)| TestResult {
+            verdict,
+            exit,
+            qemu_status: None,
+            seconds: 1.0,
+            console: "c".into(),
+            findings: 0,
+        });
+        p
+    }
+
+    fn finding(title: &str) -> Finding {
+        Finding {
+            kind: FindingKind::Warning,
+            title: title.into(),
+            excerpt: String::new(),
+            line: 1,
+            time: None,
+            prefix: Some(2),
+        }
+    }
+
+    #[test]
+    fn the_first_failing_stage_decides() {
+        let ok = Some((Verdict::Pass, GuestExit::Ok));
+        let all_good = [
+            prefix(0, true, Some(true), None),
+            prefix(1, true, Some(true), ok),
+        ];
+        assert_eq!(Report::decide(&all_good, &[]).0, Verdict::Pass);
+
+        let not_applied = [
+            prefix(0, true, None, None),
+            prefix(1, true, None, None),
+            prefix(2, false, None, None),
+        ];
+        let (v, why) = Report::decide(&not_applied, &[]);
+        assert_eq!(v, Verdict::ApplyFailed);
+        assert_eq!(why, "patch 2 does not apply: patch 2");
+
+        // A prefix that does not build makes the series unbisectable, even if the tip passes.
+        let mid_broken = [
+            prefix(0, true, Some(true), None),
+            prefix(1, true, Some(false), None),
+            prefix(2, true, Some(true), ok),
+        ];
+        let (v, why) = Report::decide(&mid_broken, &[]);
+        assert_eq!(v, Verdict::BuildFailed);
+        assert_eq!(why, "prefix 1 (patch 1) does not build");
+
+        let warned = [
+            prefix(0, true, Some(true), None),
+            prefix(1, true, Some(true), Some((Verdict::Fail, GuestExit::Ok))),
+        ];
+        assert_eq!(
+            Report::decide(&warned, &[finding("WARNING in ceph_unlink")]),
+            (Verdict::Fail, "WARNING in ceph_unlink".into())
+        );
+
+        // A guest exit the protocol does not define is the harness's trouble, not the kernel's.
+        let odd = [prefix(
+            0,
+            true,
+            Some(true),
+            Some((Verdict::InfraError, GuestExit::Unexpected)),
+        )];
+        assert_eq!(Report::decide(&odd, &[finding("x")]).0, Verdict::InfraError);
+
+        let untested = [prefix(0, true, Some(true), None)];
+        assert_eq!(Report::decide(&untested, &[]).0, Verdict::InfraError);
+
+        let failed_without_finding = [prefix(
+            0,
+            true,
+            Some(true),
+            Some((Verdict::Fail, GuestExit::WorkloadFailed)),
+        )];
+        assert_eq!(
+            Report::decide(&failed_without_finding, &[]).0,
+            Verdict::Fail
+        );
+    }
+
+    #[test]
+    fn verdict_names_round_trip() {
+        for v in [
+            Verdict::Pass,
+            Verdict::Fail,
+            Verdict::ApplyFailed,
+            Verdict::BuildFailed,
+            Verdict::InfraError,
+        ] {
+            assert_eq!(Verdict::parse(v.as_str()), Some(v));
+            assert_eq!(
+                serde_json::to_string(&v).unwrap(),
+                format!("\"{}\"", v.as_str())
+            );
+        }
+    }
+}

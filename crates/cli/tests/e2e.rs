@@ -114,6 +114,23 @@ fn lock() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The good series with one of our deliberately broken patches on top; the verdict must be `fail`.
+fn failing_run(broken: &str) -> Run {
+    let r = harness(
+        &["test"],
+        &[&shared("ceph-cap-locking-6.1.mbox"), &fixture(broken)],
+    );
+    assert_eq!(
+        r.report()["verdict"],
+        "fail",
+        "stdout:\n{}\nstderr:\n{}",
+        r.stdout(),
+        r.stderr()
+    );
+    assert_eq!(r.code(), 1);
+    r
+}
+
 #[test]
 fn good_series_passes_on_a_live_cluster() {
     let _g = lock();
@@ -199,22 +216,8 @@ fn good_series_passes_on_a_live_cluster() {
 #[test]
 fn a_patch_that_warns_fails_with_that_warning() {
     let _g = lock();
-    let r = harness(
-        &["test"],
-        &[
-            &shared("ceph-cap-locking-6.1.mbox"),
-            &fixture("broken/warn-in-unlink.patch"),
-        ],
-    );
+    let r = failing_run("broken/warn-in-unlink.patch");
     let rep = r.report();
-    assert_eq!(
-        rep["verdict"],
-        "fail",
-        "stdout:\n{}\nstderr:\n{}",
-        r.stdout(),
-        r.stderr()
-    );
-    assert_eq!(r.code(), 1);
     assert_eq!(rep["series"]["patch_count"], 7);
     let f = &rep["findings"][0];
     assert_eq!(f["kind"], "warning", "{}", rep["findings"]);
@@ -387,21 +390,8 @@ fn bad_input_gets_one_clear_line_and_an_exit_code() {
 #[test]
 fn a_task_stuck_in_sync_is_a_hung_task_finding() {
     let _g = lock();
-    let r = harness(
-        &["test"],
-        &[
-            &shared("ceph-cap-locking-6.1.mbox"),
-            &fixture("broken/hung-task-in-sync.patch"),
-        ],
-    );
+    let r = failing_run("broken/hung-task-in-sync.patch");
     let rep = r.report();
-    assert_eq!(
-        rep["verdict"],
-        "fail",
-        "stdout:\n{}\nstderr:\n{}",
-        r.stdout(),
-        r.stderr()
-    );
     let f = &rep["findings"][0];
     assert_eq!(f["kind"], "hung-task", "{}", rep["findings"]);
     assert_eq!(f["title"], "INFO: task hung in ceph_sync_fs");
@@ -415,21 +405,8 @@ fn a_task_stuck_in_sync_is_a_hung_task_finding() {
 #[test]
 fn a_leaked_inode_reference_is_busy_inodes_after_unmount() {
     let _g = lock();
-    let r = harness(
-        &["test"],
-        &[
-            &shared("ceph-cap-locking-6.1.mbox"),
-            &fixture("broken/busy-inodes-leak.patch"),
-        ],
-    );
+    let r = failing_run("broken/busy-inodes-leak.patch");
     let rep = r.report();
-    assert_eq!(
-        rep["verdict"],
-        "fail",
-        "stdout:\n{}\nstderr:\n{}",
-        r.stdout(),
-        r.stderr()
-    );
     let titles: Vec<&str> = rep["findings"]
         .as_array()
         .unwrap()

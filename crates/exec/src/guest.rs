@@ -64,23 +64,11 @@ pub async fn probe_accel(procs: &Procs, cache: &Path, kernel: &Path) -> Accel {
     // No initrd: a working KVM boots to "VFS: Unable to mount root fs" and panics in about a second;
     // panic=-1 + -no-reboot makes QEMU exit 0.
     let mut c = command("qemu-system-x86_64", None);
-    c.args([
-        "-accel",
-        "kvm",
-        "-cpu",
-        "host",
-        "-m",
-        "256",
-        "-nodefaults",
-        "-no-user-config",
-        "-display",
-        "none",
-        "-monitor",
-        "none",
-    ])
-    .args(["-no-reboot", "-serial", "null", "-kernel"])
-    .arg(kernel)
-    .args(["-append", "panic=-1 console=ttyS0"]);
+    c.args(["-accel", "kvm", "-cpu", "host", "-m", "256"])
+        .args(HEADLESS)
+        .args(["-serial", "null", "-kernel"])
+        .arg(kernel)
+        .args(["-append", "panic=-1 console=ttyS0"]);
     let ok = matches!(procs.run("qemu-kvm-probe", c, Duration::from_secs(15)).await, Ok(o) if o.status.code() == Some(0));
     let accel = if ok { Accel::Kvm } else { Accel::Tcg };
     let _ = crate::write(&memo, accel.as_str());
@@ -109,6 +97,17 @@ pub struct GuestRun {
     pub workload_rc: Option<i32>,
 }
 
+/// No devices, display, monitor or config file of QEMU's own; exit instead of rebooting.
+const HEADLESS: &[&str] = &[
+    "-nodefaults",
+    "-no-user-config",
+    "-display",
+    "none",
+    "-monitor",
+    "none",
+    "-no-reboot",
+];
+
 /// Marker lines of the guest contract.
 const WORKLOAD_START: &str = "HARNESS: workload start";
 const RESULT: &str = "HARNESS-RESULT: rc=";
@@ -120,17 +119,8 @@ fn qemu_args(g: &GuestConfig) -> Vec<String> {
         Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
         Accel::Tcg => push(&["-accel", "tcg,thread=multi", "-cpu", "max"]),
     }
-    push(&[
-        "-machine",
-        "pc",
-        "-nodefaults",
-        "-no-user-config",
-        "-display",
-        "none",
-        "-monitor",
-        "none",
-        "-no-reboot",
-    ]);
+    push(&["-machine", "pc"]);
+    push(HEADLESS);
     push(&["-smp", &g.cpus.to_string(), "-m", &g.memory_mib.to_string()]);
     push(&[
         "-serial",

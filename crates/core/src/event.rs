@@ -10,8 +10,6 @@ use crate::report::{Report, Verdict};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
-    /// Read the series.
-    Series,
     /// Prepare the kernel tree (extract, base commit) and apply the series.
     Apply,
     /// Build every prefix.
@@ -29,7 +27,6 @@ pub enum Phase {
 impl Phase {
     pub fn as_str(self) -> &'static str {
         match self {
-            Phase::Series => "series",
             Phase::Apply => "apply",
             Phase::Build => "build",
             Phase::Cluster => "cluster",

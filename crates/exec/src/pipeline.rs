@@ -1,4 +1,4 @@
-//! The run lifecycle: preflight → series → apply → (build ∥ cluster ∥ accel probe) → image → guest
+//! The run lifecycle (after the cli's series parsing and preflight): apply → (build ∥ cluster ∥ accel probe) → image → guest
 //! → teardown. Emits events; returns the report. A kernel failure ends up as a verdict in the
 //! report; a fault of the harness's own after preflight ends up as `infra-error` with its cause.
 
@@ -65,7 +65,7 @@ impl State<'_> {
     }
 }
 
-/// Run a job on a series. Call [`preflight::check`] first. `Err` only when the artifact or scratch
+/// Run a job on a series. Call [`crate::preflight::check`] first. `Err` only when the artifact or scratch
 /// directory cannot be made (nothing started yet); every later fault is an `infra-error` report.
 pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
     let t0 = Instant::now();

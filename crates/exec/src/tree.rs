@@ -6,7 +6,6 @@
 //! after k touches only the files the patch changed and the module build is incremental. A lock file
 //! keeps two runs from using one tree at once.
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,7 +24,7 @@ pub struct SourceTree {
     pub dir: PathBuf,
     pub version: String,
     procs: Procs,
-    _lock: std::fs::File,
+    _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
 /// Outcome of `git am` for one patch.
@@ -79,7 +78,7 @@ fn tarball_stem(tarball: &Path) -> String {
     name.split(".tar").next().unwrap_or(&name).to_string()
 }
 
-fn lock(dir: &Path) -> Result<std::fs::File> {
+fn lock(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
     let p = dir.join(".harness.lock");
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -87,11 +86,9 @@ fn lock(dir: &Path) -> Result<std::fs::File> {
         .write(true)
         .open(&p)
         .map_err(|e| ExecError::io(&p, e))?;
-    // Blocks while another run uses the tree.
-    if unsafe { nix::libc::flock(f.as_raw_fd(), nix::libc::LOCK_EX) } != 0 {
-        return Err(ExecError::io(&p, std::io::Error::last_os_error()));
-    }
-    Ok(f)
+    // Blocks while another run uses the tree; released when the lock is dropped or the process dies.
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| ExecError::io(&p, std::io::Error::from(e)))
 }
 
 impl SourceTree {

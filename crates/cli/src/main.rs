@@ -76,17 +76,45 @@ enum Cmd {
 #[derive(Subcommand)]
 enum SeriesCmd {
     /// Print what was understood of a series: cover letter, patches, files, diagnostics.
-    Show { files: Vec<PathBuf> },
+    Show(SeriesArgs),
+}
+
+/// Where the series comes from: files, a git range, or a mailing-list archive.
+#[derive(clap::Args, Clone)]
+struct SeriesArgs {
+    /// mbox files, `git format-patch` files or directories of them, applied in the order given.
+    #[arg(required_unless_present_any = ["range", "msgid"])]
+    series: Vec<PathBuf>,
+    /// A git range (`base..tip`) of the tree given by --tree (default: the current directory).
+    #[arg(long, conflicts_with_all = ["series", "msgid"])]
+    range: Option<String>,
+    /// A Message-Id (or lore URL) of any mail of the thread; the newest revision is tested.
+    #[arg(long, conflicts_with_all = ["series", "range"])]
+    msgid: Option<String>,
+    /// public-inbox archive to fetch --msgid from.
+    #[arg(long, env = "HARNESS_LORE_URL", default_value = harness_exec::lore::DEFAULT_BASE)]
+    lore_url: String,
+    /// A kernel git tree: where tree-mode jobs build, and where --range is read.
+    #[arg(long)]
+    tree: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone)]
 struct TestArgs {
-    /// Series: mbox files or git format-patch files, applied in the order given.
-    #[arg(required = true)]
-    series: Vec<PathBuf>,
-    /// Job file (default: the embedded jobs/default.yaml).
+    #[command(flatten)]
+    input: SeriesArgs,
+    /// Job file, or the name of one in jobs/ (default: the embedded jobs/default.yaml).
     #[arg(long)]
     job: Option<PathBuf>,
+    /// Tree mode: where the series applies (a series' base-commit present in the tree wins).
+    #[arg(long)]
+    base: Option<String>,
+    /// Apply with `git am --3way`.
+    #[arg(long = "3way")]
+    three_way: bool,
+    /// What a failing series leads to (overrides the job).
+    #[arg(long, value_parser = ["bisect", "revert", "none"])]
+    on_failure: Option<String>,
     /// Write the machine-readable report here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -162,8 +190,8 @@ fn real_main(cli: Cli) -> Result<u8, Fail> {
         Cmd::Show { run, json } => show(&cli.results, &run, json),
         Cmd::List { limit } => list(&cli.results, limit),
         Cmd::Series {
-            cmd: SeriesCmd::Show { files },
-        } => series_show(&files),
+            cmd: SeriesCmd::Show(args),
+        } => series_show(&args),
     }
 }
 
@@ -175,6 +203,12 @@ fn load_job(path: Option<&Path>) -> Result<Job, Fail> {
             PathBuf::from(JOBS_DIR),
         ),
         Some(p) => {
+            let named = Path::new(JOBS_DIR).join(p).with_extension("yaml");
+            let p = if !p.exists() && p.components().count() == 1 && named.exists() {
+                named.as_path()
+            } else {
+                p
+            };
             let text = std::fs::read_to_string(p)
                 .with_context(|| p.display().to_string())
                 .map_err(bad_input)?;
@@ -190,24 +224,167 @@ fn load_job(path: Option<&Path>) -> Result<Job, Fail> {
     Job::from_yaml(&text, &name, &dir).map_err(bad_input)
 }
 
-fn load_series(files: &[PathBuf]) -> Result<Series, Fail> {
-    let mut parts = Vec::new();
-    for f in files {
-        let meta = std::fs::metadata(f)
-            .with_context(|| f.display().to_string())
-            .map_err(bad_input)?;
-        if meta.is_dir() {
+/// Read the series from wherever it comes from; any error is bad input (exit 3).
+fn load_series(args: &SeriesArgs) -> Result<(Series, Vec<String>), Fail> {
+    if let Some(range) = &args.range {
+        let repo = args.tree.clone().unwrap_or_else(|| PathBuf::from("."));
+        let bytes = block_on(async {
+            let procs = harness_exec::proc::Procs::new();
+            harness_exec::tree::format_patch(&procs, &repo, range).await
+        })?
+        .map_err(bad_input)?;
+        if bytes.is_empty() {
             return Err(bad_input(anyhow::anyhow!(
-                "{}: is a directory (give the mbox or .patch files)",
-                f.display()
+                "{}: range {range} holds no commits",
+                repo.display()
             )));
         }
-        let bytes = std::fs::read(f)
-            .with_context(|| f.display().to_string())
-            .map_err(bad_input)?;
-        parts.push(series::parse_mbox(&bytes, &f.display().to_string()).map_err(bad_input)?);
+        let origin = format!("{}:{range}", repo.display());
+        let s = series::parse_mbox(&bytes, &origin).map_err(bad_input)?;
+        return Ok((s, vec![origin]));
     }
-    Ok(series::concat(parts))
+    if let Some(msgid) = &args.msgid {
+        let url = args.lore_url.clone();
+        let bytes = block_on(harness_exec::lore::fetch_thread(
+            &url,
+            msgid,
+            std::time::Duration::from_secs(60),
+        ))?
+        .map_err(bad_input)?;
+        let origin = harness_exec::lore::thread_url(
+            &url,
+            &harness_exec::lore::normalize_msgid(msgid).map_err(bad_input)?,
+        );
+        let s = series::parse_mbox(&bytes, &origin).map_err(bad_input)?;
+        return Ok((s, vec![origin]));
+    }
+    let mut parts = Vec::new();
+    let mut sources = Vec::new();
+    for f in &args.series {
+        let files = series_files(f)?;
+        let mut inputs = Vec::new();
+        for p in &files {
+            let len = std::fs::metadata(p)
+                .with_context(|| p.display().to_string())
+                .map_err(bad_input)?
+                .len();
+            if len > series::MAX_INPUT_BYTES as u64 {
+                return Err(bad_input(anyhow::anyhow!(
+                    "{}: {} MiB is over the {} MiB limit for a series",
+                    p.display(),
+                    len >> 20,
+                    series::MAX_INPUT_BYTES >> 20
+                )));
+            }
+            let bytes = std::fs::read(p)
+                .with_context(|| p.display().to_string())
+                .map_err(bad_input)?;
+            inputs.push((p.display().to_string(), bytes));
+        }
+        let refs: Vec<(&str, &[u8])> = inputs
+            .iter()
+            .map(|(o, b)| (o.as_str(), b.as_slice()))
+            .collect();
+        parts.push(series::parse_many(&refs).map_err(bad_input)?);
+        sources.push(f.display().to_string());
+    }
+    Ok((series::concat(parts), sources))
+}
+
+/// A series file, or the patch files of a directory (`git format-patch -o DIR` output), sorted.
+fn series_files(path: &Path) -> Result<Vec<PathBuf>, Fail> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| path.display().to_string())
+        .map_err(bad_input)?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .with_context(|| path.display().to_string())
+        .map_err(bad_input)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("patch" | "mbox" | "eml" | "diff")
+                )
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(bad_input(anyhow::anyhow!(
+            "{}: no .patch, .mbox, .eml or .diff files in this directory",
+            path.display()
+        )));
+    }
+    Ok(files)
+}
+
+/// Run one future on a throw-away runtime (series input needs git or HTTP before the run starts).
+fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, Fail> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(f))
+}
+
+/// Apply the command line's overrides to the job, and check the series fits the job's mode.
+fn fit_job(job: &mut Job, args: &TestArgs, series: &Series) -> Result<(), Fail> {
+    use harness_core::job::{KernelSpec, OnFailure};
+    if let Some(o) = &args.on_failure {
+        job.on_failure = OnFailure::parse(o).expect("clap checked");
+    }
+    job.apply.three_way |= args.three_way;
+    match &mut job.kernel {
+        KernelSpec::Tree { tree, base, .. } => {
+            if let Some(t) = &args.input.tree {
+                *tree = Some(t.clone());
+            }
+            if let Some(b) = &args.base {
+                *base = Some(b.clone());
+            }
+            match tree {
+                None => {
+                    return Err(Fail(
+                        exit::USAGE,
+                        anyhow::anyhow!("job `{}` is a tree-mode job: give --tree PATH", job.name),
+                    ))
+                }
+                Some(t) if !t.join(".git").exists() => {
+                    return Err(bad_input(anyhow::anyhow!(
+                        "{}: not a git tree (tree mode needs a kernel git repository)",
+                        t.display()
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        KernelSpec::DistroModule { .. } => {
+            if args.base.is_some() || (args.input.tree.is_some() && args.input.range.is_none()) {
+                return Err(Fail(
+                    exit::USAGE,
+                    anyhow::anyhow!(
+                        "--tree and --base are for tree-mode jobs (e.g. --job tree-debug); job `{}` is distro-module",
+                        job.name
+                    ),
+                ));
+            }
+            let scope = harness_core::job::module_scope(series);
+            if let Some((k, path)) = scope.outside.first() {
+                let p = &series.patches[k - 1];
+                return Err(bad_input(anyhow::anyhow!(
+                    "{}: patch {k} \"{}\" changes {path}: distro-module mode rebuilds only {} \
+                     ({} file(s) outside); test this series in tree mode: --job tree --tree PATH --base REF",
+                    p.origin,
+                    p.subject,
+                    harness_core::job::MODULE_DIRS.join(", "),
+                    scope.outside.len()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn verdict_code(v: Verdict) -> u8 {
@@ -221,8 +398,8 @@ fn verdict_code(v: Verdict) -> u8 {
 }
 
 fn test(results: &Path, args: TestArgs, bench: bool) -> Result<u8, Fail> {
-    let job = load_job(args.job.as_deref())?;
-    let series = load_series(&args.series)?;
+    let mut job = load_job(args.job.as_deref())?;
+    let (series, sources) = load_series(&args.input)?;
     if let Some(d) = series
         .diagnostics
         .iter()
@@ -230,6 +407,7 @@ fn test(results: &Path, args: TestArgs, bench: bool) -> Result<u8, Fail> {
     {
         return Err(bad_input(anyhow::anyhow!("{}: {}", d.origin, d.message)));
     }
+    fit_job(&mut job, &args, &series)?;
     harness_exec::preflight::check(&job).map_err(|e| {
         let code = match e {
             harness_exec::ExecError::NotRoot => exit::NOT_ROOT,
@@ -255,11 +433,7 @@ fn test(results: &Path, args: TestArgs, bench: bool) -> Result<u8, Fail> {
         run_id: run_id.clone(),
         job,
         series,
-        sources: args
-            .series
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
+        sources,
         artifacts,
         cache: args
             .cache
@@ -455,14 +629,8 @@ fn list(results: &Path, limit: usize) -> Result<u8, Fail> {
     Ok(0)
 }
 
-fn series_show(files: &[PathBuf]) -> Result<u8, Fail> {
-    if files.is_empty() {
-        return Err(Fail(
-            exit::USAGE,
-            anyhow::anyhow!("give one or more series files"),
-        ));
-    }
-    let s = load_series(files)?;
+fn series_show(args: &SeriesArgs) -> Result<u8, Fail> {
+    let (s, _) = load_series(args)?;
     match &s.cover {
         Some(c) => println!("cover: {}\n  from {}", c.subject, c.author),
         None => println!("cover: (none)"),

@@ -229,6 +229,11 @@ fn a_patch_that_warns_fails_with_that_warning() {
         "{excerpt}"
     );
     assert_eq!(rep["reason"], "WARNING in ceph_unlink");
+    // Symbolised with the prefix's unstripped module: the WARNING points at a source line.
+    assert!(
+        excerpt.contains("ceph_unlink+0x") && excerpt.contains(" (fs/ceph/dir.c:"),
+        "{excerpt}"
+    );
     // The finding points into the stored console.
     let console = r.artifact("console-prefix-7.log");
     let line = console
@@ -238,6 +243,38 @@ fn a_patch_that_warns_fails_with_that_warning() {
     assert!(
         line.contains("cut here") || line.contains("WARNING:"),
         "{line}"
+    );
+    assert_no_leftovers();
+}
+
+#[test]
+fn a_series_touching_net_ceph_rebuilds_libceph_too() {
+    let _g = lock();
+    let series = shared("ceph-cap-locking-6.1.mbox");
+    let extra = fixture("libceph-rebuilt.patch");
+    let r = harness(&["test"], &[&series, &extra]);
+    let rep = r.report();
+    assert_eq!(rep["verdict"], "pass", "{}\n{}", r.stdout(), r.stderr());
+    assert_eq!(r.code(), 0);
+    let console = r.artifact("console-prefix-7.log");
+    assert!(
+        console
+            .contains("libceph: loaded (mon/osd proto 15/24), rebuilt from the series under test"),
+        "the rebuilt libceph was not the one loaded"
+    );
+    assert!(console.contains("HARNESS-RESULT: rc=0"));
+    let log = r.artifact("build-prefix-7.log");
+    assert!(log.contains("NOSTDINC_FLAGS=-nostdinc -I"), "{log}");
+    let id = rep["run_id"].as_str().unwrap();
+    let ko = r
+        .results
+        .path()
+        .join("runs")
+        .join(id)
+        .join("libceph-prefix-7.ko");
+    assert!(
+        ko.metadata().unwrap().len() > 1 << 20,
+        "unstripped libceph kept"
     );
     assert_no_leftovers();
 }

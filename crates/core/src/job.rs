@@ -1,24 +1,115 @@
-//! Jobs: what to build, which cluster and guest to start, which workload to run, with which deadlines.
+//! Jobs: what to build, which cluster and guests to start, which workloads to run, how often, with
+//! which deadlines, and what to do when the series fails. Suites: the jobs of a nightly run.
 //!
-//! YAML deserialises into a raw spec (`RawJob`); [`Job::from_yaml`] validates it into the [`Job`] the
-//! executor runs, with paths resolved against the job file's directory and errors naming file and key.
+//! YAML deserialises into a raw spec (`RawJob`, `RawSuite`); [`Job::from_yaml`] and
+//! [`Suite::from_yaml`] validate it into what the executor runs, with paths resolved against the
+//! file's directory. Every error names the file, the line and the key. YAML is read only by
+//! [`from_yaml_text`], so the format can be swapped in one place.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JobError {
-    #[error("{file}: {message}")]
-    Yaml { file: String, message: String },
-    #[error("{file}: key `{key}`: {message}")]
+    /// The text is not valid YAML or does not fit the schema (unknown key, wrong type).
+    #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Syntax {
+        file: String,
+        line: Option<usize>,
+        message: String,
+    },
+    /// The value of a key is not acceptable.
+    #[error("{file}{}: key `{key}`: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
     Invalid {
         file: String,
+        line: Option<usize>,
         key: String,
         message: String,
     },
 }
+
+/// The one place that reads the job format.
+fn from_yaml_text<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, JobError> {
+    serde_yaml::from_str(text).map_err(|e| JobError::Syntax {
+        file: file.to_string(),
+        line: e.location().map(|l| l.line()),
+        // serde_yaml appends " at line L column C"; the line is already in front.
+        message: e
+            .to_string()
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    })
+}
+
+/// The 1-based line of a dotted key path (`cluster.osds`, `workloads[1].params.cycles`) in a YAML
+/// text, for error messages. Best effort (block mappings, block sequences, one-line flow
+/// mappings); when a segment is not found, the line of the nearest parent found.
+pub fn locate_key(text: &str, path: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent_of = |l: &str| l.len() - l.trim_start().len();
+    // The block being searched: lines lo..hi, keys at indent >= min.
+    let (mut lo, mut hi, mut min) = (0usize, lines.len(), 0usize);
+    let mut found = None;
+    for seg in path.split('.') {
+        let (key, index) = match seg.split_once('[') {
+            Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (seg, None),
+        };
+        // A one-line flow mapping of the parent (`guests: {cpus: 2}`) holds the child.
+        if let Some(f) = found {
+            let l: &str = lines[f - 1];
+            if l.contains('{') && l.contains(&format!("{key}:")) {
+                continue;
+            }
+        }
+        let hit = (lo..hi).find(|&i| {
+            let l = lines[i];
+            let t = l.trim_start();
+            let t = t.strip_prefix("- ").unwrap_or(t);
+            indent_of(l) >= min && t.starts_with(&format!("{key}:"))
+        });
+        let Some(i) = hit else { break };
+        found = Some(i + 1);
+        let indent = indent_of(lines[i]);
+        let end = (i + 1..hi)
+            .find(|&j| {
+                let l = lines[j];
+                // A sibling key (or less indented) ends the block; `- ` items at the key's own
+                // indentation still belong to it (`key:\n- a\n- b`).
+                let item = l.trim_start().starts_with("- ");
+                !l.trim().is_empty()
+                    && !l.trim_start().starts_with('#')
+                    && (indent_of(l) < indent || (indent_of(l) == indent && !item))
+            })
+            .unwrap_or(hi);
+        (lo, hi, min) = (i + 1, end, indent + 1);
+        if let Some(n) = index {
+            let items: Vec<usize> = (lo..hi)
+                .filter(|&j| lines[j].trim_start().starts_with("- "))
+                .collect();
+            let first_indent = items.first().map(|&j| indent_of(lines[j]));
+            let items: Vec<usize> = items
+                .into_iter()
+                .filter(|&j| Some(indent_of(lines[j])) == first_indent)
+                .collect();
+            let Some(&start) = items.get(n) else { break };
+            found = Some(start + 1);
+            let stop = items.get(n + 1).copied().unwrap_or(hi);
+            (lo, hi, min) = (start, stop, indent_of(lines[start]));
+        }
+    }
+    found
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw spec: what the YAML says
+// ---------------------------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,32 +117,67 @@ struct RawJob {
     name: String,
     kernel: RawKernel,
     #[serde(default)]
+    apply: RawApply,
+    #[serde(default)]
     cluster: RawCluster,
     #[serde(default)]
-    guest: RawGuest,
-    workload: RawWorkload,
+    guests: RawGuests,
+    workloads: Vec<RawWorkload>,
+    #[serde(default = "one")]
+    repeats: u32,
     #[serde(default = "default_test_prefixes")]
     test_prefixes: String,
+    #[serde(default = "default_on_failure")]
+    on_failure: String,
     #[serde(default)]
     timeouts: RawTimeouts,
 }
 
+fn one() -> u32 {
+    1
+}
 fn default_test_prefixes() -> String {
     "tip".into()
+}
+fn default_on_failure() -> String {
+    "none".into()
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawKernel {
     mode: String,
-    release: String,
-    source: PathBuf,
+    // distro-module
+    release: Option<String>,
+    source: Option<PathBuf>,
     base_patch: Option<PathBuf>,
+    // tree
+    tree: Option<PathBuf>,
+    base: Option<String>,
+    config: Option<RawConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    base: String,
+    #[serde(default)]
+    fragments: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawApply {
+    three_way: bool,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawCluster {
+    mons: u32,
+    mgrs: u32,
+    osds: u32,
+    mds: u32,
     auth: String,
     memstore_mib: u64,
 }
@@ -59,6 +185,10 @@ struct RawCluster {
 impl Default for RawCluster {
     fn default() -> Self {
         RawCluster {
+            mons: 1,
+            mgrs: 1,
+            osds: 1,
+            mds: 1,
             auth: "cephx".into(),
             memstore_mib: 1024,
         }
@@ -67,15 +197,17 @@ impl Default for RawCluster {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-struct RawGuest {
+struct RawGuests {
+    count: u32,
     cpus: u32,
     memory_mib: u32,
     hung_task_timeout_s: u32,
 }
 
-impl Default for RawGuest {
+impl Default for RawGuests {
     fn default() -> Self {
-        RawGuest {
+        RawGuests {
+            count: 1,
             cpus: 2,
             memory_mib: 1024,
             hung_task_timeout_s: 10,
@@ -87,23 +219,10 @@ impl Default for RawGuest {
 #[serde(deny_unknown_fields)]
 struct RawWorkload {
     name: String,
-    #[serde(default = "d_cycles")]
-    cycles: u32,
-    #[serde(default = "d_workers")]
-    workers: u32,
-    #[serde(default = "d_files")]
-    files: u32,
     #[serde(default = "d_seed")]
     seed: u64,
-}
-fn d_cycles() -> u32 {
-    3
-}
-fn d_workers() -> u32 {
-    4
-}
-fn d_files() -> u32 {
-    500
+    #[serde(default)]
+    params: BTreeMap<String, u64>,
 }
 fn d_seed() -> u64 {
     1
@@ -112,6 +231,7 @@ fn d_seed() -> u64 {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawTimeouts {
+    apply_s: u64,
     build_s: u64,
     cluster_s: u64,
     boot_s: u64,
@@ -122,6 +242,7 @@ struct RawTimeouts {
 impl Default for RawTimeouts {
     fn default() -> Self {
         RawTimeouts {
+            apply_s: 600,
             build_s: 600,
             cluster_s: 120,
             boot_s: 40,
@@ -131,34 +252,132 @@ impl Default for RawTimeouts {
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSuite {
+    suite: String,
+    #[serde(default)]
+    series: Vec<PathBuf>,
+    jobs: Vec<PathBuf>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated job
+// ---------------------------------------------------------------------------------------------
+
 /// A validated job.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Job {
     pub name: String,
     pub kernel: KernelSpec,
+    pub apply: ApplySpec,
     pub cluster: ClusterSpec,
-    pub guest: GuestSpec,
-    pub workload: WorkloadSpec,
+    pub guests: GuestSpec,
+    /// Run one after the other in each guest boot.
+    pub workloads: Vec<WorkloadSpec>,
+    /// Guest boots (attempts) per tested prefix.
+    pub repeats: u32,
     pub test_prefixes: TestPrefixes,
+    pub on_failure: OnFailure,
     pub timeouts: Timeouts,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum KernelSpec {
-    /// The distribution's kernel image; only `fs/ceph` is rebuilt, against the installed headers.
+    /// The distribution's kernel image; only `fs/ceph` (and `net/ceph` when the series touches it)
+    /// is rebuilt, against the installed headers.
     DistroModule {
         release: String,
         source: PathBuf,
         base_patch: Option<PathBuf>,
     },
+    /// A kernel git tree, configured from a base config plus fragments and built whole.
+    Tree {
+        /// The git tree; `--tree` overrides it. Required by the time the run starts.
+        tree: Option<PathBuf>,
+        /// Where the series applies; `--base` overrides it, and a `base-commit:` of the series
+        /// that exists in the tree wins over the job's.
+        base: Option<String>,
+        config: KernelConfig,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KernelConfig {
+    pub base: ConfigBase,
+    /// Merged in order over the base (`scripts/kconfig/merge_config.sh`).
+    pub fragments: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ConfigBase {
+    /// A make target of the tree, e.g. `defconfig`.
+    Target(String),
+    /// A full `.config` file.
+    File(PathBuf),
+}
+
+/// Directories distro-module mode rebuilds; a series touching code elsewhere needs tree mode.
+pub const MODULE_DIRS: &[&str] = &["fs/ceph/", "net/ceph/", "include/linux/ceph/"];
+/// Directories whose change means libceph is rebuilt too.
+pub const LIBCEPH_DIRS: &[&str] = &["net/ceph/", "include/linux/ceph/"];
+
+/// Which parts of the kernel a series touches, as distro-module mode sees them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModuleScope {
+    /// Some patch touches `net/ceph` or `include/linux/ceph`: libceph is rebuilt too.
+    pub libceph: bool,
+    /// (patch number 1-based, path) of code outside [`MODULE_DIRS`]: needs tree mode.
+    pub outside: Vec<(usize, String)>,
+    /// (patch number, path) of files that are not built (documentation): applied, not built.
+    pub unbuilt: Vec<(usize, String)>,
+}
+
+/// Files a kernel build never reads: they may change anywhere.
+fn is_unbuilt(path: &str) -> bool {
+    path.starts_with("Documentation/")
+        || path.starts_with("tools/")
+        || matches!(path, "MAINTAINERS" | "CREDITS" | ".mailmap")
+}
+
+pub fn module_scope(series: &crate::series::Series) -> ModuleScope {
+    let mut scope = ModuleScope::default();
+    for (i, p) in series.patches.iter().enumerate() {
+        for f in &p.files {
+            for path in std::iter::once(&f.path).chain(f.old_path.iter()) {
+                if LIBCEPH_DIRS.iter().any(|d| path.starts_with(d)) {
+                    scope.libceph = true;
+                } else if MODULE_DIRS.iter().any(|d| path.starts_with(d)) {
+                } else if is_unbuilt(path) {
+                    scope.unbuilt.push((i + 1, path.clone()));
+                } else {
+                    scope.outside.push((i + 1, path.clone()));
+                }
+            }
+        }
+    }
+    scope
 }
 
 impl KernelSpec {
     pub fn describe(&self) -> String {
         match self {
             KernelSpec::DistroModule { release, .. } => format!("distro-module {release}"),
+            KernelSpec::Tree { tree, base, .. } => format!(
+                "tree {} at {}",
+                tree.as_deref()
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default(),
+                base.as_deref().unwrap_or("?")
+            ),
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApplySpec {
+    /// `git am --3way`.
+    pub three_way: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -169,12 +388,16 @@ pub enum Auth {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClusterSpec {
+    pub osds: u32,
+    pub mds: u32,
     pub auth: Auth,
+    /// Per OSD.
     pub memstore_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GuestSpec {
+    pub count: u32,
     pub cpus: u32,
     pub memory_mib: u32,
     pub hung_task_timeout_s: u32,
@@ -183,10 +406,9 @@ pub struct GuestSpec {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkloadSpec {
     pub name: String,
-    pub cycles: u32,
-    pub workers: u32,
-    pub files: u32,
     pub seed: u64,
+    /// Every parameter of the workload, defaults filled in.
+    pub params: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -195,12 +417,35 @@ pub enum TestPrefixes {
     All,
 }
 
+/// What a failing series leads to (bisection and revert come with the bisection engine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    None,
+    Bisect,
+    Revert,
+}
+
+impl OnFailure {
+    pub fn parse(s: &str) -> Option<OnFailure> {
+        Some(match s {
+            "none" => OnFailure::None,
+            "bisect" => OnFailure::Bisect,
+            "revert" => OnFailure::Revert,
+            _ => return None,
+        })
+    }
+}
+
 /// Deadlines per phase. Values are for a KVM guest; [`Timeouts::scaled`] applies the TCG factor.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Timeouts {
+    pub apply: Duration,
+    /// Per prefix.
     pub build: Duration,
     pub cluster: Duration,
     pub boot: Duration,
+    /// For all workloads of one boot together.
     pub workload: Duration,
     pub tcg_factor: u32,
 }
@@ -217,41 +462,166 @@ impl Timeouts {
     }
 }
 
+/// A workload the guest image knows, and its parameters.
+pub struct WorkloadInfo {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// (name, default, min, max, meaning)
+    pub params: &'static [(&'static str, u64, u64, u64, &'static str)],
+}
+
 /// Workloads the guest image knows. The names are what job files use.
-pub const WORKLOADS: &[&str] = &["umount-iput-stress"];
+pub const WORKLOADS: &[WorkloadInfo] = &[WorkloadInfo {
+    name: "umount-iput-stress",
+    about: "writers and unlinkers on a CephFS mount while caches are dropped, then unmount, \
+            remount and verify what was written",
+    params: &[
+        ("cycles", 3, 1, 10_000, "mount/stress/unmount cycles"),
+        ("workers", 4, 1, 64, "concurrent writer/unlinker processes"),
+        ("files", 500, 2, 1_000_000, "files per worker and cycle"),
+    ],
+}];
+
+/// A nightly suite: jobs to run on the configured series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Suite {
+    pub name: String,
+    pub series: Vec<PathBuf>,
+    pub jobs: Vec<PathBuf>,
+}
+
+/// Does this YAML text describe a suite (rather than a job)?
+pub fn is_suite(text: &str) -> bool {
+    text.lines().any(|l| l.starts_with("suite:"))
+}
+
+fn resolve(dir: &Path, p: PathBuf) -> PathBuf {
+    if p.is_absolute() {
+        p
+    } else {
+        dir.join(p)
+    }
+}
+
+impl Suite {
+    pub fn from_yaml(text: &str, file: &str, dir: &Path) -> Result<Suite, JobError> {
+        let raw: RawSuite = from_yaml_text(text, file)?;
+        if raw.jobs.is_empty() {
+            return Err(JobError::Invalid {
+                file: file.into(),
+                line: locate_key(text, "jobs"),
+                key: "jobs".into(),
+                message: "a suite needs at least one job".into(),
+            });
+        }
+        Ok(Suite {
+            name: raw.suite,
+            series: raw.series.into_iter().map(|p| resolve(dir, p)).collect(),
+            jobs: raw.jobs.into_iter().map(|p| resolve(dir, p)).collect(),
+        })
+    }
+}
 
 impl Job {
     /// Parse and validate a job. `file` names the source in errors; `dir` resolves relative paths.
     pub fn from_yaml(text: &str, file: &str, dir: &Path) -> Result<Job, JobError> {
-        let raw: RawJob = serde_yaml::from_str(text).map_err(|e| JobError::Yaml {
-            file: file.to_string(),
-            message: e.to_string(),
-        })?;
+        let raw: RawJob = from_yaml_text(text, file)?;
         let invalid = |key: &str, message: String| JobError::Invalid {
             file: file.to_string(),
+            line: locate_key(text, key),
             key: key.to_string(),
             message,
         };
-        let resolve = |p: PathBuf| if p.is_absolute() { p } else { dir.join(p) };
-        let kernel = match raw.kernel.mode.as_str() {
+        let required = |v: Option<String>, key: &str| {
+            v.filter(|s| !s.trim().is_empty())
+                .ok_or_else(|| invalid(key, "required in this mode".into()))
+        };
+        let k = raw.kernel;
+        let only = |present: bool, key: &str, mode: &str| {
+            if present {
+                Err(invalid(key, format!("not used in {mode} mode")))
+            } else {
+                Ok(())
+            }
+        };
+        let kernel = match k.mode.as_str() {
             "distro-module" => {
-                if raw.kernel.release.trim().is_empty() {
-                    return Err(invalid("kernel.release", "must not be empty".into()));
-                }
+                only(k.tree.is_some(), "kernel.tree", "distro-module")?;
+                only(k.base.is_some(), "kernel.base", "distro-module")?;
+                only(k.config.is_some(), "kernel.config", "distro-module")?;
                 KernelSpec::DistroModule {
-                    release: raw.kernel.release,
-                    source: resolve(raw.kernel.source),
-                    base_patch: raw.kernel.base_patch.map(resolve),
+                    release: required(k.release, "kernel.release")?,
+                    source: resolve(
+                        dir,
+                        k.source.ok_or_else(|| {
+                            invalid("kernel.source", "required in this mode".into())
+                        })?,
+                    ),
+                    base_patch: k.base_patch.map(|p| resolve(dir, p)),
+                }
+            }
+            "tree" => {
+                only(k.release.is_some(), "kernel.release", "tree")?;
+                only(k.source.is_some(), "kernel.source", "tree")?;
+                only(k.base_patch.is_some(), "kernel.base_patch", "tree")?;
+                let c = k
+                    .config
+                    .ok_or_else(|| invalid("kernel.config", "required in tree mode".into()))?;
+                let base = if c.base.contains('/') || c.base.contains(".config") {
+                    ConfigBase::File(resolve(dir, PathBuf::from(&c.base)))
+                } else if !c.base.is_empty()
+                    && c.base.ends_with("config")
+                    && c.base
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                {
+                    ConfigBase::Target(c.base)
+                } else {
+                    return Err(invalid(
+                        "kernel.config.base",
+                        format!(
+                            "`{}`: expected a make target such as defconfig, or a path to a .config",
+                            c.base
+                        ),
+                    ));
+                };
+                KernelSpec::Tree {
+                    tree: k.tree.map(|p| resolve(dir, p)),
+                    base: k.base,
+                    config: KernelConfig {
+                        base,
+                        fragments: c.fragments.into_iter().map(|p| resolve(dir, p)).collect(),
+                    },
                 }
             }
             other => {
                 return Err(invalid(
                     "kernel.mode",
-                    format!("unknown mode `{other}` (expected distro-module)"),
+                    format!("unknown mode `{other}` (expected distro-module or tree)"),
                 ))
             }
         };
-        let auth = match raw.cluster.auth.as_str() {
+
+        let c = raw.cluster;
+        // One monitor and one manager are all a test cluster needs; more would only slow it down.
+        for (key, v) in [("cluster.mons", c.mons), ("cluster.mgrs", c.mgrs)] {
+            if v != 1 {
+                return Err(invalid(key, format!("{v}: only 1 is supported")));
+            }
+        }
+        if !(1..=4).contains(&c.osds) {
+            return Err(invalid(
+                "cluster.osds",
+                format!("{} is out of range 1..=4", c.osds),
+            ));
+        }
+        if !(1..=3).contains(&c.mds) {
+            return Err(invalid(
+                "cluster.mds",
+                format!("{} is out of range 1..=3", c.mds),
+            ));
+        }
+        let auth = match c.auth.as_str() {
             "cephx" => Auth::Cephx,
             "none" => Auth::None,
             other => {
@@ -261,38 +631,83 @@ impl Job {
                 ))
             }
         };
-        if raw.cluster.memstore_mib < 256 {
+        if c.memstore_mib < 256 {
             return Err(invalid(
                 "cluster.memstore_mib",
                 "at least 256 MiB is needed".into(),
             ));
         }
-        if raw.guest.cpus == 0 || raw.guest.cpus > 64 {
+
+        let g = raw.guests;
+        if g.count != 1 {
             return Err(invalid(
-                "guest.cpus",
-                format!("{} is out of range 1..=64", raw.guest.cpus),
+                "guests.count",
+                format!("{}: one guest per prefix is supported for now", g.count),
             ));
         }
-        if raw.guest.memory_mib < 256 {
+        if !(1..=64).contains(&g.cpus) {
             return Err(invalid(
-                "guest.memory_mib",
+                "guests.cpus",
+                format!("{} is out of range 1..=64", g.cpus),
+            ));
+        }
+        if g.memory_mib < 256 {
+            return Err(invalid(
+                "guests.memory_mib",
                 "at least 256 MiB is needed".into(),
             ));
         }
-        if !WORKLOADS.contains(&raw.workload.name.as_str()) {
+
+        if raw.workloads.is_empty() {
             return Err(invalid(
-                "workload.name",
-                format!(
-                    "unknown workload `{}` (known: {})",
-                    raw.workload.name,
-                    WORKLOADS.join(", ")
-                ),
+                "workloads",
+                "at least one workload is needed".into(),
             ));
         }
-        if raw.workload.cycles == 0 || raw.workload.workers == 0 || raw.workload.files < 2 {
+        let mut workloads = Vec::new();
+        for (i, w) in raw.workloads.into_iter().enumerate() {
+            let Some(info) = WORKLOADS.iter().find(|i| i.name == w.name) else {
+                let known: Vec<&str> = WORKLOADS.iter().map(|i| i.name).collect();
+                return Err(invalid(
+                    &format!("workloads[{i}].name"),
+                    format!(
+                        "unknown workload `{}` (known: {})",
+                        w.name,
+                        known.join(", ")
+                    ),
+                ));
+            };
+            let mut params: BTreeMap<String, u64> =
+                info.params.iter().map(|p| (p.0.to_string(), p.1)).collect();
+            for (name, v) in w.params {
+                let key = format!("workloads[{i}].params.{name}");
+                let Some((_, _, min, max, _)) = info.params.iter().find(|p| p.0 == name) else {
+                    let known: Vec<&str> = info.params.iter().map(|p| p.0).collect();
+                    return Err(invalid(
+                        &key,
+                        format!(
+                            "`{}` has no parameter `{name}` (known: {})",
+                            w.name,
+                            known.join(", ")
+                        ),
+                    ));
+                };
+                if !(*min..=*max).contains(&v) {
+                    return Err(invalid(&key, format!("{v} is out of range {min}..={max}")));
+                }
+                params.insert(name, v);
+            }
+            workloads.push(WorkloadSpec {
+                name: w.name,
+                seed: w.seed,
+                params,
+            });
+        }
+
+        if !(1..=100).contains(&raw.repeats) {
             return Err(invalid(
-                "workload",
-                "cycles and workers must be > 0 and files >= 2".into(),
+                "repeats",
+                format!("{} is out of range 1..=100", raw.repeats),
             ));
         }
         let test_prefixes = match raw.test_prefixes.as_str() {
@@ -305,12 +720,20 @@ impl Job {
                 ))
             }
         };
+        let on_failure = OnFailure::parse(&raw.on_failure).ok_or_else(|| {
+            invalid(
+                "on_failure",
+                format!("`{}`: expected bisect, revert or none", raw.on_failure),
+            )
+        })?;
         let t = raw.timeouts;
         for (k, v) in [
+            ("timeouts.apply_s", t.apply_s),
             ("timeouts.build_s", t.build_s),
             ("timeouts.cluster_s", t.cluster_s),
             ("timeouts.boot_s", t.boot_s),
             ("timeouts.workload_s", t.workload_s),
+            ("timeouts.tcg_factor", t.tcg_factor as u64),
         ] {
             if v == 0 {
                 return Err(invalid(k, "must be > 0".into()));
@@ -319,24 +742,27 @@ impl Job {
         Ok(Job {
             name: raw.name,
             kernel,
+            apply: ApplySpec {
+                three_way: raw.apply.three_way,
+            },
             cluster: ClusterSpec {
+                osds: c.osds,
+                mds: c.mds,
                 auth,
-                memstore_bytes: raw.cluster.memstore_mib * 1024 * 1024,
+                memstore_bytes: c.memstore_mib * 1024 * 1024,
             },
-            guest: GuestSpec {
-                cpus: raw.guest.cpus,
-                memory_mib: raw.guest.memory_mib,
-                hung_task_timeout_s: raw.guest.hung_task_timeout_s,
+            guests: GuestSpec {
+                count: g.count,
+                cpus: g.cpus,
+                memory_mib: g.memory_mib,
+                hung_task_timeout_s: g.hung_task_timeout_s,
             },
-            workload: WorkloadSpec {
-                name: raw.workload.name,
-                cycles: raw.workload.cycles,
-                workers: raw.workload.workers,
-                files: raw.workload.files,
-                seed: raw.workload.seed,
-            },
+            workloads,
+            repeats: raw.repeats,
             test_prefixes,
+            on_failure,
             timeouts: Timeouts {
+                apply: Duration::from_secs(t.apply_s),
                 build: Duration::from_secs(t.build_s),
                 cluster: Duration::from_secs(t.cluster_s),
                 boot: Duration::from_secs(t.boot_s),
@@ -355,24 +781,49 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../jobs")
     }
 
-    #[test]
-    fn every_job_file_loads() {
-        let mut n = 0;
-        for e in std::fs::read_dir(jobs_dir()).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().and_then(|s| s.to_str()) != Some("yaml") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&p).unwrap();
-            Job::from_yaml(&text, &p.display().to_string(), &jobs_dir())
-                .unwrap_or_else(|e| panic!("{e}"));
-            n += 1;
-        }
-        assert!(n >= 1, "no job files found");
+    fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().and_then(|s| s.to_str()) == Some("yaml"))
+            .collect();
+        v.sort();
+        v
     }
 
     #[test]
-    fn default_job_resolves_base_patch_next_to_the_repository() {
+    fn every_file_in_jobs_loads() {
+        let (mut jobs, mut suites) = (0, 0);
+        for p in yaml_files(&jobs_dir()) {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let name = p.display().to_string();
+            if is_suite(&text) {
+                let s =
+                    Suite::from_yaml(&text, &name, &jobs_dir()).unwrap_or_else(|e| panic!("{e}"));
+                for j in &s.jobs {
+                    assert!(j.exists(), "{name}: job {} does not exist", j.display());
+                }
+                suites += 1;
+            } else {
+                let job =
+                    Job::from_yaml(&text, &name, &jobs_dir()).unwrap_or_else(|e| panic!("{e}"));
+                if let KernelSpec::Tree { config, .. } = &job.kernel {
+                    for f in &config.fragments {
+                        assert!(
+                            f.exists(),
+                            "{name}: fragment {} does not exist",
+                            f.display()
+                        );
+                    }
+                }
+                jobs += 1;
+            }
+        }
+        assert!(jobs >= 2 && suites >= 1, "jobs {jobs}, suites {suites}");
+    }
+
+    #[test]
+    fn default_job_is_the_distro_module_fast_path() {
         let p = jobs_dir().join("default.yaml");
         let job = Job::from_yaml(
             &std::fs::read_to_string(&p).unwrap(),
@@ -384,36 +835,129 @@ mod tests {
             release,
             base_patch,
             ..
-        } = &job.kernel;
+        } = &job.kernel
+        else {
+            panic!("default job is not distro-module");
+        };
         assert_eq!(release, "6.1.0-56-amd64");
         assert!(base_patch
             .as_ref()
             .unwrap()
             .ends_with("shared/series/pre-series-6.1.patch"));
+        assert_eq!(job.workloads[0].params["cycles"], 3);
         assert_eq!(job.timeouts.scaled(false).boot, job.timeouts.boot * 3);
         assert_eq!(job.timeouts.scaled(true).boot, job.timeouts.boot);
     }
 
+    const MIN: &str = "name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nworkloads:\n  - name: umount-iput-stress\n";
+
+    fn err(y: &str) -> String {
+        Job::from_yaml(y, "jobs/x.yaml", Path::new("/"))
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
-    fn errors_name_file_and_key() {
-        let y = "name: x\nkernel: {mode: tree, release: r, source: s}\nworkload: {name: umount-iput-stress}\n";
-        let e = Job::from_yaml(y, "jobs/x.yaml", Path::new("/"))
-            .unwrap_err()
-            .to_string();
+    fn errors_name_file_line_and_key() {
         assert_eq!(
-            e,
-            "jobs/x.yaml: key `kernel.mode`: unknown mode `tree` (expected distro-module)"
+            err(&MIN.replace("distro-module", "vm")),
+            "jobs/x.yaml:3: key `kernel.mode`: unknown mode `vm` (expected distro-module or tree)"
         );
-        let y = "name: x\nkernel: {mode: distro-module, release: r, source: s}\nworkload: {name: umount-iput-stress}\nbogus: 1\n";
-        let e = Job::from_yaml(y, "jobs/x.yaml", Path::new("/"))
+        let e = err(&format!("{MIN}bogus: 1\n"));
+        assert!(e.starts_with("jobs/x.yaml:8: unknown field `bogus`"), "{e}");
+        assert_eq!(
+            err(&MIN.replace("umount-iput-stress", "nope")),
+            "jobs/x.yaml:7: key `workloads[0].name`: unknown workload `nope` (known: umount-iput-stress)"
+        );
+        let y = format!(
+            "{MIN}  - name: umount-iput-stress\n    seed: 3\n    params:\n      cycles: 0\n"
+        );
+        assert_eq!(
+            err(&y),
+            "jobs/x.yaml:11: key `workloads[1].params.cycles`: 0 is out of range 1..=10000"
+        );
+        let y = format!("{MIN}guests: {{cpus: 2, count: 3}}\n");
+        assert_eq!(
+            err(&y),
+            "jobs/x.yaml:8: key `guests.count`: 3: one guest per prefix is supported for now"
+        );
+        let y = format!("{MIN}cluster:\n  osds: 9\n");
+        assert_eq!(
+            err(&y),
+            "jobs/x.yaml:9: key `cluster.osds`: 9 is out of range 1..=4"
+        );
+        let y = format!("{MIN}timeouts:\n  boot_s: -1\n");
+        assert!(
+            err(&y).starts_with("jobs/x.yaml:9: timeouts.boot_s: invalid type"),
+            "{}",
+            err(&y)
+        );
+        let y = MIN.replace("  mode: distro-module\n", "  mode: tree\n");
+        assert_eq!(
+            err(&y),
+            "jobs/x.yaml:4: key `kernel.release`: not used in tree mode"
+        );
+        let y = format!("{MIN}on_failure: retry\n");
+        assert_eq!(
+            err(&y),
+            "jobs/x.yaml:8: key `on_failure`: `retry`: expected bisect, revert or none"
+        );
+    }
+
+    #[test]
+    fn tree_jobs_take_a_make_target_or_a_config_file() {
+        let y = "name: t\nkernel:\n  mode: tree\n  config:\n    base: defconfig\n    fragments: [kconfig/a.config]\nworkloads: [{name: umount-iput-stress}]\n";
+        let j = Job::from_yaml(y, "t.yaml", Path::new("/jobs")).unwrap();
+        let KernelSpec::Tree { tree, base, config } = j.kernel else {
+            panic!()
+        };
+        assert_eq!((tree, base), (None, None));
+        assert_eq!(config.base, ConfigBase::Target("defconfig".into()));
+        assert_eq!(
+            config.fragments,
+            vec![PathBuf::from("/jobs/kconfig/a.config")]
+        );
+        let y = y.replace("base: defconfig", "base: ../configs/my.config");
+        let j = Job::from_yaml(&y, "t.yaml", Path::new("/jobs")).unwrap();
+        let KernelSpec::Tree { config, .. } = j.kernel else {
+            panic!()
+        };
+        assert_eq!(
+            config.base,
+            ConfigBase::File(PathBuf::from("/jobs/../configs/my.config"))
+        );
+        let y = y.replace("base: ../configs/my.config", "base: rm -rf");
+        assert!(Job::from_yaml(&y, "t.yaml", Path::new("/"))
             .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("jobs/x.yaml: unknown field `bogus`"), "{e}");
-        assert!(e.contains("line 4"), "{e}");
-        let y = "name: x\nkernel: {mode: distro-module, release: r, source: s}\nworkload: {name: nope}\n";
-        let e = Job::from_yaml(y, "j.yaml", Path::new("/"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("`workload.name`"), "{e}");
+            .to_string()
+            .contains("kernel.config.base"));
+    }
+
+    #[test]
+    fn locate_key_finds_nested_and_listed_keys() {
+        let y = "a: 1\nb:\n  c: 2\n  d:\n    - x: 1\n    - x: 2\n      y: [1]\ne: {f: 1}\n";
+        assert_eq!(locate_key(y, "a"), Some(1));
+        assert_eq!(locate_key(y, "b.c"), Some(3));
+        assert_eq!(locate_key(y, "b.d[1].y"), Some(7));
+        assert_eq!(locate_key(y, "b.d[0].x"), Some(5));
+        assert_eq!(locate_key(y, "e.f"), Some(8));
+        assert_eq!(locate_key(y, "b.zz"), Some(2));
+        assert_eq!(locate_key(y, "zz"), None);
+    }
+
+    #[test]
+    fn suites_list_jobs() {
+        let s = Suite::from_yaml(
+            "suite: n\njobs: [default.yaml]\n",
+            "s.yaml",
+            Path::new("/j"),
+        )
+        .unwrap();
+        assert_eq!(s.jobs, vec![PathBuf::from("/j/default.yaml")]);
+        let e = Suite::from_yaml("suite: n\njobs: []\n", "s.yaml", Path::new("/j")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "s.yaml:2: key `jobs`: a suite needs at least one job"
+        );
     }
 }

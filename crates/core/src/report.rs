@@ -90,8 +90,12 @@ pub struct PrefixResult {
     pub build_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build_log: Option<String>,
+    /// The prefix's guest result: its first failing attempt, else its last one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test: Option<TestResult>,
+    /// Every guest boot of the prefix, in order (the job's `repeats`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<TestResult>,
 }
 
 impl PrefixResult {
@@ -106,7 +110,18 @@ impl PrefixResult {
             build_error: None,
             build_log: None,
             test: None,
+            attempts: Vec::new(),
         }
+    }
+
+    /// Record the guest attempts of this prefix; `test` summarises them.
+    pub fn set_attempts(&mut self, attempts: Vec<TestResult>) {
+        self.test = attempts
+            .iter()
+            .find(|t| t.verdict != Verdict::Pass)
+            .or(attempts.last())
+            .cloned();
+        self.attempts = attempts;
     }
 }
 

@@ -112,6 +112,8 @@ pub enum SeriesError {
     NotAnMbox { origin: String, detail: String },
     #[error("{origin}: no patches found (no message contains a diff)")]
     NoPatches { origin: String },
+    #[error("{origin}: {} MiB is over the {} MiB limit for a series", bytes >> 20, MAX_INPUT_BYTES >> 20)]
+    TooLarge { origin: String, bytes: usize },
 }
 
 impl Series {
@@ -171,34 +173,67 @@ impl Diagnostic {
 // Entry points
 // ---------------------------------------------------------------------------------------------
 
+/// Inputs larger than this are refused: no real series comes near it, and a parser should not be
+/// asked to hold a mailing-list archive.
+pub const MAX_INPUT_BYTES: usize = 64 << 20;
+
 /// Parse an mbox, a single `git format-patch` file, or a single mail without a `From_` line.
 pub fn parse_mbox(bytes: &[u8], origin: &str) -> Result<Series, SeriesError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(SeriesError::Empty {
-            origin: origin.to_string(),
-        });
-    }
+    parse_many(&[(origin, bytes)])
+}
 
+/// Parse several inputs as one series (the files of a `git format-patch` directory, in order):
+/// patches are numbered, ordered and checked for gaps and duplicates across all of them.
+pub fn parse_many(inputs: &[(&str, &[u8])]) -> Result<Series, SeriesError> {
+    let origin = match inputs {
+        [(o, _)] => o.to_string(),
+        _ => inputs
+            .first()
+            .map(|(o, _)| {
+                std::path::Path::new(o)
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| o.to_string())
+            })
+            .unwrap_or_default(),
+    };
+    let origin = origin.as_str();
     let mut diagnostics = Vec::new();
     let mut mails = Vec::new();
-    let mut not_mail = Vec::new();
     let parser = MessageParser::default();
-    for chunk in split_messages(bytes) {
-        let raw = &bytes[chunk.start..chunk.end];
-        let msg_origin = format!("{origin}:{}", chunk.line);
-        match read_mail(&parser, raw, chunk.from_line) {
-            Some(mail) => mails.push((mail, raw, msg_origin)),
-            None => not_mail.push(msg_origin),
+    for (input_origin, bytes) in inputs {
+        let input_origin = *input_origin;
+        if bytes.len() > MAX_INPUT_BYTES {
+            return Err(SeriesError::TooLarge {
+                origin: input_origin.to_string(),
+                bytes: bytes.len(),
+            });
         }
-    }
-    if mails.is_empty() {
-        return Err(SeriesError::NotAnMbox {
-            origin: origin.to_string(),
-            detail: not_mail_detail(bytes),
-        });
-    }
-    for o in not_mail {
-        diagnostics.push(Diagnostic::warning(o, "no mail headers here; ignored"));
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(SeriesError::Empty {
+                origin: input_origin.to_string(),
+            });
+        }
+        let mut not_mail = Vec::new();
+        let before = mails.len();
+        for chunk in split_messages(bytes) {
+            let raw = &bytes[chunk.start..chunk.end];
+            let msg_origin = format!("{input_origin}:{}", chunk.line);
+            match read_mail(&parser, raw, chunk.from_line) {
+                Some(mail) => mails.push((mail, raw, msg_origin)),
+                None => not_mail.push(msg_origin),
+            }
+        }
+        if mails.len() == before {
+            return Err(SeriesError::NotAnMbox {
+                origin: input_origin.to_string(),
+                detail: not_mail_detail(bytes),
+            });
+        }
+        for o in not_mail {
+            diagnostics.push(Diagnostic::warning(o, "no mail headers here; ignored"));
+        }
     }
 
     // Classify every message.
@@ -274,7 +309,33 @@ pub fn parse_mbox(bytes: &[u8], origin: &str) -> Result<Series, SeriesError> {
                     older.join(", ")
                 ),
             ));
-            patches.retain(|c| rev(c) == newest);
+            // A partial reroll (`[PATCH v3 2/6]` sent alone): the other patches come from the
+            // newest older revision that has them, as b4 does.
+            let (mut keep, mut older): (Vec<Candidate>, Vec<Candidate>) =
+                patches.into_iter().partition(|c| rev(c) == newest);
+            let total = keep.iter().find_map(|c| c.subj.number.map(|(_, n)| n));
+            if let Some(n) = total {
+                older.sort_by_key(|c| std::cmp::Reverse(rev(c)));
+                for c in older {
+                    let Some((k, cn)) = c.subj.number else {
+                        continue;
+                    };
+                    let have = keep
+                        .iter()
+                        .any(|x| x.subj.number.map(|(xk, _)| xk) == Some(k));
+                    if cn == n && k >= 1 && !have {
+                        diagnostics.push(Diagnostic::warning(
+                            &c.origin,
+                            format!(
+                                "partial reroll: patch {k}/{n} is not in v{newest}; taking it from v{}",
+                                rev(&c)
+                            ),
+                        ));
+                        keep.push(c);
+                    }
+                }
+            }
+            patches = keep;
             covers.retain(|c| rev(c) == newest);
         } else if !covers.is_empty() && covers.iter().all(|c| rev(c) != newest) {
             diagnostics.push(Diagnostic::warning(
@@ -827,7 +888,8 @@ fn report_missing(kept: &[Candidate], total: u32, origin: &str, diags: &mut Vec<
     for upto in bounds.chain([u64::from(total) + 1]) {
         for k in next..upto {
             if missing_total < LISTED {
-                diags.push(Diagnostic::warning(
+                // Testing what is left would test another series than the one posted.
+                diags.push(Diagnostic::error(
                     origin,
                     format!("patch {k}/{total} is missing"),
                 ));
@@ -842,7 +904,7 @@ fn report_missing(kept: &[Candidate], total: u32, origin: &str, diags: &mut Vec<
         next = upto + 1;
     }
     if missing_total > LISTED {
-        diags.push(Diagnostic::warning(
+        diags.push(Diagnostic::error(
             origin,
             format!(
                 "{} more patches of {total} are missing",
@@ -877,6 +939,8 @@ struct FileBuilder {
     a: Option<String>,
     b: Option<String>,
     renamed: bool,
+    /// A `120000` (symbolic link) mode line.
+    symlink: bool,
     new_file: bool,
     deleted: bool,
     added: usize,
@@ -954,7 +1018,39 @@ fn parse_diff(body: &str) -> DiffInfo {
     info
 }
 
+/// Why a path in a diff must not be applied: it would write outside the work tree or into git's
+/// own files.
+pub fn unsafe_path(path: &str) -> Option<&'static str> {
+    if path.starts_with('/') {
+        Some("is absolute")
+    } else if path.split('/').any(|c| c == "..") {
+        Some("leaves the tree (`..`)")
+    } else if path.split('/').any(|c| c == ".git") {
+        Some("writes into git's own directory")
+    } else if path.contains('\\') || path.chars().any(|c| c.is_control()) {
+        Some("contains a backslash or a control character")
+    } else {
+        None
+    }
+}
+
 fn finish(cur: &mut Option<FileBuilder>, info: &mut DiffInfo) {
+    if let Some(symlink) = cur.as_ref().filter(|f| f.symlink) {
+        let name = symlink
+            .b
+            .clone()
+            .or_else(|| symlink.a.clone())
+            .unwrap_or_default();
+        info.problems.push(format!(
+            "{name}: creates or changes a symbolic link (mode 120000); a kernel series has no business doing that"
+        ));
+    }
+    for p in cur.iter().flat_map(|f| f.a.iter().chain(f.b.iter())) {
+        if let Some(why) = unsafe_path(p) {
+            info.problems
+                .push(format!("path `{p}` {why}; refusing the patch"));
+        }
+    }
     if let Some(f) = cur.take().and_then(FileBuilder::finish) {
         info.files.push(f);
     }
@@ -962,6 +1058,9 @@ fn finish(cur: &mut Option<FileBuilder>, info: &mut DiffInfo) {
 
 /// Apply one extended git header line (or a `---`/`+++` line) to the file being built.
 fn git_header_line(line: &str, f: &mut FileBuilder) {
+    if line.ends_with(" 120000") && line.contains("mode ") {
+        f.symlink = true;
+    }
     if line.starts_with("new file mode") {
         f.new_file = true;
     } else if line.starts_with("deleted file mode") {

@@ -1,7 +1,9 @@
 //! Tests for `harness_core::series`: the real Jeff Layton series under /work/shared/series (read by
 //! path, never copied here) and small made-up fixtures under tests/fixtures/series/.
 
-use harness_core::series::{concat, parse_mbox, FileChange, Series, SeriesError, Severity};
+use harness_core::series::{
+    concat, parse_many, parse_mbox, FileChange, Series, SeriesError, Severity,
+};
 
 fn shared(name: &str) -> Vec<u8> {
     let path = format!(
@@ -338,7 +340,7 @@ fn net_next_prefix_and_base_commit() {
 fn missing_patch_is_diagnosed() {
     let s = parse_fixture("missing.mbox");
     assert_eq!(numbers(&s), [Some((1, 3)), Some((3, 3))]);
-    assert_eq!(messages(&s), [(Severity::Warning, "patch 2/3 is missing")]);
+    assert_eq!(messages(&s), [(Severity::Error, "patch 2/3 is missing")]);
     assert_eq!(s.diagnostics[0].origin, "missing.mbox");
 }
 
@@ -666,4 +668,111 @@ fn truncated_and_mutated_real_inputs_never_panic() {
         "{:?}",
         s.diagnostics
     );
+}
+
+/// A hand-written patch mail touching `path` (with an optional git header line, e.g. a mode).
+fn mail_for(path: &str, header: &str) -> String {
+    format!(
+        "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001\n\
+From: Mallory <m@example.org>\nDate: Tue, 1 Jun 2021 10:00:00 +0000\n\
+Subject: [PATCH] ceph: innocent\n\n---\n\
+diff --git a/{path} b/{path}\n{header}--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-a\n+b\n"
+    )
+}
+
+#[test]
+fn hostile_paths_are_errors() {
+    for (path, header, why) in [
+        ("../../etc/x", "", "leaves the tree"),
+        ("fs/ceph/../../../etc/x", "", "leaves the tree"),
+        ("/etc/passwd", "", "is absolute"),
+        (".git/hooks/post-checkout", "", "git's own directory"),
+        ("fs/ceph/link", "new mode 120000\n", "symbolic link"),
+    ] {
+        let text = mail_for(path, header);
+        let s = parse_mbox(text.as_bytes(), "evil.patch").unwrap();
+        assert!(s.has_errors(), "{path}: {:?}", s.diagnostics);
+        let d = s
+            .diagnostics
+            .iter()
+            .find(|d| d.severity == Severity::Error)
+            .unwrap();
+        assert!(d.message.contains(why), "{path}: {}", d.message);
+        assert_eq!(d.origin, "evil.patch:1");
+    }
+    let fine = parse_mbox(mail_for("fs/ceph/caps.c", "").as_bytes(), "ok.patch").unwrap();
+    assert!(!fine.has_errors(), "{:?}", fine.diagnostics);
+}
+
+#[test]
+fn oversized_input_is_refused() {
+    let big = vec![b'x'; harness_core::series::MAX_INPUT_BYTES + 1];
+    let e = parse_mbox(&big, "huge.mbox").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "huge.mbox: 64 MiB is over the 64 MiB limit for a series"
+    );
+}
+
+#[test]
+fn format_patch_directory_is_one_series() {
+    // The 6.1 mbox split into one file per message, as `git format-patch -o` writes them.
+    let all = String::from_utf8(shared("ceph-cap-locking-6.1.mbox")).unwrap();
+    let mut files: Vec<(String, String)> = Vec::new();
+    for (i, msg) in all.split("\nFrom ").enumerate() {
+        let text = if i == 0 {
+            msg.to_string()
+        } else {
+            format!("From {msg}")
+        };
+        files.push((format!("dir/{i:04}-x.patch"), text));
+    }
+    assert_eq!(files.len(), 7);
+    let inputs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_bytes()))
+        .collect();
+    let s = parse_many(&inputs).unwrap();
+    assert_eq!(s.patches.len(), 6);
+    assert!(s.cover.is_some());
+    assert_eq!(s.patches[2].origin, "dir/0003-x.patch:1");
+    assert!(!s.has_errors(), "{:?}", s.diagnostics);
+
+    // Without 0004 the gap is an error naming the directory.
+    let gap: Vec<(&str, &[u8])> = inputs
+        .iter()
+        .copied()
+        .filter(|(n, _)| !n.contains("0004"))
+        .collect();
+    let s = parse_many(&gap).unwrap();
+    assert_eq!(messages(&s), [(Severity::Error, "patch 4/6 is missing")]);
+    assert_eq!(s.diagnostics[0].origin, "dir");
+
+    // An empty file among them is named.
+    let mut with_empty = inputs.clone();
+    with_empty.push(("dir/0007-empty.patch", b"\n"));
+    assert_eq!(
+        parse_many(&with_empty).unwrap_err().to_string(),
+        "dir/0007-empty.patch: empty input"
+    );
+}
+
+#[test]
+fn partial_reroll_takes_the_rest_from_the_older_revision() {
+    let mut text = String::from_utf8(shared("ceph-cap-locking-6.1.mbox")).unwrap();
+    // A v2 of patch 3 alone, as a reply to the series.
+    let p3 = text.find("Subject: [PATCH 3/6]").unwrap();
+    let start = text[..p3].rfind("\nFrom ").unwrap() + 1;
+    let end = start + 1 + text[start + 1..].find("\nFrom ").unwrap() + 1;
+    let v2 = text[start..end].replace("[PATCH 3/6]", "[PATCH v2 3/6]");
+    text.push_str(&v2);
+    let s = parse_mbox(text.as_bytes(), "t.mbox").unwrap();
+    assert_eq!(s.patches.len(), 6, "{:?}", s.diagnostics);
+    assert_eq!(s.patches[2].version, Some(2));
+    assert_eq!(s.patches[0].version, None);
+    assert!(!s.has_errors(), "{:?}", s.diagnostics);
+    assert!(s
+        .diagnostics
+        .iter()
+        .any(|d| d.message == "partial reroll: patch 1/6 is not in v2; taking it from v1"));
 }

@@ -162,7 +162,15 @@ impl Cluster {
         progress: &(dyn Fn(&str) + Sync),
     ) -> Result<Cluster> {
         let t0 = Instant::now();
-        for sub in ["log", "run", "crash", "mon.a", "osd.0", "mds.a", "mgr.x"] {
+        let osds: Vec<String> = (0..spec.osds).map(|i| format!("osd.{i}")).collect();
+        let mdss: Vec<String> = (0..spec.mds)
+            .map(|i| format!("mds.{}", (b'a' + i as u8) as char))
+            .collect();
+        for sub in ["log", "run", "crash", "mon.a", "mgr.x"]
+            .into_iter()
+            .chain(osds.iter().map(String::as_str))
+            .chain(mdss.iter().map(String::as_str))
+        {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| ExecError::io(dir, e))?;
         }
         let conf = dir.join("ceph.conf");
@@ -171,7 +179,32 @@ impl Cluster {
         let kr = dir.join("keyring");
         let krs = kr.to_string_lossy().to_string();
         // Every key goes into one keyring before mon mkfs: the mon imports them all, no auth round trips.
-        let keys: [(&str, &[&str]); 5] = [
+        let osd_caps: &[&str] = &[
+            "--cap",
+            "mon",
+            "allow profile osd",
+            "--cap",
+            "mgr",
+            "allow profile osd",
+            "--cap",
+            "osd",
+            "allow *",
+        ];
+        let mds_caps: &[&str] = &[
+            "--cap",
+            "mon",
+            "allow profile mds",
+            "--cap",
+            "mgr",
+            "allow profile mds",
+            "--cap",
+            "osd",
+            "allow *",
+            "--cap",
+            "mds",
+            "allow",
+        ];
+        let mut keys: Vec<(&str, &[&str])> = vec![
             ("mon.", &["--cap", "mon", "allow *"]),
             (
                 "client.admin",
@@ -194,38 +227,9 @@ impl Cluster {
                     "allow *",
                 ],
             ),
-            (
-                "osd.0",
-                &[
-                    "--cap",
-                    "mon",
-                    "allow profile osd",
-                    "--cap",
-                    "mgr",
-                    "allow profile osd",
-                    "--cap",
-                    "osd",
-                    "allow *",
-                ],
-            ),
-            (
-                "mds.a",
-                &[
-                    "--cap",
-                    "mon",
-                    "allow profile mds",
-                    "--cap",
-                    "mgr",
-                    "allow profile mds",
-                    "--cap",
-                    "osd",
-                    "allow *",
-                    "--cap",
-                    "mds",
-                    "allow",
-                ],
-            ),
         ];
+        keys.extend(osds.iter().map(|n| (n.as_str(), osd_caps)));
+        keys.extend(mdss.iter().map(|n| (n.as_str(), mds_caps)));
         for (i, (name, caps)) in keys.iter().enumerate() {
             let mut c = command("ceph-authtool", None);
             c.arg(&krs);
@@ -271,19 +275,24 @@ impl Cluster {
         cluster.ceph(&["mon", "stat"]).await?;
         progress("mon up");
         cluster.daemon("mgr.x", "ceph-mgr", "x")?;
-        let osd_uuid = uuid()?;
-        let id = cluster
-            .ceph(&["osd", "new", &osd_uuid])
-            .await?
-            .trim()
-            .to_string();
-        let mut c = command("ceph-osd", Some(netns));
-        c.arg("-c")
-            .arg(&conf)
-            .args(["-i", &id, "--mkfs", "--osd-uuid", &osd_uuid]);
-        procs.check("ceph-osd --mkfs", c, SHORT).await?;
-        cluster.daemon("osd.0", "ceph-osd", &id)?;
-        cluster.daemon("mds.a", "ceph-mds", "a")?;
+        for name in &osds {
+            let osd_uuid = uuid()?;
+            let id = cluster
+                .ceph(&["osd", "new", &osd_uuid])
+                .await?
+                .trim()
+                .to_string();
+            let mut c = command("ceph-osd", Some(netns));
+            c.arg("-c")
+                .arg(&conf)
+                .args(["-i", &id, "--mkfs", "--osd-uuid", &osd_uuid]);
+            procs.check("ceph-osd --mkfs", c, SHORT).await?;
+            cluster.daemon(name, "ceph-osd", &id)?;
+        }
+        // The first MDS to register takes rank 0; the others stand by.
+        for name in &mdss {
+            cluster.daemon(name, "ceph-mds", name.trim_start_matches("mds."))?;
+        }
         cluster
             .ceph(&["osd", "pool", "create", "cephfs_metadata", "8", "8"])
             .await?;

@@ -281,6 +281,16 @@ pub fn guest_conf(vars: &[(&str, String)]) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn the_image_carries_every_workload_jobs_can_name() {
+        let image: Vec<&str> = super::WORKLOADS.iter().map(|(n, _)| *n).collect();
+        let jobs: Vec<&str> = harness_core::job::WORKLOADS
+            .iter()
+            .map(|w| w.name)
+            .collect();
+        assert_eq!(image, jobs);
+    }
+
+    #[test]
     fn conf_quotes_values() {
         let c = super::guest_conf(&[("A", "x y".into()), ("B", "it's".into())]);
         assert_eq!(c, "A='x y'\nB='it'\\''s'\n");

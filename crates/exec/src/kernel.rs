@@ -1,5 +1,6 @@
-//! Building the kernel under test. distro-module mode: `fs/ceph` as an out-of-tree module against
-//! the installed headers of the distribution kernel, with the kernel's own compiler (through ccache).
+//! Building the kernel under test in distro-module mode: `fs/ceph` (and `net/ceph` when the series
+//! touches it) as out-of-tree modules against the installed headers of the distribution kernel,
+//! with the kernel's own compiler (through ccache). Tree mode builds are in [`crate::ktree`].
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -13,9 +14,17 @@ pub struct ModuleBuild {
     pub log: PathBuf,
     /// Compiler errors (with a little context) when the build failed.
     pub error_excerpt: Option<String>,
-    /// The unstripped module (kept for symbolising traces) and the stripped one (for the guest).
-    pub module: Option<PathBuf>,
-    pub stripped: Option<PathBuf>,
+    /// The modules under test, in load order.
+    pub modules: Vec<BuiltModule>,
+}
+
+pub struct BuiltModule {
+    /// `ceph`, `libceph`.
+    pub name: String,
+    /// With debug info: kept to symbolise traces.
+    pub unstripped: PathBuf,
+    /// For the guest.
+    pub stripped: PathBuf,
 }
 
 pub fn headers_dir(release: &str) -> PathBuf {
@@ -65,11 +74,16 @@ pub fn error_excerpt(log: &str) -> String {
     }
 }
 
-/// Build the module in `src` (the tree's fs/ceph) and copy the result to `out_dir`.
-pub async fn build_module(
+/// Build the modules under test in the source tree `root` (which holds `fs/ceph`, `net/ceph`,
+/// `include/linux/ceph`) and copy them to `out_dir`: `ceph.ko`, and `libceph.ko` first when
+/// `libceph` is set (the series touches `net/ceph` or `include/linux/ceph`: both are built in one
+/// `M=` directory, with the tree's ceph headers ahead of the installed ones).
+#[allow(clippy::too_many_arguments)]
+pub async fn build_modules(
     procs: &Procs,
     release: &str,
-    src: &Path,
+    root: &Path,
+    libceph: bool,
     out_dir: &Path,
     log: &Path,
     ccache_dir: &Path,
@@ -86,49 +100,75 @@ pub async fn build_module(
     let jobs = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
+    let (m_dir, built): (PathBuf, Vec<(&str, PathBuf)>) = if libceph {
+        crate::write(&root.join("Kbuild"), "obj-m += net/ceph/ fs/ceph/\n")?;
+        (
+            root.to_path_buf(),
+            vec![
+                ("libceph", root.join("net/ceph/libceph.ko")),
+                ("ceph", root.join("fs/ceph/ceph.ko")),
+            ],
+        )
+    } else {
+        let d = root.join("fs/ceph");
+        let ko = d.join("ceph.ko");
+        (d, vec![("ceph", ko)])
+    };
     let mut c = command("make", None);
     c.arg("-C")
         .arg(headers_dir(release))
-        .arg(format!("M={}", src.display()))
+        .arg(format!("M={}", m_dir.display()))
         .arg(format!("-j{jobs}"))
-        .arg(format!("CC={cc}"))
-        .arg("modules")
+        .arg(format!("CC={cc}"));
+    let mut shown = format!(
+        "$ make -C {} M={} CC={cc}",
+        headers_dir(release).display(),
+        m_dir.display()
+    );
+    if libceph {
+        let flags = format!("NOSTDINC_FLAGS=-nostdinc -I{}/include", root.display());
+        shown.push_str(&format!(" '{flags}'"));
+        c.arg(flags);
+    }
+    c.arg("modules")
         .env("CCACHE_DIR", ccache_dir)
         .env("CCACHE_NOHASHDIR", "1");
     let out = procs.run("make", c, timeout).await?;
-    let text = format!(
-        "$ make -C {} M={} CC={cc} modules\n{}{}",
-        headers_dir(release).display(),
-        src.display(),
-        out.stdout,
-        out.stderr
-    );
+    let text = format!("{shown} modules\n{}{}", out.stdout, out.stderr);
     crate::write(log, &text)?;
     let seconds = t0.elapsed().as_secs_f64();
-    let built = src.join("ceph.ko");
-    if !out.ok() || !built.exists() {
+    if !out.ok() || built.iter().any(|(_, ko)| !ko.exists()) {
         return Ok(ModuleBuild {
             ok: false,
             seconds,
             log: log.to_path_buf(),
             error_excerpt: Some(error_excerpt(&text)),
-            module: None,
-            stripped: None,
+            modules: Vec::new(),
         });
     }
-    let module = out_dir.join("ceph.ko");
-    std::fs::copy(&built, &module).map_err(|e| ExecError::io(&module, e))?;
-    let stripped = out_dir.join("ceph.stripped.ko");
-    let mut c = command("strip", None);
-    c.arg("--strip-debug").arg("-o").arg(&stripped).arg(&module);
-    procs.check("strip", c, Duration::from_secs(60)).await?;
+    let mut modules = Vec::new();
+    for (name, ko) in built {
+        let unstripped = out_dir.join(format!("{name}.ko"));
+        std::fs::copy(&ko, &unstripped).map_err(|e| ExecError::io(&unstripped, e))?;
+        let stripped = out_dir.join(format!("{name}.stripped.ko"));
+        let mut c = command("strip", None);
+        c.arg("--strip-debug")
+            .arg("-o")
+            .arg(&stripped)
+            .arg(&unstripped);
+        procs.check("strip", c, Duration::from_secs(60)).await?;
+        modules.push(BuiltModule {
+            name: name.to_string(),
+            unstripped,
+            stripped,
+        });
+    }
     Ok(ModuleBuild {
         ok: true,
         seconds,
         log: log.to_path_buf(),
         error_excerpt: None,
-        module: Some(module),
-        stripped: Some(stripped),
+        modules,
     })
 }
 

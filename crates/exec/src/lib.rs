@@ -2,14 +2,18 @@
 //! teardown. Everything it starts belongs to a run ([`proc::Procs`], [`netns::Netns`], temp dirs) and
 //! is removed on every exit path.
 
+pub mod builder;
 pub mod cluster;
 pub mod guest;
 pub mod image;
 pub mod kernel;
+pub mod ktree;
+pub mod lore;
 pub mod netns;
 pub mod pipeline;
 pub mod preflight;
 pub mod proc;
+pub mod symbolize;
 pub mod tree;
 
 use std::path::{Path, PathBuf};

@@ -8,18 +8,19 @@ use std::time::Instant;
 
 use harness_core::event::{Event, EventSink, Phase};
 use harness_core::finding::Finding;
-use harness_core::job::{Job, KernelSpec, TestPrefixes};
+use harness_core::job::{Job, TestPrefixes};
 use harness_core::report::{
     GuestExit, PhaseTime, PrefixResult, Report, SeriesSummary, TestResult, Verdict,
 };
 use harness_core::series::Series;
 
+use crate::builder::{Built, Kernel};
 use crate::cluster::Cluster;
 use crate::guest::{self, Accel, GuestConfig};
 use crate::netns::{self, Netns};
 use crate::proc::Procs;
-use crate::tree::SourceTree;
-use crate::{image, kernel, ExecError, Result};
+use crate::symbolize::Symbolizer;
+use crate::{image, ExecError, Result};
 
 pub struct RunInput {
     pub run_id: String,
@@ -162,30 +163,21 @@ async fn stages(
     scratch: &Path,
 ) -> Result<()> {
     let job = &input.job;
-    let KernelSpec::DistroModule {
-        release,
-        source,
-        base_patch,
-    } = &job.kernel;
-    let kernel_image = PathBuf::from(format!("/boot/vmlinuz-{release}"));
 
     // Apply.
     let p = st.begin(
         Phase::Apply,
         format!(
-            "{} patches onto {}",
+            "{} patches ({})",
             input.series.patches.len(),
-            source.display()
+            job.kernel.describe()
         ),
     );
-    let tree = SourceTree::open(procs, &input.cache, source).await?;
-    st.progress(
-        Phase::Apply,
-        format!("tree {} at {}", tree.version, tree.dir.display()),
-    );
-    let base = tree.base(base_patch.as_deref()).await?;
-    tree.checkout(&base).await?;
-    let mut commits = vec![base];
+    let kernel = Kernel::open(procs, &input.cache, &job.kernel, &input.series).await?;
+    st.progress(Phase::Apply, format!("base {}", kernel.describe_base()));
+    let work = kernel.work();
+    work.checkout(kernel.base()).await?;
+    let mut commits = vec![kernel.base().to_string()];
     let mut base_prefix = PrefixResult::new(0, "(base)");
     base_prefix.applied = true;
     st.prefixes.push(base_prefix);
@@ -193,7 +185,7 @@ async fn stages(
     for (i, patch) in input.series.patches.iter().enumerate() {
         let mut pr = PrefixResult::new(i + 1, patch.subject.clone());
         if apply_ok {
-            let a = tree.am(&patch.raw, scratch).await?;
+            let a = work.am(&patch.raw, scratch, job.apply.three_way).await?;
             st.sink.emit(&Event::PatchApplied {
                 index: i + 1,
                 subject: patch.subject.clone(),
@@ -214,6 +206,13 @@ async fn stages(
         return Ok(());
     }
 
+    // Which prefixes boot a guest (if they build).
+    let last = commits.len() - 1;
+    let wanted: Vec<usize> = match job.test_prefixes {
+        TestPrefixes::Tip => vec![last],
+        TestPrefixes::All => (0..=last).collect(),
+    };
+
     // Build every prefix while the cluster starts and the accelerator is probed.
     let ns = Netns::create(
         &input
@@ -229,32 +228,41 @@ async fn stages(
     *netns_slot = Some(ns);
     let pb = st.begin(
         Phase::Build,
-        format!(
-            "{} prefixes of fs/ceph against {release} headers",
-            commits.len()
-        ),
+        format!("{} prefixes: {}", commits.len(), kernel.describe()),
     );
     let pc = st.begin(
         Phase::Cluster,
-        format!("mon, mgr, memstore osd, mds in {ns_name}"),
+        format!(
+            "mon, mgr, {} memstore osd, {} mds in {ns_name}",
+            job.cluster.osds, job.cluster.mds
+        ),
     );
     let ccache = input.cache.join("ccache");
     let sink = st.sink;
     let build_all = async {
+        for note in kernel
+            .prepare(procs, &input.artifacts.join("kconfig.log"), &ccache)
+            .await?
+        {
+            sink.emit(&Event::Progress {
+                phase: Phase::Build,
+                message: format!("config: not in effect: {note}"),
+            });
+        }
         let mut results = Vec::new();
         for (k, commit) in commits.iter().enumerate() {
-            tree.checkout(commit).await?;
-            let log = input.artifacts.join(format!("build-prefix-{k}.log"));
-            let b = kernel::build_module(
-                procs,
-                release,
-                &tree.module_dir(),
-                &scratch.join(format!("prefix-{k}")),
-                &log,
-                &ccache,
-                job.timeouts.build,
-            )
-            .await?;
+            work.checkout(commit).await?;
+            let b = kernel
+                .build(
+                    procs,
+                    &scratch.join(format!("prefix-{k}")),
+                    &input.artifacts.join(format!("prefix-{k}")),
+                    &input.artifacts.join(format!("build-prefix-{k}.log")),
+                    &ccache,
+                    job.timeouts.build,
+                    wanted.contains(&k),
+                )
+                .await?;
             sink.emit(&Event::PrefixBuilt {
                 index: k,
                 ok: b.ok,
@@ -283,12 +291,22 @@ async fn stages(
         .await;
         (r, Instant::now())
     };
-    let (builds, (cluster, cluster_done), accel) = tokio::join!(
-        build_all,
-        start_cluster,
-        guest::probe_accel(procs, &input.cache, &kernel_image)
-    );
-    st.accel = Some(accel);
+    // The distro kernel can be probed at once; a tree kernel only once it is built.
+    let probe_early = async {
+        match &kernel {
+            Kernel::Distro { release, .. } => Some(
+                guest::probe_accel(
+                    procs,
+                    &input.cache,
+                    Path::new(&format!("/boot/vmlinuz-{release}")),
+                )
+                .await,
+            ),
+            Kernel::Tree { .. } => None,
+        }
+    };
+    let (builds, (cluster, cluster_done), accel) =
+        tokio::join!(build_all, start_cluster, probe_early);
     let builds = builds?;
     let build_ok = builds.iter().all(|b| b.ok);
     for (k, b) in builds.iter().enumerate() {
@@ -313,135 +331,190 @@ async fn stages(
     }
     let cluster = cluster?;
 
-    // Which prefixes boot a guest.
-    let tested: Vec<usize> = match job.test_prefixes {
-        TestPrefixes::Tip => builds
-            .len()
-            .checked_sub(1)
-            .filter(|k| builds[*k].ok)
-            .into_iter()
-            .collect(),
-        TestPrefixes::All => (0..builds.len()).filter(|k| builds[*k].ok).collect(),
-    };
+    let tested: Vec<usize> = wanted.into_iter().filter(|k| builds[*k].ok).collect();
     if tested.is_empty() {
         return Ok(());
     }
+    let accel = match accel {
+        Some(a) => a,
+        None => guest::probe_accel(procs, &input.cache, &builds[tested[0]].boot).await,
+    };
+    st.accel = Some(accel);
 
-    // Image: the base is cached per module set; the per-run part carries config and the module.
+    // Image: the base is cached per module set; the per-run part carries config and the modules.
     let p = st.begin(Phase::Image, "initramfs");
-    let first = builds[tested[0]].module.clone().expect("built");
-    let modules =
-        image::resolve_modules(procs, release, image::HARDWARE_MODULES, &[("ceph", &first)])
-            .await?;
-    let base_img = image::base_image(procs, &input.cache, release, &modules).await?;
-    st.progress(
-        Phase::Image,
-        format!("base {} ({} modules)", base_img.display(), modules.len()),
-    );
+    let base_img = match &kernel {
+        Kernel::Distro { release, .. } => {
+            let first = &builds[tested[0]].modules;
+            let under_test: Vec<(&str, &Path)> = first
+                .iter()
+                .map(|m| (m.name.as_str(), m.unstripped.as_path()))
+                .collect();
+            let modules =
+                image::resolve_modules(procs, release, image::HARDWARE_MODULES, &under_test)
+                    .await?;
+            let img = image::base_image(procs, &input.cache, release, &modules).await?;
+            st.progress(
+                Phase::Image,
+                format!("base {} ({} modules)", img.display(), modules.len()),
+            );
+            img
+        }
+        // Everything the guest needs is built in.
+        Kernel::Tree { .. } => image::base_image(procs, &input.cache, "tree", &[]).await?,
+    };
     st.end(p, true);
 
     let timeouts = job.timeouts.scaled(accel == Accel::Kvm);
+    let workload_names: Vec<&str> = job.workloads.iter().map(|w| w.name.as_str()).collect();
+    let conf = guest_conf(job, &cluster);
     for k in tested {
-        let p = st.begin(
-            Phase::Guest,
-            format!(
-                "prefix {k}: boot {} ({}), run {}",
-                release,
-                accel.as_str(),
-                job.workload.name
-            ),
-        );
-        let initrd = scratch.join(format!("run-{k}.cpio"));
-        let conf = image::guest_conf(&[
-            (
-                "GUEST_IP",
-                format!("{}/{}", Netns::guest_ip(0), netns::PREFIX_LEN),
-            ),
-            ("MON", cluster.mon_addr.clone()),
-            (
-                "KEY",
-                if job.cluster.auth == harness_core::job::Auth::Cephx {
-                    cluster.admin_key.clone()
-                } else {
-                    String::new()
-                },
-            ),
-            (
-                "HUNG_TASK_TIMEOUT",
-                job.guest.hung_task_timeout_s.to_string(),
-            ),
-            ("WORKLOAD", job.workload.name.clone()),
-            ("SEED", job.workload.seed.to_string()),
-            ("CYCLES", job.workload.cycles.to_string()),
-            ("WORKERS", job.workload.workers.to_string()),
-            ("FILES", job.workload.files.to_string()),
-        ]);
-        let stripped = builds[k].stripped.clone().expect("built");
-        // The unstripped module of a booted prefix is kept: it symbolises the traces of its console.
-        if let Some(m) = &builds[k].module {
-            let _ = std::fs::copy(m, input.artifacts.join(format!("ceph-prefix-{k}.ko")));
-        }
-        image::run_image(
-            procs,
-            &base_img,
-            scratch,
-            &conf,
-            &[("ceph", &stripped)],
-            &initrd,
-        )
-        .await?;
-        let console_name = format!("console-prefix-{k}.log");
-        let g = GuestConfig {
-            kernel: kernel_image.clone(),
-            initrd,
-            netns: ns_name.clone(),
-            tap: "htap0".into(),
-            mac: "52:54:00:77:00:02".into(),
-            cpus: job.guest.cpus,
-            memory_mib: job.guest.memory_mib,
-            accel,
-            console: input.artifacts.join(&console_name),
-            boot_deadline: timeouts.boot,
-            workload_deadline: timeouts.workload,
-        };
-        let mut on_line = |l: &str| {
-            sink.emit(&Event::ConsoleLine {
-                prefix: k,
-                line: l.to_string(),
-            })
-        };
-        let run = guest::run(procs, &g, &mut on_line).await?;
-        let mut findings = run.findings;
-        for f in &mut findings {
-            f.prefix = Some(k);
-            sink.emit(&Event::Finding { finding: f.clone() });
-        }
-        let verdict = match run.exit {
-            GuestExit::Unexpected => Verdict::InfraError,
-            GuestExit::Ok if findings.is_empty() => Verdict::Pass,
-            _ => Verdict::Fail,
-        };
-        st.prefixes[k].test = Some(TestResult {
-            verdict,
-            exit: run.exit,
-            qemu_status: run.qemu_status,
-            seconds: run.seconds,
-            console: console_name,
-            findings: findings.len(),
-        });
-        st.findings.extend(findings);
-        st.end(p, verdict == Verdict::Pass);
-        if verdict != Verdict::Pass {
-            let detail = cluster.health_detail().await;
-            let _ = crate::write(
-                &input
-                    .artifacts
-                    .join(format!("cluster-health-prefix-{k}.txt")),
-                detail,
+        let built = &builds[k];
+        // The unstripped modules of a booted prefix are kept: they symbolise its traces.
+        for m in &built.modules {
+            let _ = std::fs::copy(
+                &m.unstripped,
+                input.artifacts.join(format!("{}-prefix-{k}.ko", m.name)),
             );
         }
+        let run_modules: Vec<(&str, &Path)> = built
+            .modules
+            .iter()
+            .map(|m| (m.name.as_str(), m.stripped.as_path()))
+            .collect();
+        let initrd = scratch.join(format!("run-{k}.cpio"));
+        image::run_image(procs, &base_img, scratch, &conf, &run_modules, &initrd).await?;
+        let mut attempts = Vec::new();
+        for attempt in 1..=job.repeats {
+            let p = st.begin(
+                Phase::Guest,
+                format!(
+                    "prefix {k}{}: boot {} ({}), run {}",
+                    if job.repeats > 1 {
+                        format!(" attempt {attempt}/{}", job.repeats)
+                    } else {
+                        String::new()
+                    },
+                    built.boot.display(),
+                    accel.as_str(),
+                    workload_names.join(", ")
+                ),
+            );
+            let console_name = if attempt == 1 {
+                format!("console-prefix-{k}.log")
+            } else {
+                format!("console-prefix-{k}-attempt-{attempt}.log")
+            };
+            let g = GuestConfig {
+                kernel: built.boot.clone(),
+                initrd: initrd.clone(),
+                netns: ns_name.clone(),
+                tap: "htap0".into(),
+                mac: "52:54:00:77:00:02".into(),
+                cpus: job.guests.cpus,
+                memory_mib: job.guests.memory_mib,
+                accel,
+                console: input.artifacts.join(&console_name),
+                boot_deadline: timeouts.boot,
+                workload_deadline: timeouts.workload,
+            };
+            let mut on_line = |l: &str| {
+                sink.emit(&Event::ConsoleLine {
+                    prefix: k,
+                    line: l.to_string(),
+                })
+            };
+            let run = guest::run(procs, &g, &mut on_line).await?;
+            let mut findings = run.findings;
+            if !findings.is_empty() {
+                symbolizer(procs, &kernel, built)
+                    .symbolize_findings(&mut findings)
+                    .await;
+            }
+            for f in &mut findings {
+                f.prefix = Some(k);
+                sink.emit(&Event::Finding { finding: f.clone() });
+            }
+            let verdict = match run.exit {
+                GuestExit::Unexpected => Verdict::InfraError,
+                GuestExit::Ok if findings.is_empty() => Verdict::Pass,
+                _ => Verdict::Fail,
+            };
+            attempts.push(TestResult {
+                verdict,
+                exit: run.exit,
+                qemu_status: run.qemu_status,
+                seconds: run.seconds,
+                console: console_name,
+                findings: findings.len(),
+            });
+            st.findings.extend(findings);
+            st.end(p, verdict == Verdict::Pass);
+            if verdict != Verdict::Pass {
+                let detail = cluster.health_detail().await;
+                let _ = crate::write(
+                    &input
+                        .artifacts
+                        .join(format!("cluster-health-prefix-{k}.txt")),
+                    detail,
+                );
+            }
+        }
+        st.prefixes[k].set_attempts(attempts);
     }
     Ok(())
+}
+
+/// `/etc/harness.conf`: the cluster to mount and the workloads to run, in order.
+fn guest_conf(job: &Job, cluster: &Cluster) -> String {
+    let mut vars = vec![
+        (
+            "GUEST_IP".to_string(),
+            format!("{}/{}", Netns::guest_ip(0), netns::PREFIX_LEN),
+        ),
+        ("MON".into(), cluster.mon_addr.clone()),
+        (
+            "KEY".into(),
+            if job.cluster.auth == harness_core::job::Auth::Cephx {
+                cluster.admin_key.clone()
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "HUNG_TASK_TIMEOUT".into(),
+            job.guests.hung_task_timeout_s.to_string(),
+        ),
+    ];
+    let ids: Vec<String> = (1..=job.workloads.len()).map(|i| i.to_string()).collect();
+    vars.push(("WORKLOADS".into(), ids.join(" ")));
+    for (i, w) in job.workloads.iter().enumerate() {
+        let i = i + 1;
+        vars.push((format!("W{i}_NAME"), w.name.clone()));
+        vars.push((format!("W{i}_SEED"), w.seed.to_string()));
+        let params: Vec<String> = w
+            .params
+            .iter()
+            .map(|(k, v)| format!("{}={v}", k.to_uppercase()))
+            .collect();
+        vars.push((format!("W{i}_PARAMS"), params.join(" ")));
+    }
+    let refs: Vec<(&str, String)> = vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    image::guest_conf(&refs)
+}
+
+fn symbolizer(procs: &Procs, kernel: &Kernel, built: &Built) -> Symbolizer {
+    let mut s = Symbolizer::new(procs.clone());
+    for m in &built.modules {
+        s = s.module(&m.name, &m.unstripped);
+    }
+    if let Some(v) = &built.vmlinux {
+        s = s.vmlinux(v);
+    }
+    for root in kernel.source_roots() {
+        s = s.strip_prefix(root);
+    }
+    s
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -28,6 +28,19 @@ const TOOLS: &[(&str, &str)] = &[
     ("ceph-mds", "ceph-mds"),
 ];
 
+/// What a whole kernel build needs beyond the module build.
+const TREE_TOOLS: &[(&str, &str)] = &[
+    ("gcc", "gcc"),
+    ("bc", "bc"),
+    ("bison", "bison"),
+    ("flex", "flex"),
+    ("perl", "perl"),
+];
+const TREE_HEADERS: &[(&str, &str)] = &[
+    ("/usr/include/gelf.h", "libelf-dev"),
+    ("/usr/include/openssl/ssl.h", "libssl-dev"),
+];
+
 pub fn check(job: &Job) -> Result<()> {
     let mut missing: Vec<String> = TOOLS
         .iter()
@@ -58,6 +71,19 @@ pub fn check(job: &Job) -> Result<()> {
             }
             if !source.exists() {
                 missing.push(format!("{} (linux-source package)", source.display()));
+            }
+        }
+        KernelSpec::Tree { .. } => {
+            missing.extend(
+                TREE_TOOLS
+                    .iter()
+                    .filter(|(t, _)| !which(t))
+                    .map(|(t, p)| format!("{t} ({p})")),
+            );
+            for (header, package) in TREE_HEADERS {
+                if !Path::new(header).exists() {
+                    missing.push(format!("{header} ({package})"));
+                }
             }
         }
     }

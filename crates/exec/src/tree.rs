@@ -18,13 +18,27 @@ const EXTRACT_TIMEOUT: Duration = Duration::from_secs(600);
 pub const KEPT_DIRS: &[&str] = &["fs/ceph", "net/ceph", "include/linux/ceph"];
 
 const GITIGNORE: &str =
-    "*.o\n*.ko\n*.mod\n*.mod.c\n*.cmd\n*.a\n*.order\nModule.symvers\n.*.d\n.tmp*\n.harness.lock\n";
+    "*.o\n*.ko\n*.mod\n*.mod.c\n*.cmd\n*.a\n*.order\nModule.symvers\n.*.d\n.tmp*\n.harness.lock\n/Kbuild\n";
 
-pub struct SourceTree {
+/// A git work tree the harness applies patches in (with the real `git am`), checking out one
+/// prefix after another.
+pub struct WorkTree {
     pub dir: PathBuf,
-    pub version: String,
     procs: Procs,
+}
+
+/// The cached distro source tree: `fs/ceph`, `net/ceph`, `include/linux/ceph` of the tarball.
+pub struct SourceTree {
+    pub work: WorkTree,
+    pub version: String,
     _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl std::ops::Deref for SourceTree {
+    type Target = WorkTree;
+    fn deref(&self) -> &WorkTree {
+        &self.work
+    }
 }
 
 /// Outcome of `git am` for one patch.
@@ -35,7 +49,7 @@ pub struct Applied {
     pub message: String,
 }
 
-fn git(dir: &Path) -> tokio::process::Command {
+pub(crate) fn git(dir: &Path) -> tokio::process::Command {
     let mut c = command("git", None);
     c.arg("-C").arg(dir).args([
         "-c",
@@ -78,8 +92,9 @@ fn tarball_stem(tarball: &Path) -> String {
     name.split(".tar").next().unwrap_or(&name).to_string()
 }
 
-fn lock(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
-    let p = dir.join(".harness.lock");
+/// Hold `<dir>/<name>` locked: blocks while another run holds it.
+pub(crate) fn lock_file(dir: &Path, name: &str) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    let p = dir.join(name);
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -99,11 +114,10 @@ impl SourceTree {
         if !dir.join(".git").exists() {
             Self::create(procs, &dir, tarball).await?;
         }
-        let lock = lock(&dir)?;
+        let lock = lock_file(&dir, ".harness.lock")?;
         Ok(SourceTree {
-            dir,
+            work: WorkTree::new(procs, dir),
             version,
-            procs: procs.clone(),
             _lock: lock,
         })
     }
@@ -156,18 +170,6 @@ impl SourceTree {
         Ok(())
     }
 
-    async fn git_out(&self, args: &[&str]) -> Result<String> {
-        let mut c = git(&self.dir);
-        c.args(args);
-        Ok(self
-            .procs
-            .check("git", c, GIT_TIMEOUT)
-            .await?
-            .stdout
-            .trim()
-            .to_string())
-    }
-
     /// The job's base: stock, plus the job's base patch (a plain diff) committed and tagged by content.
     pub async fn base(&self, base_patch: Option<&Path>) -> Result<String> {
         let Some(patch) = base_patch else {
@@ -207,6 +209,33 @@ impl SourceTree {
         self.git_out(&["tag", &tag]).await?;
         self.git_out(&["rev-parse", "HEAD"]).await
     }
+}
+
+impl SourceTree {
+    pub fn module_dir(&self) -> PathBuf {
+        self.dir.join("fs/ceph")
+    }
+}
+
+impl WorkTree {
+    pub fn new(procs: &Procs, dir: PathBuf) -> WorkTree {
+        WorkTree {
+            dir,
+            procs: procs.clone(),
+        }
+    }
+
+    pub async fn git_out(&self, args: &[&str]) -> Result<String> {
+        let mut c = git(&self.dir);
+        c.args(args);
+        Ok(self
+            .procs
+            .check("git", c, GIT_TIMEOUT)
+            .await?
+            .stdout
+            .trim()
+            .to_string())
+    }
 
     /// Check out `commit` (detached), discarding any leftover of an interrupted run.
     pub async fn checkout(&self, commit: &str) -> Result<()> {
@@ -217,11 +246,13 @@ impl SourceTree {
     }
 
     /// `git am` one patch (a whole mail, as it came) on the current HEAD.
-    pub async fn am(&self, mail: &[u8], scratch: &Path) -> Result<Applied> {
+    pub async fn am(&self, mail: &[u8], scratch: &Path, three_way: bool) -> Result<Applied> {
         let f = scratch.join("patch.mbox");
         write(&f, mail)?;
         let mut c = git(&self.dir);
-        c.args(["am", "--quiet", "--no-3way"]).arg(&f);
+        c.args(["am", "--quiet"])
+            .arg(if three_way { "--3way" } else { "--no-3way" })
+            .arg(&f);
         let out = self.procs.run("git am", c, GIT_TIMEOUT).await?;
         let _ = std::fs::remove_file(&f);
         if out.ok() {
@@ -244,7 +275,36 @@ impl SourceTree {
         }
     }
 
-    pub fn module_dir(&self) -> PathBuf {
-        self.dir.join("fs/ceph")
+    /// The full commit id of `rev`, if the repository has it.
+    pub async fn resolve(&self, rev: &str) -> Option<String> {
+        self.git_out(&["rev-parse", "-q", "--verify", &format!("{rev}^{{commit}}")])
+            .await
+            .ok()
+            .filter(|s| !s.is_empty())
     }
+}
+
+/// `git format-patch --stdout RANGE` in `repo`: a git range as an mbox.
+pub async fn format_patch(procs: &Procs, repo: &Path, range: &str) -> Result<Vec<u8>> {
+    if range.starts_with('-') {
+        return Err(ExecError::Other(format!("{range}: not a revision range")));
+    }
+    let mut c = git(repo);
+    c.args([
+        "format-patch",
+        "--stdout",
+        "--no-signature",
+        "--cover-letter",
+    ])
+    .arg(range)
+    .arg("--");
+    let out = procs.run("git format-patch", c, GIT_TIMEOUT).await?;
+    if !out.ok() {
+        return Err(ExecError::Other(format!(
+            "{}: git format-patch {range}: {}",
+            repo.display(),
+            out.message().lines().next().unwrap_or("")
+        )));
+    }
+    Ok(out.stdout.into_bytes())
 }

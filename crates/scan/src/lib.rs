@@ -37,6 +37,8 @@
 //! Single-line findings (`VFS: Busy inodes ...`, `HARNESS-FINDING: ...`) are reported at once and do
 //! not disturb a report being collected.
 
+pub mod frames;
+
 use std::sync::LazyLock;
 
 use harness_core::{Finding, FindingKind};

@@ -1,0 +1,100 @@
+//! Tree mode end to end: a whole debug kernel (lockdep, KASAN, ...) built from a git tree, every
+//! prefix, booted against a live cluster. Opt-in, since the first build of a debug kernel takes
+//! a quarter of an hour or more on two cores:
+//!
+//!     HARNESS_TEST_TREE_BUILD=1 cargo test -p harness-cli --test tree -- --nocapture
+//!
+//! The tree is made by scripts/make-kernel-tree from Debian's linux-source-6.1 tarball, plus a
+//! `pre-series` commit (the base the 6.1 series applies to). crates/exec/tests/ktree.rs checks the
+//! apply and configuration steps on the same tree in every CI run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn the_series_passes_on_a_debug_kernel_built_from_a_git_tree() {
+    if std::env::var_os("HARNESS_TEST_TREE_BUILD").is_none() {
+        eprintln!("skipped: set HARNESS_TEST_TREE_BUILD=1 to build a whole debug kernel");
+        return;
+    }
+    let tree = harness_exec::default_cache_dir().join("test-trees/linux-6.1");
+    assert!(Command::new(repo().join("scripts/make-kernel-tree"))
+        .arg(&tree)
+        .status()
+        .unwrap()
+        .success());
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(&tree)
+            .args(["-c", "user.name=T", "-c", "user.email=t@localhost"])
+            .args(args)
+            .status()
+            .unwrap()
+            .success()
+    };
+    if !git(&["rev-parse", "-q", "--verify", "pre-series"]) {
+        let base = repo().join("../shared/series/pre-series-6.1.patch");
+        assert!(git(&["apply", "--index", base.to_str().unwrap()]));
+        assert!(git(&["commit", "-q", "-m", "pre-series base"]));
+        assert!(git(&["tag", "pre-series"]));
+    }
+    let results = tempfile::tempdir().unwrap();
+    let json = results.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("--results")
+        .arg(results.path())
+        .args([
+            "test",
+            "--job",
+            "tree-debug",
+            "--base",
+            "pre-series",
+            "--tree",
+        ])
+        .arg(&tree)
+        .arg("--json")
+        .arg(&json)
+        .arg(repo().join("../shared/series/ceph-cap-locking-6.1.mbox"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        rep["verdict"],
+        "pass",
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prefixes = rep["prefixes"].as_array().unwrap();
+    assert_eq!(prefixes.len(), 7);
+    assert!(prefixes.iter().all(|p| p["built"] == true));
+    let run = results
+        .path()
+        .join("runs")
+        .join(rep["run_id"].as_str().unwrap());
+    for k in 0..7 {
+        for f in ["bzImage", "System.map", "config"] {
+            assert!(
+                run.join(format!("prefix-{k}/{f}")).exists(),
+                "prefix-{k}/{f}"
+            );
+        }
+    }
+    let console = std::fs::read_to_string(run.join("console-prefix-6.log")).unwrap();
+    assert!(
+        console.contains("KernelAddressSanitizer initialized"),
+        "KASAN is not on"
+    );
+    assert!(
+        console.contains("Lock dependency validator"),
+        "lockdep is not on"
+    );
+    assert!(console.contains("HARNESS-RESULT: rc=0"));
+}

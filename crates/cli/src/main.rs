@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use harness_core::job::Job;
+use harness_core::job::{Job, KernelSpec};
 use harness_core::report::{Report, Verdict};
 use harness_core::series::{self, Series, Severity};
 use harness_store::Store;
@@ -218,10 +218,32 @@ fn load_job(path: Option<&Path>) -> Result<Job, Fail> {
             } else {
                 dir
             };
+            // Absolute: the job's paths are used from other working directories (git -C).
+            let dir = std::path::absolute(&dir).unwrap_or(dir);
             (text, p.display().to_string(), dir)
         }
     };
-    Job::from_yaml(&text, &name, &dir).map_err(bad_input)
+    let job = Job::from_yaml(&text, &name, &dir).map_err(bad_input)?;
+    // The files a job names must exist before anything starts.
+    if let KernelSpec::DistroModule {
+        source, base_patch, ..
+    } = &job.kernel
+    {
+        for (key, f) in [
+            ("kernel.source", Some(source)),
+            ("kernel.base_patch", base_patch.as_ref()),
+        ] {
+            if let Some(f) = f {
+                if !f.exists() {
+                    return Err(bad_input(anyhow::anyhow!(
+                        "{name}: key `{key}`: {} does not exist",
+                        f.display()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(job)
 }
 
 /// Read the series from wherever it comes from; any error is bad input (exit 3).
@@ -541,6 +563,50 @@ fn print_report(r: &Report, artifacts: &Path) {
         if let Some(e) = &p.build_error {
             for l in e.lines().take(12) {
                 println!("       | {l}");
+            }
+        }
+        if let Some(t) = &p.test {
+            if let Some(why) = &t.infra {
+                println!("       | infra: {why}");
+            }
+            for w in &t.workloads {
+                println!(
+                    "       | workload {:<14} {:<4} {:6.1}s {:8} ops {:8.1} ops/s",
+                    w.name,
+                    if w.ok { "ok" } else { "FAIL" },
+                    w.seconds,
+                    w.ops,
+                    w.ops_per_s
+                );
+            }
+            if !t.evictions.is_empty() {
+                let e: Vec<String> = t
+                    .evictions
+                    .iter()
+                    .map(|(c, n)| format!("{c} {n}"))
+                    .collect();
+                println!("       | final iputs by context: {}", e.join(", "));
+            }
+        }
+    }
+    if !r.coverage.is_empty() {
+        println!("coverage (calls of the functions each patch changes; UNTESTED = never called):");
+        for pc in &r.coverage {
+            let untested = pc.functions.iter().filter(|f| f.untested()).count();
+            println!(
+                "  patch {}: {} functions, {untested} untested  {}",
+                pc.index,
+                pc.functions.len(),
+                pc.subject
+            );
+            for f in &pc.functions {
+                let calls = match (f.calls, &f.note) {
+                    (Some(0), _) => "UNTESTED".to_string(),
+                    (Some(n), _) => n.to_string(),
+                    (None, Some(note)) => format!("- ({note})"),
+                    (None, None) => "-".to_string(),
+                };
+                println!("      {:<36} {calls}", f.function);
             }
         }
     }

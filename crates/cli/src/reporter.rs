@@ -133,8 +133,18 @@ impl EventSink for Terminal {
                 self.line(&format!("build: {msg}"));
             }
             Event::ConsoleLine { line, .. } => {
-                // The console artifact has every line; show guest protocol lines as progress.
-                if let Some(rest) = line.find("HARNESS").map(|i| &line[i..]) {
+                // The console artifact has every line; show the guest's progress.
+                if let Some(m) = harness_proto::decode(line) {
+                    if let Some(s) = m.summary() {
+                        self.bar(Phase::Guest, |b| b.set_message(s.clone()));
+                        if (self.tty.is_none()
+                            && !matches!(m, harness_proto::Msg::Heartbeat { .. }))
+                            || m.notable()
+                        {
+                            self.line(&format!("guest: {s}"));
+                        }
+                    }
+                } else if let Some(rest) = line.find("HARNESS").map(|i| &line[i..]) {
                     self.bar(Phase::Guest, |b| b.set_message(rest.to_string()));
                     if self.tty.is_none() {
                         self.line(&format!("guest: {rest}"));

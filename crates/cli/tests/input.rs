@@ -246,7 +246,7 @@ fn job_errors_name_the_file_line_and_key() {
     let job = t.path().join("bad.yaml");
     std::fs::write(
         &job,
-        "name: bad\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nworkloads:\n  - name: umount-iput-stress\n    params:\n      files: 1\n",
+        "name: bad\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nworkloads:\n  - name: umount-stress\n    params:\n      files: 1\n",
     )
     .unwrap();
     let series = shared("ceph-cap-locking-6.1.mbox");

@@ -34,6 +34,12 @@ pub enum FindingKind {
     Workload,
     /// The guest stopped making progress and was killed by the harness.
     Timeout,
+    /// A workload made no progress (the guest's watchdog), or the guest stopped answering at all
+    /// (the host's): blocked tasks were dumped with sysrq, then the guest was killed.
+    Hang,
+    /// Risky behaviour measured by a probe (a final iput moved into the messenger or writeback
+    /// context): shown prominently, not failing unless the job says so.
+    Hazard,
 }
 
 impl FindingKind {
@@ -53,6 +59,8 @@ impl FindingKind {
             FindingKind::Corruption => "corruption",
             FindingKind::Workload => "workload",
             FindingKind::Timeout => "timeout",
+            FindingKind::Hang => "hang",
+            FindingKind::Hazard => "hazard",
         }
     }
 }

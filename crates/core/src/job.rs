@@ -131,6 +131,26 @@ struct RawJob {
     on_failure: String,
     #[serde(default)]
     timeouts: RawTimeouts,
+    #[serde(default)]
+    probes: RawProbes,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawProbes {
+    coverage: bool,
+    hazards: bool,
+    hazards_fail: bool,
+}
+
+impl Default for RawProbes {
+    fn default() -> Self {
+        RawProbes {
+            coverage: true,
+            hazards: true,
+            hazards_fail: false,
+        }
+    }
 }
 
 fn one() -> u32 {
@@ -236,6 +256,8 @@ struct RawTimeouts {
     cluster_s: u64,
     boot_s: u64,
     workload_s: u64,
+    stall_s: u64,
+    silence_s: u64,
     tcg_factor: u32,
 }
 
@@ -247,6 +269,8 @@ impl Default for RawTimeouts {
             cluster_s: 120,
             boot_s: 40,
             workload_s: 200,
+            stall_s: 40,
+            silence_s: 40,
             tcg_factor: 3,
         }
     }
@@ -280,6 +304,18 @@ pub struct Job {
     pub test_prefixes: TestPrefixes,
     pub on_failure: OnFailure,
     pub timeouts: Timeouts,
+    pub probes: ProbeSpec,
+}
+
+/// Probes in the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ProbeSpec {
+    /// Count calls to the functions the series changes (patch coverage).
+    pub coverage: bool,
+    /// Count the contexts final iputs run in, and flag moves into risky ones (hazards).
+    pub hazards: bool,
+    /// A hazard fails the verdict (otherwise it is shown, not failing).
+    pub hazards_fail: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -445,8 +481,14 @@ pub struct Timeouts {
     pub build: Duration,
     pub cluster: Duration,
     pub boot: Duration,
-    /// For all workloads of one boot together.
+    /// Per workload (each workload's start opens its deadline).
     pub workload: Duration,
+    /// No workload progress for this long: the guest dumps its blocked tasks and the run ends
+    /// with a hang finding.
+    pub stall: Duration,
+    /// No console output at all (not even a heartbeat) for this long: the host asks the guest
+    /// for its blocked tasks (sysrq w and t through the QEMU monitor), then kills it.
+    pub silence: Duration,
     pub tcg_factor: u32,
 }
 
@@ -457,6 +499,8 @@ impl Timeouts {
         Timeouts {
             boot: self.boot * f,
             workload: self.workload * f,
+            stall: self.stall * f,
+            silence: self.silence * f,
             ..*self
         }
     }
@@ -471,16 +515,86 @@ pub struct WorkloadInfo {
 }
 
 /// Workloads the guest image knows. The names are what job files use.
-pub const WORKLOADS: &[WorkloadInfo] = &[WorkloadInfo {
-    name: "umount-iput-stress",
-    about: "writers and unlinkers on a CephFS mount while caches are dropped, then unmount, \
-            remount and verify what was written",
-    params: &[
-        ("cycles", 3, 1, 10_000, "mount/stress/unmount cycles"),
-        ("workers", 4, 1, 64, "concurrent writer/unlinker processes"),
-        ("files", 500, 2, 1_000_000, "files per worker and cycle"),
-    ],
-}];
+pub const WORKLOADS: &[WorkloadInfo] = &[
+    WorkloadInfo {
+        name: "umount-stress",
+        about: "mount/unmount cycles with writers, readers and unlinkers; unmount right after \
+                dirtying, with inodes cached, with writeback in flight, and lazily with files \
+                open; remount and verify",
+        params: &[
+            (
+                "cycles",
+                4,
+                1,
+                10_000,
+                "mount/unmount cycles (the four unmount kinds in turn)",
+            ),
+            (
+                "workers",
+                4,
+                1,
+                64,
+                "writer threads (readers: half as many)",
+            ),
+            ("files", 200, 2, 1_000_000, "files per writer and cycle"),
+        ],
+    },
+    WorkloadInfo {
+        name: "iput-stress",
+        about: "short-lived processes in a small memory cgroup create, write, truncate, rename, \
+                link, unlink and read ahead, and exit before writeback; caches dropped meanwhile",
+        params: &[
+            ("rounds", 3, 1, 10_000, "rounds of processes"),
+            ("processes", 12, 1, 1000, "concurrent processes per round"),
+            ("files", 20, 1, 100_000, "files per process"),
+            (
+                "memory_mib",
+                48,
+                16,
+                65_536,
+                "memory.max of their cgroup, MiB",
+            ),
+        ],
+    },
+    WorkloadInfo {
+        name: "snap-stress",
+        about: "snapshots taken and removed while files are rewritten and fsynced; every \
+                snapshot must hold whole versions",
+        params: &[
+            (
+                "snapshots",
+                8,
+                1,
+                10_000,
+                "snapshots taken (the last two are kept until the end)",
+            ),
+            ("writers", 2, 1, 64, "writer threads"),
+            ("files", 16, 1, 100_000, "files rewritten"),
+        ],
+    },
+    WorkloadInfo {
+        name: "cap-revoke",
+        about: "two clients (a second noshare mount) take turns on the same files, so the MDS \
+                revokes caps back and forth; then each appends while the other reads",
+        params: &[
+            (
+                "rounds",
+                120,
+                1,
+                1_000_000,
+                "turns (write, read, append, chmod/stat, fsync)",
+            ),
+            ("files", 8, 1, 100_000, "files the turns cycle over"),
+            (
+                "records",
+                200,
+                1,
+                1_000_000,
+                "records each client appends at the end",
+            ),
+        ],
+    },
+];
 
 /// A nightly suite: jobs to run on the configured series.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -733,6 +847,8 @@ impl Job {
             ("timeouts.cluster_s", t.cluster_s),
             ("timeouts.boot_s", t.boot_s),
             ("timeouts.workload_s", t.workload_s),
+            ("timeouts.stall_s", t.stall_s),
+            ("timeouts.silence_s", t.silence_s),
             ("timeouts.tcg_factor", t.tcg_factor as u64),
         ] {
             if v == 0 {
@@ -767,7 +883,14 @@ impl Job {
                 cluster: Duration::from_secs(t.cluster_s),
                 boot: Duration::from_secs(t.boot_s),
                 workload: Duration::from_secs(t.workload_s),
+                stall: Duration::from_secs(t.stall_s),
+                silence: Duration::from_secs(t.silence_s),
                 tcg_factor: t.tcg_factor,
+            },
+            probes: ProbeSpec {
+                coverage: raw.probes.coverage,
+                hazards: raw.probes.hazards,
+                hazards_fail: raw.probes.hazards_fail,
             },
         })
     }
@@ -844,12 +967,18 @@ mod tests {
             .as_ref()
             .unwrap()
             .ends_with("shared/series/pre-series-6.1.patch"));
-        assert_eq!(job.workloads[0].params["cycles"], 3);
+        // Every workload the guest program knows, in the default job, in the documented order.
+        let names: Vec<&str> = job.workloads.iter().map(|w| w.name.as_str()).collect();
+        let known: Vec<&str> = WORKLOADS.iter().map(|w| w.name).collect();
+        assert_eq!(names, known);
+        assert_eq!(job.workloads[0].params["cycles"], 4);
+        assert!(job.probes.coverage && job.probes.hazards && !job.probes.hazards_fail);
         assert_eq!(job.timeouts.scaled(false).boot, job.timeouts.boot * 3);
+        assert_eq!(job.timeouts.scaled(false).stall, job.timeouts.stall * 3);
         assert_eq!(job.timeouts.scaled(true).boot, job.timeouts.boot);
     }
 
-    const MIN: &str = "name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nworkloads:\n  - name: umount-iput-stress\n";
+    const MIN: &str = "name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nworkloads:\n  - name: umount-stress\n";
 
     fn err(y: &str) -> String {
         Job::from_yaml(y, "jobs/x.yaml", Path::new("/"))
@@ -866,12 +995,11 @@ mod tests {
         let e = err(&format!("{MIN}bogus: 1\n"));
         assert!(e.starts_with("jobs/x.yaml:8: unknown field `bogus`"), "{e}");
         assert_eq!(
-            err(&MIN.replace("umount-iput-stress", "nope")),
-            "jobs/x.yaml:7: key `workloads[0].name`: unknown workload `nope` (known: umount-iput-stress)"
+            err(&MIN.replace("umount-stress", "nope")),
+            "jobs/x.yaml:7: key `workloads[0].name`: unknown workload `nope` (known: umount-stress, iput-stress, snap-stress, cap-revoke)"
         );
-        let y = format!(
-            "{MIN}  - name: umount-iput-stress\n    seed: 3\n    params:\n      cycles: 0\n"
-        );
+        let y =
+            format!("{MIN}  - name: umount-stress\n    seed: 3\n    params:\n      cycles: 0\n");
         assert_eq!(
             err(&y),
             "jobs/x.yaml:11: key `workloads[1].params.cycles`: 0 is out of range 1..=10000"
@@ -906,7 +1034,7 @@ mod tests {
 
     #[test]
     fn tree_jobs_take_a_make_target_or_a_config_file() {
-        let y = "name: t\nkernel:\n  mode: tree\n  config:\n    base: defconfig\n    fragments: [kconfig/a.config]\nworkloads: [{name: umount-iput-stress}]\n";
+        let y = "name: t\nkernel:\n  mode: tree\n  config:\n    base: defconfig\n    fragments: [kconfig/a.config]\nworkloads: [{name: umount-stress}]\n";
         let j = Job::from_yaml(y, "t.yaml", Path::new("/jobs")).unwrap();
         let KernelSpec::Tree { tree, base, config } = j.kernel else {
             panic!()

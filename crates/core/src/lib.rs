@@ -5,7 +5,9 @@
 
 pub mod event;
 pub mod finding;
+pub mod health;
 pub mod job;
+pub mod probe;
 pub mod report;
 pub mod series;
 

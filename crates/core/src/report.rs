@@ -71,6 +71,28 @@ pub struct TestResult {
     /// Console artifact, relative to the run's artifact directory.
     pub console: String,
     pub findings: usize,
+    /// Why an attempt is `infra-error` (e.g. the cluster's own health evidence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infra: Option<String>,
+    /// What each workload did, as the guest program reported it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workloads: Vec<WorkloadRun>,
+    /// Final iputs (evictions) of CephFS inodes per context (`probe::Context` names).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub evictions: std::collections::BTreeMap<String, u64>,
+}
+
+/// One workload of one guest boot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadRun {
+    pub name: String,
+    pub seed: u64,
+    pub ok: bool,
+    pub seconds: f64,
+    pub ops: u64,
+    pub ops_per_s: f64,
+    #[serde(default)]
+    pub counters: std::collections::BTreeMap<String, u64>,
 }
 
 /// One prefix of the series: 0 is the base, k is base + patches 1..=k.
@@ -152,14 +174,22 @@ pub struct Report {
     pub accel: Option<String>,
     pub prefixes: Vec<PrefixResult>,
     pub findings: Vec<Finding>,
+    /// Per patch: the functions it changes and how often the workloads called them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage: Vec<crate::probe::PatchCoverage>,
     pub phases: Vec<PhaseTime>,
     pub started_at: String,
     pub seconds: f64,
 }
 
 impl Report {
-    /// The verdict of a run from its prefix results: the first failing stage decides.
-    pub fn decide(prefixes: &[PrefixResult], findings: &[Finding]) -> (Verdict, String) {
+    /// The verdict of a run from its prefix results: the first failing stage decides. Hazard
+    /// findings fail it only with `hazards_fail`.
+    pub fn decide(
+        prefixes: &[PrefixResult],
+        findings: &[Finding],
+        hazards_fail: bool,
+    ) -> (Verdict, String) {
         if let Some(p) = prefixes.iter().find(|p| !p.applied && p.index > 0) {
             return (
                 Verdict::ApplyFailed,
@@ -178,10 +208,15 @@ impl Report {
         if let Some(t) = tested.iter().find(|t| t.verdict == Verdict::InfraError) {
             return (
                 Verdict::InfraError,
-                format!("guest run could not be completed ({:?})", t.exit),
+                t.infra
+                    .clone()
+                    .unwrap_or_else(|| format!("guest run could not be completed ({:?})", t.exit)),
             );
         }
-        if let Some(f) = findings.first() {
+        if let Some(f) = findings
+            .iter()
+            .find(|f| hazards_fail || f.kind != crate::finding::FindingKind::Hazard)
+        {
             return (Verdict::Fail, f.title.clone());
         }
         if let Some(t) = tested.iter().find(|t| t.verdict == Verdict::Fail) {
@@ -215,6 +250,9 @@ mod tests {
             seconds: 1.0,
             console: "c".into(),
             findings: 0,
+            infra: None,
+            workloads: Vec::new(),
+            evictions: Default::default(),
         });
         p
     }
@@ -237,14 +275,14 @@ mod tests {
             prefix(0, true, Some(true), None),
             prefix(1, true, Some(true), ok),
         ];
-        assert_eq!(Report::decide(&all_good, &[]).0, Verdict::Pass);
+        assert_eq!(Report::decide(&all_good, &[], false).0, Verdict::Pass);
 
         let not_applied = [
             prefix(0, true, None, None),
             prefix(1, true, None, None),
             prefix(2, false, None, None),
         ];
-        let (v, why) = Report::decide(&not_applied, &[]);
+        let (v, why) = Report::decide(&not_applied, &[], false);
         assert_eq!(v, Verdict::ApplyFailed);
         assert_eq!(why, "patch 2 does not apply: patch 2");
 
@@ -254,7 +292,7 @@ mod tests {
             prefix(1, true, Some(false), None),
             prefix(2, true, Some(true), ok),
         ];
-        let (v, why) = Report::decide(&mid_broken, &[]);
+        let (v, why) = Report::decide(&mid_broken, &[], false);
         assert_eq!(v, Verdict::BuildFailed);
         assert_eq!(why, "prefix 1 (patch 1) does not build");
 
@@ -263,7 +301,7 @@ mod tests {
             prefix(1, true, Some(true), Some((Verdict::Fail, GuestExit::Ok))),
         ];
         assert_eq!(
-            Report::decide(&warned, &[finding("WARNING in ceph_unlink")]),
+            Report::decide(&warned, &[finding("WARNING in ceph_unlink")], false),
             (Verdict::Fail, "WARNING in ceph_unlink".into())
         );
 
@@ -274,10 +312,13 @@ mod tests {
             Some(true),
             Some((Verdict::InfraError, GuestExit::Unexpected)),
         )];
-        assert_eq!(Report::decide(&odd, &[finding("x")]).0, Verdict::InfraError);
+        assert_eq!(
+            Report::decide(&odd, &[finding("x")], false).0,
+            Verdict::InfraError
+        );
 
         let untested = [prefix(0, true, Some(true), None)];
-        assert_eq!(Report::decide(&untested, &[]).0, Verdict::InfraError);
+        assert_eq!(Report::decide(&untested, &[], false).0, Verdict::InfraError);
 
         let failed_without_finding = [prefix(
             0,
@@ -286,9 +327,24 @@ mod tests {
             Some((Verdict::Fail, GuestExit::WorkloadFailed)),
         )];
         assert_eq!(
-            Report::decide(&failed_without_finding, &[]).0,
+            Report::decide(&failed_without_finding, &[], false).0,
             Verdict::Fail
         );
+
+        // A hazard is shown, not failing, unless the job says so.
+        let passed = [prefix(
+            0,
+            true,
+            Some(true),
+            Some((Verdict::Pass, GuestExit::Ok)),
+        )];
+        let mut hazard = finding("HAZARD: final iput in the ceph messenger worker");
+        hazard.kind = FindingKind::Hazard;
+        assert_eq!(
+            Report::decide(&passed, std::slice::from_ref(&hazard), false).0,
+            Verdict::Pass
+        );
+        assert_eq!(Report::decide(&passed, &[hazard], true).0, Verdict::Fail);
     }
 
     #[test]

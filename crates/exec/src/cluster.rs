@@ -363,6 +363,16 @@ impl Cluster {
         Ok(Health::from_status_json(&v))
     }
 
+    /// One health sample (`ceph health detail --format json`), stamped `time`; `None` when the
+    /// CLI does not answer.
+    pub async fn health_sample(&self, time: f64) -> Option<harness_core::health::Health> {
+        let out = self
+            .ceph(&["health", "detail", "--format", "json"])
+            .await
+            .ok()?;
+        harness_core::health::Health::parse(&out, time)
+    }
+
     /// `ceph health detail` for evidence in reports.
     pub async fn health_detail(&self) -> String {
         self.ceph(&["health", "detail"])

@@ -1,6 +1,8 @@
 //! QEMU guests: accelerator probe (KVM with a timeout, else TCG), boot with the serial console
-//! captured line by line with host timestamps, the isa-debug-exit protocol, and hard deadlines for
-//! the boot and workload phases. Console lines are scanned as they arrive.
+//! captured line by line with host timestamps, the isa-debug-exit protocol, harness-proto messages
+//! from the guest program, and the watchdogs: a deadline per phase (boot, each workload), the
+//! guest's own stall report, and console silence (then sysrq w and t through QMP). Console lines
+//! are scanned as they arrive.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use harness_core::finding::{Finding, FindingKind};
 use harness_core::report::GuestExit;
+use harness_proto::Msg;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::proc::{command, Procs};
@@ -90,8 +93,13 @@ pub struct GuestConfig {
     pub memory_mib: u32,
     pub accel: Accel,
     pub console: PathBuf,
+    /// QMP socket (sysrq through the keyboard when the guest goes silent).
+    pub qmp: PathBuf,
     pub boot_deadline: Duration,
+    /// Per workload.
     pub workload_deadline: Duration,
+    /// No console line at all for this long: sysrq w/t, then kill.
+    pub silence: Duration,
 }
 
 pub struct GuestRun {
@@ -100,7 +108,14 @@ pub struct GuestRun {
     pub seconds: f64,
     pub findings: Vec<Finding>,
     pub workload_rc: Option<i32>,
+    /// What the guest program reported, in order.
+    pub messages: Vec<Msg>,
+    /// The guest hung (its stall report or console silence) and was killed.
+    pub hung: bool,
 }
+
+/// After a hang is noticed: how long the blocked-task dump may take before the kill.
+const DUMP_GRACE: Duration = Duration::from_secs(20);
 
 /// No devices, display, monitor or config file of QEMU's own; exit instead of rebooting.
 const HEADLESS: &[&str] = &[
@@ -112,10 +127,6 @@ const HEADLESS: &[&str] = &[
     "none",
     "-no-reboot",
 ];
-
-/// Marker lines of the guest contract.
-const WORKLOAD_START: &str = "HARNESS: workload start";
-const RESULT: &str = "HARNESS-RESULT: rc=";
 
 fn qemu_args(g: &GuestConfig) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
@@ -148,7 +159,34 @@ fn qemu_args(g: &GuestConfig) -> Vec<String> {
         &g.initrd.to_string_lossy(),
     ]);
     push(&["-append", "console=ttyS0 panic=-1 oops=panic loglevel=7"]);
+    push(&[
+        "-qmp",
+        &format!("unix:{},server=on,wait=off", g.qmp.display()),
+    ]);
     a
+}
+
+/// Press alt+sysrq+KEY on the guest's keyboard through QMP (works while every task is stuck:
+/// the keyboard interrupt runs the handler).
+async fn sysrq(qmp: &Path, keys: &[&str]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let stream = tokio::net::UnixStream::connect(qmp).await?;
+    let (r, mut w) = stream.into_split();
+    let mut lines = BufReader::new(r).lines();
+    lines.next_line().await?; // greeting
+    w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n").await?;
+    lines.next_line().await?;
+    for k in keys {
+        let cmd = serde_json::json!({"execute": "send-key", "arguments": {"keys": [
+            {"type": "qcode", "data": "alt"},
+            {"type": "qcode", "data": "sysrq"},
+            {"type": "qcode", "data": k},
+        ]}});
+        w.write_all(format!("{cmd}\n").as_bytes()).await?;
+        lines.next_line().await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    Ok(())
 }
 
 /// Map QEMU's exit status to the guest exit protocol.
@@ -187,19 +225,60 @@ pub async fn run(
     let mut reader = BufReader::new(stdout);
     let mut scanner = harness_scan::Scanner::new();
     let mut findings = Vec::new();
+    let mut messages = Vec::new();
     let mut buf = Vec::new();
     let mut line_no = 0usize;
     let mut deadline = t0 + g.boot_deadline;
-    let mut phase = "boot";
+    let mut phase = "boot".to_string();
     let mut workload_rc = None;
     let mut last_lines: std::collections::VecDeque<String> = Default::default();
+    // Once a hang is noticed: when to kill, and the finding (its excerpt grows with the dump).
+    let mut hang: Option<(Instant, Finding)> = None;
+    let stamp = |t: f64, l: &str| format!("[+{t:9.3}] {l}");
     let timed_out = loop {
         buf.clear();
         let now = Instant::now();
-        if now >= deadline {
+        let until = match &hang {
+            Some((kill_at, _)) => *kill_at,
+            None => deadline.min(now + g.silence),
+        };
+        if now >= until && (hang.is_some() || now >= deadline) {
             break true;
         }
-        match tokio::time::timeout(deadline - now, reader.read_until(b'\n', &mut buf)).await {
+        let read = tokio::time::timeout(
+            until.saturating_duration_since(now),
+            reader.read_until(b'\n', &mut buf),
+        )
+        .await;
+        match read {
+            Err(_) if hang.is_none() && Instant::now() < deadline => {
+                // Silence: ask the kernel for its blocked tasks, then give it time to print them.
+                let t = t0.elapsed().as_secs_f64();
+                let _ = writeln!(
+                    console,
+                    "{}",
+                    stamp(
+                        t,
+                        &format!(
+                            "[harness] no console output for {}s during {phase}: sysrq w, t",
+                            g.silence.as_secs()
+                        )
+                    )
+                );
+                let _ = sysrq(&g.qmp, &["w", "t"]).await;
+                hang = Some((
+                    Instant::now() + DUMP_GRACE,
+                    Finding {
+                        kind: FindingKind::Hang,
+                        title: format!("INFO: guest stopped responding during {phase}"),
+                        excerpt: last_lines.iter().cloned().collect::<Vec<_>>().join("\n"),
+                        line: line_no,
+                        time: Some(t),
+                        prefix: None,
+                    },
+                ));
+                continue;
+            }
             Err(_) => break true,
             Ok(Err(_)) | Ok(Ok(0)) => break false,
             Ok(Ok(_)) => {}
@@ -208,41 +287,97 @@ pub async fn run(
         let line = text.trim_end_matches(['\n', '\r']);
         let t = t0.elapsed().as_secs_f64();
         line_no += 1;
-        let _ = writeln!(console, "[+{t:9.3}] {line}");
+        let _ = writeln!(console, "{}", stamp(t, line));
         findings.extend(scanner.feed(line_no, Some(t), line));
-        if line.contains(WORKLOAD_START) {
-            phase = "workload";
-            deadline = Instant::now() + g.workload_deadline;
-        } else if let Some(rc) = line.split(RESULT).nth(1) {
-            workload_rc = rc.split_whitespace().next().and_then(|s| s.parse().ok());
-            phase = "shutdown";
-            deadline = Instant::now() + Duration::from_secs(60);
+        if let Some((_, f)) = hang.as_mut() {
+            if f.excerpt.lines().count() < harness_scan::MAX_EXCERPT_LINES_LONG {
+                f.excerpt.push('\n');
+                f.excerpt.push_str(&stamp(t, line));
+            }
+        }
+        if let Some(m) = harness_proto::decode(line) {
+            match &m {
+                Msg::WorkloadStart { name, .. } => {
+                    phase = format!("workload {name}");
+                    deadline = Instant::now() + g.workload_deadline;
+                }
+                Msg::Finding {
+                    workload,
+                    title,
+                    detail,
+                } => findings.push(Finding {
+                    kind: FindingKind::Workload,
+                    title: title.clone(),
+                    excerpt: format!("{workload}: {detail}"),
+                    line: line_no,
+                    time: Some(t),
+                    prefix: None,
+                }),
+                Msg::Stall { workload, seconds } if hang.is_none() => {
+                    hang = Some((
+                        Instant::now() + DUMP_GRACE,
+                        Finding {
+                            kind: FindingKind::Hang,
+                            title: format!("INFO: workload stalled in {workload}"),
+                            excerpt: format!(
+                                "{workload}: no progress for {seconds}s; blocked tasks (sysrq w):\n{}",
+                                stamp(t, line)
+                            ),
+                            line: line_no,
+                            time: Some(t),
+                            prefix: None,
+                        },
+                    ));
+                }
+                Msg::Result { rc } => {
+                    workload_rc = Some(*rc);
+                    phase = "shutdown".into();
+                    deadline = Instant::now() + Duration::from_secs(60);
+                }
+                _ => {}
+            }
+            messages.push(m);
         }
         if last_lines.len() == 30 {
             last_lines.pop_front();
         }
-        last_lines.push_back(format!("[+{t:9.3}] {line}"));
+        last_lines.push_back(stamp(t, line));
         on_line(line);
     };
     findings.extend(scanner.finish());
+    let hung = hang.is_some();
     let status = if timed_out {
         let t = t0.elapsed().as_secs_f64();
+        let why = if hung { "hung" } else { "deadline passed" };
         let _ = writeln!(
             console,
-            "[+{t:9.3}] [harness] deadline passed during {phase}: guest killed"
+            "{}",
+            stamp(t, &format!("[harness] {why} during {phase}: guest killed"))
         );
         procs.stop(pid, Duration::from_secs(2));
-        findings.push(Finding {
-            kind: FindingKind::Timeout,
-            title: format!("guest timeout during {phase}"),
-            excerpt: last_lines.iter().cloned().collect::<Vec<_>>().join("\n"),
-            line: line_no,
-            time: Some(t),
-            prefix: None,
-        });
+        match hang.take() {
+            Some((_, mut f)) => {
+                // Titled by where the blocked task sleeps, so the same hang groups together.
+                if let Some(func) = harness_scan::frames::blocked_in(&f.excerpt) {
+                    f.title = format!("INFO: task stalled in {func}");
+                }
+                findings.push(f)
+            }
+            None => findings.push(Finding {
+                kind: FindingKind::Timeout,
+                title: format!("guest timeout during {phase}"),
+                excerpt: last_lines.iter().cloned().collect::<Vec<_>>().join("\n"),
+                line: line_no,
+                time: Some(t),
+                prefix: None,
+            }),
+        }
         let _ = child.wait().await;
         None
     } else {
+        if let Some((_, f)) = hang.take() {
+            findings.push(f);
+        }
         let st = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
         procs.forget(pid);
         match st {
@@ -275,6 +410,8 @@ pub async fn run(
         seconds: t0.elapsed().as_secs_f64(),
         findings,
         workload_rc,
+        messages,
+        hung,
     })
 }
 

@@ -2,7 +2,8 @@
 //! distribution modules the guest needs, `/init`, the workloads) and a small per-run cpio appended
 //! to it (the configuration and the modules under test). The kernel unpacks both.
 //!
-//! The recipe's guest-side files live in `vm-images/initramfs/` and are embedded in the binary.
+//! The recipe's guest-side files are embedded in the binary: `/init` from `vm-images/initramfs/`,
+//! and the guest program (crates/guest, built statically by this crate's build script).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,11 +13,8 @@ use crate::proc::{command, Procs};
 use crate::{write, ExecError, Result};
 
 pub const INIT: &str = include_str!("../../../vm-images/initramfs/init");
-/// (name, script) of every workload the image carries.
-pub const WORKLOADS: &[(&str, &str)] = &[(
-    "umount-iput-stress",
-    include_str!("../../../vm-images/initramfs/workloads/umount-iput-stress.sh"),
-)];
+/// The guest program (`/bin/harness-guest`): runs the workloads and probes, speaks harness-proto.
+pub const GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/harness-guest"));
 
 /// Drivers for the guest's virtual hardware (the NIC). Their dependencies, and those of the
 /// module under test, are resolved from `modinfo`.
@@ -181,9 +179,7 @@ pub async fn base_image(
     let bb = std::fs::metadata(busybox).map_err(|e| ExecError::io(busybox, e))?;
     let mut h = fnv(release.as_bytes(), 0xcbf29ce484222325);
     h = fnv(INIT.as_bytes(), h);
-    for (n, s) in WORKLOADS {
-        h = fnv(n.as_bytes(), fnv(s.as_bytes(), h));
-    }
+    h = fnv(GUEST, h);
     for (n, p) in modules {
         h = fnv(n.as_bytes(), fnv(p.to_string_lossy().as_bytes(), h));
     }
@@ -211,16 +207,14 @@ pub async fn base_image(
         "tmp",
         "root",
         "lib/modules/run",
-        "workloads",
     ] {
         std::fs::create_dir_all(r.join(d)).map_err(|e| ExecError::io(r, e))?;
     }
     std::fs::copy(busybox, r.join("bin/busybox")).map_err(|e| ExecError::io(busybox, e))?;
     write(&r.join("init"), INIT)?;
     set_exec(&r.join("init"))?;
-    for (n, s) in WORKLOADS {
-        write(&r.join(format!("workloads/{n}.sh")), s)?;
-    }
+    write(&r.join("bin/harness-guest"), GUEST)?;
+    set_exec(&r.join("bin/harness-guest"))?;
     let mut load = String::new();
     for (n, p) in modules {
         install_module(procs, p, &r.join(format!("lib/modules/{n}.ko"))).await?;
@@ -238,18 +232,24 @@ fn set_exec(p: &Path) -> Result<()> {
         .map_err(|e| ExecError::io(p, e))
 }
 
-/// The per-run image: base + a cpio with `/etc/harness.conf` and the modules under test.
+/// The per-run image: base + a cpio with `/etc/harness.conf` (for `/init`), `/etc/harness.json`
+/// (the guest program's plan) and the modules under test.
 pub async fn run_image(
     procs: &Procs,
     base: &Path,
     scratch: &Path,
     conf: &str,
+    plan: &harness_proto::Plan,
     run_modules: &[(&str, &Path)],
     out: &Path,
 ) -> Result<()> {
     let dir = scratch.join("overlay");
     let _ = std::fs::remove_dir_all(&dir);
     write(&dir.join("etc/harness.conf"), conf)?;
+    write(
+        &dir.join("etc/harness.json"),
+        serde_json::to_string_pretty(plan).expect("a plan serialises"),
+    )?;
     let mut list = String::new();
     for (n, p) in run_modules {
         let dst = dir.join(format!("lib/modules/run/{n}.ko"));
@@ -281,13 +281,29 @@ pub fn guest_conf(vars: &[(&str, String)]) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_image_carries_every_workload_jobs_can_name() {
-        let image: Vec<&str> = super::WORKLOADS.iter().map(|(n, _)| *n).collect();
+    fn the_guest_program_runs_every_workload_jobs_can_name() {
         let jobs: Vec<&str> = harness_core::job::WORKLOADS
             .iter()
             .map(|w| w.name)
             .collect();
-        assert_eq!(image, jobs);
+        assert_eq!(harness_proto::WORKLOADS, jobs.as_slice());
+    }
+
+    #[test]
+    fn the_guest_program_is_static() {
+        // A dynamic executable has a PT_INTERP program header (its loader); the initramfs has none.
+        let g = super::GUEST;
+        assert!(g.starts_with(b"\x7fELF\x02"), "not a 64-bit ELF");
+        let u = |at: usize, n: usize| {
+            g[at..at + n]
+                .iter()
+                .rev()
+                .fold(0usize, |v, b| (v << 8) | *b as usize)
+        };
+        let (phoff, phentsize, phnum) = (u(0x20, 8), u(0x36, 2), u(0x38, 2));
+        assert!(phnum > 0);
+        const PT_INTERP: usize = 3;
+        assert!((0..phnum).all(|i| u(phoff + i * phentsize, 4) != PT_INTERP));
     }
 
     #[test]

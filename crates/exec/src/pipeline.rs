@@ -2,6 +2,7 @@
 //! → teardown. Emits events; returns the report. A kernel failure ends up as a verdict in the
 //! report; a fault of the harness's own after preflight ends up as `infra-error` with its cause.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -9,10 +10,12 @@ use std::time::Instant;
 use harness_core::event::{Event, EventSink, Phase};
 use harness_core::finding::Finding;
 use harness_core::job::{Job, TestPrefixes};
+use harness_core::probe::{self, FunctionCoverage, PatchCoverage};
 use harness_core::report::{
-    GuestExit, PhaseTime, PrefixResult, Report, SeriesSummary, TestResult, Verdict,
+    GuestExit, PhaseTime, PrefixResult, Report, SeriesSummary, TestResult, Verdict, WorkloadRun,
 };
 use harness_core::series::Series;
+use harness_proto::{Msg, Plan, Probe, WorkloadPlan};
 
 use crate::builder::{Built, Kernel};
 use crate::cluster::Cluster;
@@ -39,6 +42,7 @@ struct State<'a> {
     phases: Mutex<Vec<PhaseTime>>,
     prefixes: Vec<PrefixResult>,
     findings: Vec<Finding>,
+    coverage: Vec<PatchCoverage>,
     accel: Option<Accel>,
 }
 
@@ -81,6 +85,7 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
         phases: Mutex::new(Vec::new()),
         prefixes: Vec::new(),
         findings: Vec::new(),
+        coverage: Vec::new(),
         accel: None,
     };
     std::fs::create_dir_all(&input.artifacts).map_err(|e| ExecError::io(&input.artifacts, e))?;
@@ -115,7 +120,7 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
     st.end(p, true);
 
     let (verdict, reason) = match &outcome {
-        Ok(()) => Report::decide(&st.prefixes, &st.findings),
+        Ok(()) => Report::decide(&st.prefixes, &st.findings, input.job.probes.hazards_fail),
         Err(e) => (Verdict::InfraError, error_chain(e)),
     };
     let series = SeriesSummary {
@@ -133,6 +138,7 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
         accel: st.accel.map(|a| a.as_str().to_string()),
         prefixes: st.prefixes,
         findings: st.findings,
+        coverage: st.coverage,
         phases: st.phases.into_inner().unwrap(),
         started_at: input.started_at.clone(),
         seconds: t0.elapsed().as_secs_f64(),
@@ -367,7 +373,50 @@ async fn stages(
 
     let timeouts = job.timeouts.scaled(accel == Accel::Kvm);
     let workload_names: Vec<&str> = job.workloads.iter().map(|w| w.name.as_str()).collect();
-    let conf = guest_conf(job, &cluster);
+    let conf = guest_conf(&cluster);
+    let modular = matches!(kernel, Kernel::Distro { .. });
+    // Patch coverage: the functions each patch changes, counted in every boot.
+    let changed = if job.probes.coverage {
+        changed_functions(work, &input.series, &commits, modular).await
+    } else {
+        Vec::new()
+    };
+    let mut coverage_probes: Vec<Probe> = changed
+        .iter()
+        .flat_map(|(_, fs)| fs.iter().filter_map(|(_, _, p)| p.clone()))
+        .collect();
+    coverage_probes.sort();
+    coverage_probes.dedup();
+    let plan = Plan {
+        version: harness_proto::VERSION,
+        mon: cluster.mon_addr.clone(),
+        key: if job.cluster.auth == harness_core::job::Auth::Cephx {
+            cluster.admin_key.clone()
+        } else {
+            String::new()
+        },
+        hung_task_timeout_s: job.guests.hung_task_timeout_s,
+        heartbeat_s: 5,
+        stall_s: timeouts.stall.as_secs() as u32,
+        workloads: job
+            .workloads
+            .iter()
+            .map(|w| WorkloadPlan {
+                name: w.name.clone(),
+                seed: w.seed,
+                params: w.params.clone(),
+            })
+            .collect(),
+        coverage: coverage_probes,
+        evict_probe: job.probes.hazards.then(|| Probe {
+            module: modular.then(|| "ceph".to_string()),
+            function: "ceph_evict_inode".into(),
+        }),
+    };
+    let mut hits: BTreeMap<String, u64> = Default::default();
+    let mut probe_failures: BTreeMap<String, String> = Default::default();
+    // (prefix, evictions per context, stacks) of each tested prefix's first boot.
+    let mut evictions: Vec<Evictions> = Vec::new();
     for k in tested {
         let built = &builds[k];
         // The unstripped modules of a booted prefix are kept: they symbolise its traces.
@@ -383,7 +432,16 @@ async fn stages(
             .map(|m| (m.name.as_str(), m.stripped.as_path()))
             .collect();
         let initrd = scratch.join(format!("run-{k}.cpio"));
-        image::run_image(procs, &base_img, scratch, &conf, &run_modules, &initrd).await?;
+        image::run_image(
+            procs,
+            &base_img,
+            scratch,
+            &conf,
+            &plan,
+            &run_modules,
+            &initrd,
+        )
+        .await?;
         let mut attempts = Vec::new();
         for attempt in 1..=job.repeats {
             let p = st.begin(
@@ -415,8 +473,10 @@ async fn stages(
                 memory_mib: job.guests.memory_mib,
                 accel,
                 console: input.artifacts.join(&console_name),
+                qmp: scratch.join("qmp.sock"),
                 boot_deadline: timeouts.boot,
                 workload_deadline: timeouts.workload,
+                silence: timeouts.silence,
             };
             let mut on_line = |l: &str| {
                 sink.emit(&Event::ConsoleLine {
@@ -424,7 +484,8 @@ async fn stages(
                     line: l.to_string(),
                 })
             };
-            let run = guest::run(procs, &g, &mut on_line).await?;
+            let (run, health) = watch_health(&cluster, guest::run(procs, &g, &mut on_line)).await;
+            let run = run?;
             let mut findings = run.findings;
             if !findings.is_empty() {
                 symbolizer(procs, &kernel, built)
@@ -435,11 +496,59 @@ async fn stages(
                 f.prefix = Some(k);
                 sink.emit(&Event::Finding { finding: f.clone() });
             }
+            // A guest that hung, or whose workload failed, while the cluster could not serve it
+            // is the cluster's trouble (a kernel splat is still the kernel's).
+            let stuck = run.hung || run.exit == GuestExit::Timeout;
+            let workload_only = !findings.is_empty()
+                && findings
+                    .iter()
+                    .all(|f| f.kind == harness_core::finding::FindingKind::Workload);
+            let infra = if stuck || workload_only {
+                harness_core::health::infra_evidence(&health)
+            } else {
+                None
+            };
             let verdict = match run.exit {
                 GuestExit::Unexpected => Verdict::InfraError,
+                _ if infra.is_some() => Verdict::InfraError,
                 GuestExit::Ok if findings.is_empty() => Verdict::Pass,
                 _ => Verdict::Fail,
             };
+            let mut workloads = Vec::new();
+            let mut stacks = Vec::new();
+            for m in &run.messages {
+                match m {
+                    Msg::WorkloadEnd { name, ok, stats } => {
+                        let seed = job
+                            .workloads
+                            .iter()
+                            .find(|w| &w.name == name)
+                            .map(|w| w.seed)
+                            .unwrap_or(0);
+                        workloads.push(WorkloadRun {
+                            name: name.clone(),
+                            seed,
+                            ok: *ok,
+                            seconds: stats.seconds,
+                            ops: stats.ops,
+                            ops_per_s: stats.ops as f64 / stats.seconds.max(0.001),
+                            counters: stats.counters.clone(),
+                        });
+                    }
+                    Msg::Coverage { hits: h } => {
+                        for (f, n) in h {
+                            *hits.entry(f.clone()).or_insert(0) += n;
+                        }
+                    }
+                    Msg::Probes { failed, .. } => probe_failures.extend(failed.iter().cloned()),
+                    Msg::Evictions { stacks: s } => stacks = s.clone(),
+                    _ => {}
+                }
+            }
+            let counts = probe::eviction_counts(&stacks);
+            if attempt == 1 && !stacks.is_empty() {
+                evictions.push((k, counts.clone(), stacks));
+            }
             attempts.push(TestResult {
                 verdict,
                 exit: run.exit,
@@ -447,6 +556,9 @@ async fn stages(
                 seconds: run.seconds,
                 console: console_name,
                 findings: findings.len(),
+                infra,
+                workloads,
+                evictions: counts,
             });
             st.findings.extend(findings);
             st.end(p, verdict == Verdict::Pass);
@@ -462,45 +574,135 @@ async fn stages(
         }
         st.prefixes[k].set_attempts(attempts);
     }
+    // Hazards: each tested prefix against the base, when the base was booted.
+    let base = evictions
+        .iter()
+        .find(|(k, _, _)| *k == 0)
+        .map(|(_, c, _)| c.clone());
+    for (k, counts, stacks) in &evictions {
+        if *k > 0 {
+            for f in probe::hazards(*k, counts, base.as_ref(), stacks) {
+                sink.emit(&Event::Finding { finding: f.clone() });
+                st.findings.push(f);
+            }
+        }
+    }
+    st.coverage = coverage_report(&input.series, &changed, &hits, &probe_failures);
     Ok(())
 }
 
-/// `/etc/harness.conf`: the cluster to mount and the workloads to run, in order.
-fn guest_conf(job: &Job, cluster: &Cluster) -> String {
-    let mut vars = vec![
-        (
-            "GUEST_IP".to_string(),
-            format!("{}/{}", Netns::guest_ip(0), netns::PREFIX_LEN),
-        ),
-        ("MON".into(), cluster.mon_addr.clone()),
-        (
-            "KEY".into(),
-            if job.cluster.auth == harness_core::job::Auth::Cephx {
-                cluster.admin_key.clone()
-            } else {
-                String::new()
-            },
-        ),
-        (
-            "HUNG_TASK_TIMEOUT".into(),
-            job.guests.hung_task_timeout_s.to_string(),
-        ),
-    ];
-    let ids: Vec<String> = (1..=job.workloads.len()).map(|i| i.to_string()).collect();
-    vars.push(("WORKLOADS".into(), ids.join(" ")));
-    for (i, w) in job.workloads.iter().enumerate() {
-        let i = i + 1;
-        vars.push((format!("W{i}_NAME"), w.name.clone()));
-        vars.push((format!("W{i}_SEED"), w.seed.to_string()));
-        let params: Vec<String> = w
-            .params
-            .iter()
-            .map(|(k, v)| format!("{}={v}", k.to_uppercase()))
-            .collect();
-        vars.push((format!("W{i}_PARAMS"), params.join(" ")));
+/// Run `guest` while sampling the cluster's health every 15 s; the samples taken during it.
+async fn watch_health<T>(
+    cluster: &Cluster,
+    guest: impl std::future::Future<Output = T>,
+) -> (T, Vec<harness_core::health::Health>) {
+    let t0 = Instant::now();
+    let samples = Mutex::new(Vec::new());
+    let sampler = async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+            if let Some(h) = cluster.health_sample(t0.elapsed().as_secs_f64()).await {
+                samples.lock().unwrap().push(h);
+            }
+        }
+    };
+    let out = tokio::select! {
+        out = guest => out,
+        _ = sampler => unreachable!("the sampler never ends"),
+    };
+    (out, samples.into_inner().unwrap())
+}
+
+/// (prefix, evictions per context, stacks) of a tested prefix's first boot.
+type Evictions = (usize, BTreeMap<String, u64>, Vec<(Vec<String>, u64)>);
+
+/// Per patch (1-based): (file, function, probe) for each function it changes; the probe is
+/// `None` for code that cannot be probed (headers).
+type Changed = Vec<(usize, Vec<(String, String, Option<Probe>)>)>;
+
+/// The functions each patch changes: its diff (`git diff`, from the previous commit) mapped onto
+/// the functions of the patched source.
+async fn changed_functions(
+    work: &crate::tree::WorkTree,
+    series: &Series,
+    commits: &[String],
+    modular: bool,
+) -> Changed {
+    let mut out = Vec::new();
+    for k in 1..commits.len().min(series.patches.len() + 1) {
+        let diff = work
+            .git_out(&["diff", "--no-color", "-U0", &commits[k - 1], &commits[k]])
+            .await
+            .unwrap_or_default();
+        let mut fs = Vec::new();
+        for (file, lines) in probe::changed_lines(&diff) {
+            let Some(module) = probe::probe_module(&file, modular) else {
+                continue;
+            };
+            let Ok(src) = work
+                .git_out(&["show", &format!("{}:{file}", commits[k])])
+                .await
+            else {
+                continue;
+            };
+            for f in probe::changed_functions(&lines, &src) {
+                let p = Probe {
+                    module: module.clone(),
+                    function: f.clone(),
+                };
+                fs.push((file.clone(), f, Some(p)));
+            }
+        }
+        out.push((k, fs));
     }
-    let refs: Vec<(&str, String)> = vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    image::guest_conf(&refs)
+    out
+}
+
+fn coverage_report(
+    series: &Series,
+    changed: &Changed,
+    hits: &BTreeMap<String, u64>,
+    failures: &BTreeMap<String, String>,
+) -> Vec<PatchCoverage> {
+    changed
+        .iter()
+        .map(|(k, fs)| PatchCoverage {
+            index: *k,
+            subject: series.patches[k - 1].subject.clone(),
+            functions: fs
+                .iter()
+                .map(|(file, function, probe)| {
+                    let target = probe.as_ref().map(|p| p.target()).unwrap_or_default();
+                    let (calls, note) = match (hits.get(&target), failures.get(&target)) {
+                        (_, Some(why)) if why.contains("Invalid probed address or symbol") => (
+                            None,
+                            Some("not probeable: inlined, or no symbol of its own".into()),
+                        ),
+                        (_, Some(why)) => (None, Some(format!("not probeable: {why}"))),
+                        (Some(n), None) => (Some(*n), None),
+                        (None, None) => {
+                            (None, Some("not counted (no guest boot reported it)".into()))
+                        }
+                    };
+                    FunctionCoverage {
+                        function: function.clone(),
+                        file: file.clone(),
+                        calls,
+                        note,
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// `/etc/harness.conf` for `/init`: the guest's address.
+fn guest_conf(cluster: &Cluster) -> String {
+    let _ = cluster;
+    image::guest_conf(&[(
+        "GUEST_IP",
+        format!("{}/{}", Netns::guest_ip(0), netns::PREFIX_LEN),
+    )])
 }
 
 fn symbolizer(procs: &Procs, kernel: &Kernel, built: &Built) -> Symbolizer {

@@ -86,6 +86,17 @@ pub fn parse_frame(line: &str) -> Option<Frame> {
     })
 }
 
+/// The function a blocked task is stuck in, from a blocked-task dump (sysrq w, hung task report):
+/// the first frame of the first call trace that is certain and not scheduler or locking plumbing.
+pub fn blocked_in(excerpt: &str) -> Option<String> {
+    excerpt
+        .lines()
+        .skip_while(|l| !l.contains("Call Trace:"))
+        .filter_map(parse_frame)
+        .find(|f| !f.uncertain && !crate::is_uninteresting_frame(&f.function))
+        .map(|f| crate::normalize_function(&f.function))
+}
+
 /// Append ` (<location>)` to every line of `excerpt` whose frame `locate` resolves; every other
 /// line, and every line ending (`\n`, `\r\n`, none at the end), stays byte-identical. A line that
 /// already ends with the same annotation is left alone, so annotating twice changes nothing.
@@ -109,6 +120,22 @@ pub fn annotate(excerpt: &str, locate: impl Fn(&Frame) -> Option<String>) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_function_a_task_is_blocked_in() {
+        let dump = "[+   44.457] [   39.951387] sysrq: Show Blocked State
+[+   44.457] [   39.951676] task:harness-guest   state:D stack:0     pid:1     ppid:0      flags:0x00004002
+[+   44.457] [   39.952012] Call Trace:
+[+   44.457] [   39.952133]  <TASK>
+[+   44.457] [   39.952263]  __schedule+0x34d/0xa00
+[+   44.457] [   39.952551]  schedule+0x5a/0xd0
+[+   44.461] [   39.952590]  ceph_fsync+0x5c3/0x930 [ceph]
+[+   44.461] [   39.955247]  ? cpuusage_read+0x10/0x10
+[+   44.461] [   39.955302]  __x64_sys_fsync+0x37/0x60
+";
+        assert_eq!(blocked_in(dump).as_deref(), Some("ceph_fsync"));
+        assert_eq!(blocked_in("no trace here"), None);
+    }
 
     const WARN_UNLINK: &str = include_str!("../tests/fixtures/warn-in-unlink.log");
     const HUNG_SYNC: &str = include_str!("../tests/fixtures/hung-task-in-sync.log");

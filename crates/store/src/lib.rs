@@ -370,6 +370,7 @@ mod tests {
                 time: None,
                 prefix: Some(1),
             }],
+            coverage: vec![],
             phases: vec![PhaseTime {
                 name: "build".into(),
                 seconds: 1.5,

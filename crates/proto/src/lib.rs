@@ -1,0 +1,231 @@
+//! The host/guest protocol, version [`VERSION`].
+//!
+//! - Host → guest: a [`Plan`] as JSON in `/etc/harness.json` (the cluster to mount, the workloads in
+//!   order with their seeds and parameters, the functions to probe, the watchdog's limits).
+//! - Guest → host: one [`Msg`] per console line, `HARNESS/1 {json}` ([`encode`]), written with a
+//!   single `write(2)` so a kernel message cannot split it in practice; [`decode`] finds the marker
+//!   anywhere in a line and ignores what does not parse (a line the kernel garbled is not an error).
+//!
+//! A change that an older peer would misread bumps [`VERSION`]; adding an optional field does not.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub const VERSION: u32 = 1;
+/// Every protocol line carries this marker, then one JSON object.
+pub const MARKER: &str = "HARNESS/1 ";
+
+/// The workloads the guest program runs, by name (harness-core's job validation knows their
+/// parameters; a test checks both lists agree).
+pub const WORKLOADS: &[&str] = &["umount-stress", "iput-stress", "snap-stress", "cap-revoke"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub version: u32,
+    /// Monitor address (`IP:port`).
+    pub mon: String,
+    /// cephx secret of client.admin; empty with `auth: none`.
+    pub key: String,
+    pub hung_task_timeout_s: u32,
+    /// Seconds between heartbeats.
+    pub heartbeat_s: u32,
+    /// No workload progress for this long: the guest dumps blocked tasks (sysrq w) and says so.
+    pub stall_s: u32,
+    pub workloads: Vec<WorkloadPlan>,
+    /// Kprobes counting calls to the functions the series changes.
+    pub coverage: Vec<Probe>,
+    /// Where final iputs (evictions) of CephFS inodes run: a probe whose stacks are counted.
+    pub evict_probe: Option<Probe>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadPlan {
+    pub name: String,
+    pub seed: u64,
+    pub params: BTreeMap<String, u64>,
+}
+
+impl WorkloadPlan {
+    /// A parameter; the host validated and defaulted every one, so a missing one is the
+    /// caller's bug, answered with `default`.
+    pub fn param(&self, name: &str, default: u64) -> u64 {
+        self.params.get(name).copied().unwrap_or(default)
+    }
+}
+
+/// A kprobe target: `module:function` (module `None` for built-in code).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Probe {
+    pub module: Option<String>,
+    pub function: String,
+}
+
+impl Probe {
+    /// The probe point in `kprobe_events` syntax.
+    pub fn target(&self) -> String {
+        match &self.module {
+            Some(m) => format!("{m}:{}", self.function),
+            None => self.function.clone(),
+        }
+    }
+}
+
+/// What a workload measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadStats {
+    pub seconds: f64,
+    /// Operations (creates, writes, unlinks, renames, mounts, snapshots, ...) done.
+    pub ops: u64,
+    /// Named counters (e.g. `mounts`, `snapshots`, `verified`).
+    #[serde(default)]
+    pub counters: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "kebab-case")]
+pub enum Msg {
+    Hello {
+        version: u32,
+        guest: String,
+    },
+    /// Probes that could be set (and why the others could not: inlined, not in the module, ...).
+    Probes {
+        set: usize,
+        failed: Vec<(String, String)>,
+    },
+    WorkloadStart {
+        name: String,
+        seed: u64,
+    },
+    Heartbeat {
+        uptime: f64,
+        ops: u64,
+    },
+    /// Trouble a workload saw itself: a failed syscall, a data mismatch.
+    Finding {
+        workload: String,
+        title: String,
+        detail: String,
+    },
+    WorkloadEnd {
+        name: String,
+        ok: bool,
+        stats: WorkloadStats,
+    },
+    /// No progress for `seconds`: blocked tasks were dumped with sysrq w.
+    Stall {
+        workload: String,
+        seconds: u64,
+    },
+    /// Calls per probed function (`module:function`).
+    Coverage {
+        hits: BTreeMap<String, u64>,
+    },
+    /// Stacks of the evict probe, with how often each was seen (innermost frame first).
+    Evictions {
+        stacks: Vec<(Vec<String>, u64)>,
+    },
+    Result {
+        rc: i32,
+    },
+}
+
+impl Msg {
+    /// One line for a person watching; `None` for bulk data (coverage, stacks).
+    pub fn summary(&self) -> Option<String> {
+        Some(match self {
+            Msg::Hello { guest, .. } => format!("{guest} started"),
+            Msg::Probes { set, failed } => {
+                let mut s = format!("{set} probes set");
+                if !failed.is_empty() {
+                    s.push_str(&format!(", {} not probeable", failed.len()));
+                }
+                s
+            }
+            Msg::WorkloadStart { name, seed } => format!("workload {name} (seed {seed})"),
+            Msg::Heartbeat { uptime, ops } => format!("uptime {uptime:.0}s, {ops} ops"),
+            Msg::Finding {
+                workload, title, ..
+            } => format!("{workload}: {title}"),
+            Msg::WorkloadEnd { name, ok, stats } => format!(
+                "workload {name} {} in {:.1}s, {} ops ({:.0}/s)",
+                if *ok { "ok" } else { "FAILED" },
+                stats.seconds,
+                stats.ops,
+                stats.ops as f64 / stats.seconds.max(0.001)
+            ),
+            Msg::Stall { workload, seconds } => {
+                format!("{workload}: no progress for {seconds}s, blocked tasks dumped")
+            }
+            Msg::Result { rc } => format!("guest program done, rc={rc}"),
+            Msg::Coverage { .. } | Msg::Evictions { .. } => return None,
+        })
+    }
+
+    /// Worth a line of its own even on a terminal with progress bars.
+    pub fn notable(&self) -> bool {
+        matches!(
+            self,
+            Msg::WorkloadEnd { .. } | Msg::Finding { .. } | Msg::Stall { .. } | Msg::Probes { .. }
+        )
+    }
+}
+
+/// One protocol line, without the newline.
+pub fn encode(m: &Msg) -> String {
+    format!(
+        "{MARKER}{}",
+        serde_json::to_string(m).expect("a Msg always serialises")
+    )
+}
+
+/// The message in a console line, if it carries one that parses.
+pub fn decode(line: &str) -> Option<Msg> {
+    let at = line.find(MARKER)?;
+    let rest = line[at + MARKER.len()..].trim_end();
+    // Trailing bytes a kernel message may have appended: parse the first JSON value only.
+    let mut it = serde_json::Deserializer::from_str(rest).into_iter::<Msg>();
+    it.next()?.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_tolerance() {
+        let m = Msg::WorkloadEnd {
+            name: "umount-stress".into(),
+            ok: true,
+            stats: WorkloadStats {
+                seconds: 1.5,
+                ops: 10,
+                counters: [("mounts".to_string(), 4)].into(),
+            },
+        };
+        let line = encode(&m);
+        assert!(line.starts_with("HARNESS/1 {\"t\":\"workload-end\""));
+        assert_eq!(decode(&line), Some(m.clone()));
+        // With a host timestamp before it and a kernel message glued after it.
+        let glued = format!("[+  1.000] {line}[  12.3] ceph: loaded");
+        assert_eq!(decode(&glued), Some(m));
+        assert_eq!(decode("HARNESS/1 {\"t\":\"workload-e"), None);
+        assert_eq!(decode("HARNESS/1 {\"t\":\"no-such\"}"), None);
+        assert_eq!(decode("ceph: loaded"), None);
+    }
+
+    #[test]
+    fn probe_targets() {
+        let p = Probe {
+            module: Some("ceph".into()),
+            function: "ceph_check_caps".into(),
+        };
+        assert_eq!(p.target(), "ceph:ceph_check_caps");
+        let p = Probe {
+            module: None,
+            function: "iput".into(),
+        };
+        assert_eq!(p.target(), "iput");
+    }
+}

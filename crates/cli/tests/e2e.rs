@@ -204,6 +204,7 @@ fn good_series_passes_on_a_live_cluster() {
     assert!(counter(1, "files_verified") > 0);
     assert_eq!(counter(2, "snapshots"), 6);
     assert_eq!(counter(3, "records_appended"), 200);
+    assert_eq!(counter(4, "failovers"), 1);
     // Patch coverage: every patch lists the functions it changes; the ones the series is about
     // were really called by the workloads.
     let coverage = rep["coverage"].as_array().unwrap();
@@ -225,6 +226,13 @@ fn good_series_passes_on_a_live_cluster() {
     ] {
         assert!(calls(f) > 0, "{f} never called");
     }
+    // No probed function of the series is left untested by the default workloads.
+    let untested: Vec<&Value> = coverage
+        .iter()
+        .flat_map(|p| p["functions"].as_array().unwrap())
+        .filter(|x| x["calls"] == 0)
+        .collect();
+    assert!(untested.is_empty(), "untested: {untested:?}");
     // Hazard probe: evictions per context were counted, and the tip's final iputs in the
     // messenger worker are flagged without failing the verdict.
     assert!(tip["evictions"]["messenger"].as_u64().unwrap() > 0, "{tip}");

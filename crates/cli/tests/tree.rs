@@ -74,6 +74,27 @@ fn the_series_passes_on_a_debug_kernel_built_from_a_git_tree() {
             );
         }
     }
+    // The guest program ran every workload on the tree kernel; coverage probes are built-in
+    // symbols here (no module), and the hazard probe counted evictions.
+    let tip = &prefixes[6]["test"];
+    let workloads = tip["workloads"].as_array().unwrap();
+    assert_eq!(workloads.len(), 5, "{tip}");
+    assert!(workloads.iter().all(|w| w["ok"] == true), "{tip}");
+    let calls = |f: &str| {
+        rep["coverage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["functions"].as_array().unwrap())
+            .find(|x| x["function"] == f)
+            .and_then(|x| x["calls"].as_u64())
+    };
+    assert!(
+        calls("ceph_check_caps").unwrap_or(0) > 0,
+        "{}",
+        rep["coverage"]
+    );
+    assert!(!tip["evictions"].as_object().unwrap().is_empty(), "{tip}");
     let console = std::fs::read_to_string(run.join("console-prefix-6.log")).unwrap();
     assert!(
         console.contains("KernelAddressSanitizer initialized"),

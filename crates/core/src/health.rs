@@ -77,11 +77,13 @@ const BLOCKING: &[&str] = &[
     "MON_DISK_CRIT",
 ];
 
-/// When a guest run that hung (or timed out) saw the cluster blocked: the evidence, for an
-/// `infra-error` verdict instead of `fail`.
+/// When the cluster was blocked as a guest run hung (its last sample, so a deliberate MDS
+/// failover the cluster recovered from does not excuse a client that stays stuck): the evidence,
+/// for an `infra-error` verdict instead of `fail`.
 pub fn infra_evidence(samples: &[Health]) -> Option<String> {
     let bad: Vec<String> = samples
-        .iter()
+        .last()
+        .into_iter()
         .filter_map(|h| {
             let b = h.blocking();
             (!b.is_empty()).then(|| {
@@ -126,6 +128,8 @@ mod tests {
         .unwrap();
         assert!(late.blocking().is_empty());
         assert_eq!(infra_evidence(&[ok.clone(), late]), None);
+        // Recovered by the end: the hang is the client's.
+        assert_eq!(infra_evidence(&[slow.clone(), ok.clone()]), None);
         assert_eq!(
             infra_evidence(&[ok, slow]).unwrap(),
             "cluster unhealthy while the guest hung: at +42s HEALTH_WARN: MDS_SLOW_METADATA_IO (1 MDSs report slow metadata IOs)"

@@ -594,6 +594,21 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
             ),
         ],
     },
+    WorkloadInfo {
+        name: "mds-failover",
+        about: "files written, some held open with dirty caps, while the host fails the MDS \
+                (ceph mds fail 0): the client reconnects its sessions and caps; then verify",
+        params: &[
+            ("failovers", 1, 1, 100, "MDS failovers, one after the other"),
+            (
+                "files",
+                40,
+                1,
+                100_000,
+                "files written (and verified) around each failover",
+            ),
+        ],
+    },
 ];
 
 /// A nightly suite: jobs to run on the configured series.
@@ -996,7 +1011,7 @@ mod tests {
         assert!(e.starts_with("jobs/x.yaml:8: unknown field `bogus`"), "{e}");
         assert_eq!(
             err(&MIN.replace("umount-stress", "nope")),
-            "jobs/x.yaml:7: key `workloads[0].name`: unknown workload `nope` (known: umount-stress, iput-stress, snap-stress, cap-revoke)"
+            "jobs/x.yaml:7: key `workloads[0].name`: unknown workload `nope` (known: umount-stress, iput-stress, snap-stress, cap-revoke, mds-failover)"
         );
         let y =
             format!("{MIN}  - name: umount-stress\n    seed: 3\n    params:\n      cycles: 0\n");

@@ -98,8 +98,10 @@ pub struct GuestConfig {
     pub boot_deadline: Duration,
     /// Per workload.
     pub workload_deadline: Duration,
-    /// No console line at all for this long: sysrq w/t, then kill.
+    /// No sign of life for this long: sysrq w/t, then kill.
     pub silence: Duration,
+    /// Where the guest program's requests for cluster actions go.
+    pub requests: Option<tokio::sync::mpsc::UnboundedSender<harness_proto::Action>>,
 }
 
 pub struct GuestRun {
@@ -235,22 +237,28 @@ pub async fn run(
     // Once a hang is noticed: when to kill, and the finding (its excerpt grows with the dump).
     let mut hang: Option<(Instant, Finding)> = None;
     let stamp = |t: f64, l: &str| format!("[+{t:9.3}] {l}");
+    // Alive: any console line until the guest program has started, then only its messages
+    // (a kernel printing soft-lockup reports every 20 s is not a guest making progress).
+    let mut last_alive = t0;
+    let mut program_started = false;
     let timed_out = loop {
-        buf.clear();
         let now = Instant::now();
+        let silent_at = last_alive + g.silence;
         let until = match &hang {
             Some((kill_at, _)) => *kill_at,
-            None => deadline.min(now + g.silence),
+            None => deadline.min(silent_at),
         };
         if now >= until && (hang.is_some() || now >= deadline) {
             break true;
         }
+        // Cancel-safe: a line cut by the timeout stays in `buf` and is completed next time.
         let read = tokio::time::timeout(
             until.saturating_duration_since(now),
             reader.read_until(b'\n', &mut buf),
         )
         .await;
         match read {
+            Err(_) if hang.is_none() && Instant::now() < silent_at.min(deadline) => continue,
             Err(_) if hang.is_none() && Instant::now() < deadline => {
                 // Silence: ask the kernel for its blocked tasks, then give it time to print them.
                 let t = t0.elapsed().as_secs_f64();
@@ -260,7 +268,7 @@ pub async fn run(
                     stamp(
                         t,
                         &format!(
-                            "[harness] no console output for {}s during {phase}: sysrq w, t",
+                            "[harness] no sign of life for {}s during {phase}: sysrq w, t",
                             g.silence.as_secs()
                         )
                     )
@@ -283,7 +291,8 @@ pub async fn run(
             Ok(Err(_)) | Ok(Ok(0)) => break false,
             Ok(Ok(_)) => {}
         }
-        let text = String::from_utf8_lossy(&buf);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        buf.clear();
         let line = text.trim_end_matches(['\n', '\r']);
         let t = t0.elapsed().as_secs_f64();
         line_no += 1;
@@ -295,7 +304,12 @@ pub async fn run(
                 f.excerpt.push_str(&stamp(t, line));
             }
         }
+        if !program_started {
+            last_alive = Instant::now();
+        }
         if let Some(m) = harness_proto::decode(line) {
+            program_started = true;
+            last_alive = Instant::now();
             match &m {
                 Msg::WorkloadStart { name, .. } => {
                     phase = format!("workload {name}");
@@ -328,6 +342,11 @@ pub async fn run(
                             prefix: None,
                         },
                     ));
+                }
+                Msg::Request { action } => {
+                    if let Some(tx) = &g.requests {
+                        let _ = tx.send(*action);
+                    }
                 }
                 Msg::Result { rc } => {
                     workload_rc = Some(*rc);

@@ -463,6 +463,7 @@ async fn stages(
             } else {
                 format!("console-prefix-{k}-attempt-{attempt}.log")
             };
+            let (req_tx, req_rx) = tokio::sync::mpsc::unbounded_channel();
             let g = GuestConfig {
                 kernel: built.boot.clone(),
                 initrd: initrd.clone(),
@@ -477,6 +478,7 @@ async fn stages(
                 boot_deadline: timeouts.boot,
                 workload_deadline: timeouts.workload,
                 silence: timeouts.silence,
+                requests: Some(req_tx),
             };
             let mut on_line = |l: &str| {
                 sink.emit(&Event::ConsoleLine {
@@ -484,7 +486,18 @@ async fn stages(
                     line: l.to_string(),
                 })
             };
-            let (run, health) = watch_health(&cluster, guest::run(procs, &g, &mut on_line)).await;
+            let (run, health) = attend(
+                &cluster,
+                guest::run(procs, &g, &mut on_line),
+                req_rx,
+                &|m: String| {
+                    sink.emit(&Event::Progress {
+                        phase: Phase::Guest,
+                        message: m,
+                    })
+                },
+            )
+            .await;
             let run = run?;
             let mut findings = run.findings;
             if !findings.is_empty() {
@@ -591,10 +604,13 @@ async fn stages(
     Ok(())
 }
 
-/// Run `guest` while sampling the cluster's health every 15 s; the samples taken during it.
-async fn watch_health<T>(
+/// Run `guest` while sampling the cluster's health every 15 s and carrying out the guest
+/// program's requests (an MDS failover); the health samples taken during it.
+async fn attend<T>(
     cluster: &Cluster,
     guest: impl std::future::Future<Output = T>,
+    mut requests: tokio::sync::mpsc::UnboundedReceiver<harness_proto::Action>,
+    progress: &(dyn Fn(String) + Sync),
 ) -> (T, Vec<harness_core::health::Health>) {
     let t0 = Instant::now();
     let samples = Mutex::new(Vec::new());
@@ -606,9 +622,24 @@ async fn watch_health<T>(
             }
         }
     };
+    let actions = async {
+        while let Some(a) = requests.recv().await {
+            match a {
+                harness_proto::Action::FailMds => {
+                    let r = cluster.ceph(&["mds", "fail", "0"]).await;
+                    progress(match r {
+                        Ok(_) => "ceph mds fail 0 (asked by the guest)".to_string(),
+                        Err(e) => format!("ceph mds fail 0 failed: {e}"),
+                    });
+                }
+            }
+        }
+        std::future::pending::<()>().await
+    };
     let out = tokio::select! {
         out = guest => out,
         _ = sampler => unreachable!("the sampler never ends"),
+        _ = actions => unreachable!("the action loop never ends"),
     };
     (out, samples.into_inner().unwrap())
 }

@@ -18,7 +18,13 @@ pub const MARKER: &str = "HARNESS/1 ";
 
 /// The workloads the guest program runs, by name (harness-core's job validation knows their
 /// parameters; a test checks both lists agree).
-pub const WORKLOADS: &[&str] = &["umount-stress", "iput-stress", "snap-stress", "cap-revoke"];
+pub const WORKLOADS: &[&str] = &[
+    "umount-stress",
+    "iput-stress",
+    "snap-stress",
+    "cap-revoke",
+    "mds-failover",
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -71,6 +77,14 @@ impl Probe {
     }
 }
 
+/// Cluster actions a workload may ask the host for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// `ceph mds fail 0`: the MDS restarts, replays its journal and the clients reconnect.
+    FailMds,
+}
+
 /// What a workload measured.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadStats {
@@ -112,6 +126,11 @@ pub enum Msg {
         name: String,
         ok: bool,
         stats: WorkloadStats,
+    },
+    /// The guest asks the host to act on the cluster (see [`Action`]); no answer comes back: the
+    /// workload sees the effect (an MDS failover stalls metadata operations until it is over).
+    Request {
+        action: Action,
     },
     /// No progress for `seconds`: blocked tasks were dumped with sysrq w.
     Stall {
@@ -159,6 +178,7 @@ impl Msg {
                 format!("{workload}: no progress for {seconds}s, blocked tasks dumped")
             }
             Msg::Result { rc } => format!("guest program done, rc={rc}"),
+            Msg::Request { action } => format!("asks the host: {action:?}"),
             Msg::Coverage { .. } | Msg::Evictions { .. } => return None,
         })
     }
@@ -213,6 +233,14 @@ mod tests {
         assert_eq!(decode("HARNESS/1 {\"t\":\"workload-e"), None);
         assert_eq!(decode("HARNESS/1 {\"t\":\"no-such\"}"), None);
         assert_eq!(decode("ceph: loaded"), None);
+    }
+
+    #[test]
+    fn requests() {
+        let line = encode(&Msg::Request {
+            action: Action::FailMds,
+        });
+        assert_eq!(line, r#"HARNESS/1 {"t":"request","action":"fail-mds"}"#);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod cap_revoke;
 pub mod iput;
+pub mod mds_failover;
 pub mod snap;
 pub mod umount;
 
@@ -20,6 +21,7 @@ const TABLE: &[(&str, Workload)] = &[
     ("iput-stress", iput::run),
     ("snap-stress", snap::run),
     ("cap-revoke", cap_revoke::run),
+    ("mds-failover", mds_failover::run),
 ];
 
 /// Run one workload; its named counters.

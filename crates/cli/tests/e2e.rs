@@ -190,7 +190,13 @@ fn good_series_passes_on_a_live_cluster() {
         .collect();
     assert_eq!(
         names,
-        ["umount-stress", "iput-stress", "snap-stress", "cap-revoke"]
+        [
+            "umount-stress",
+            "iput-stress",
+            "snap-stress",
+            "cap-revoke",
+            "mds-failover"
+        ]
     );
     for w in workloads {
         assert_eq!(w["ok"], true, "{w}");
@@ -205,6 +211,7 @@ fn good_series_passes_on_a_live_cluster() {
     assert_eq!(counter(2, "snapshots"), 6);
     assert_eq!(counter(3, "records_appended"), 200);
     assert_eq!(counter(4, "failovers"), 1);
+    assert!(counter(4, "reconnect_ms") > 0);
     // Patch coverage: every patch lists the functions it changes; the ones the series is about
     // were really called by the workloads.
     let coverage = rep["coverage"].as_array().unwrap();
@@ -223,6 +230,7 @@ fn good_series_passes_on_a_live_cluster() {
         "ceph_flush_snaps",
         "ceph_put_wrbuffer_cap_refs",
         "ceph_handle_quota",
+        "send_mds_reconnect",
     ] {
         assert!(calls(f) > 0, "{f} never called");
     }

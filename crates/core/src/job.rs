@@ -592,6 +592,13 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
                 1_000_000,
                 "records each client appends at the end",
             ),
+            (
+                "check_reads",
+                0,
+                0,
+                1,
+                "1: every read during the appends must be a prefix of the writer's stream",
+            ),
         ],
     },
     WorkloadInfo {
@@ -991,6 +998,21 @@ mod tests {
         assert_eq!(job.timeouts.scaled(false).boot, job.timeouts.boot * 3);
         assert_eq!(job.timeouts.scaled(false).stall, job.timeouts.stall * 3);
         assert_eq!(job.timeouts.scaled(true).boot, job.timeouts.boot);
+    }
+
+    #[test]
+    fn docs_list_every_workload_and_parameter() {
+        let doc = include_str!("../../../docs/jobs.md");
+        for w in WORKLOADS {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", w.name)))
+                .unwrap_or_else(|| panic!("docs/jobs.md has no row for {}", w.name));
+            for (name, default, min, max, _) in w.params {
+                let want = format!("`{name}` ({default}, {min}..={max})");
+                assert!(row.contains(&want), "docs/jobs.md, {}: want {want}", w.name);
+            }
+        }
     }
 
     const MIN: &str = "name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nworkloads:\n  - name: umount-stress\n";

@@ -561,6 +561,43 @@ fn a_killable_wait_that_never_ends_is_caught_by_the_progress_watchdog() {
 }
 
 #[test]
+fn a_guest_that_falls_silent_is_dumped_through_qmp_and_killed() {
+    // A spinlock left held: both vCPUs end up spinning, the kernel still prints soft lockup and
+    // RCU stall reports, but the guest program falls silent. The host asks for sysrq w and t
+    // through QMP, kills the guest and reports a hang, with the kernel's own reports before it.
+    let _g = lock();
+    let r = harness(
+        &[
+            "test",
+            "--job",
+            fixture("jobs/silence.yaml").to_str().unwrap(),
+        ],
+        &[
+            &shared("ceph-cap-locking-6.1.mbox"),
+            &fixture("broken/spinlock-leak.patch"),
+        ],
+    );
+    let rep = r.report();
+    assert_eq!(rep["verdict"], "fail", "{}\n{}", r.stdout(), r.stderr());
+    let findings = rep["findings"].as_array().unwrap();
+    let hang = findings
+        .iter()
+        .find(|f| f["kind"] == "hang")
+        .unwrap_or_else(|| panic!("no hang finding: {findings:?}"));
+    assert_eq!(
+        hang["title"],
+        "INFO: guest stopped responding during workload umount-stress"
+    );
+    assert_eq!(rep["prefixes"][7]["test"]["exit"], "timeout");
+    let console = r.artifact("console-prefix-7.log");
+    assert!(console.contains("no sign of life for 30s"), "{console}");
+    // The keys reached the guest's keyboard: the kernel ran both sysrq handlers.
+    assert!(console.contains("sysrq: Show Blocked State"));
+    assert!(console.contains("sysrq: Show State"));
+    assert_no_leftovers();
+}
+
+#[test]
 fn a_guest_stuck_on_a_full_cluster_is_an_infra_error_with_the_clusters_evidence() {
     // A 256 MiB memstore OSD under iput-stress fills up: writes fail, opens block in the MDS. The
     // good series is not to blame; the report says why, in the cluster's own words.

@@ -11,6 +11,27 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The tests share the tree, its worktree and its build directory: one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The kernel git tree from Debian's tarball with its `pre-series` commit (made once, reused).
+fn test_tree() -> PathBuf {
+    let tree = harness_exec::default_cache_dir().join("test-trees/linux-6.1");
+    assert!(Command::new(repo().join("scripts/make-kernel-tree"))
+        .arg(&tree)
+        .arg("/usr/src/linux-source-6.1.tar.xz")
+        .arg(repo().join("../shared/series/pre-series-6.1.patch"))
+        .arg("pre-series")
+        .status()
+        .unwrap()
+        .success());
+    tree
+}
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -21,15 +42,8 @@ fn the_series_passes_on_a_debug_kernel_built_from_a_git_tree() {
         eprintln!("skipped: set HARNESS_TEST_TREE_BUILD=1 to build a whole debug kernel");
         return;
     }
-    let tree = harness_exec::default_cache_dir().join("test-trees/linux-6.1");
-    assert!(Command::new(repo().join("scripts/make-kernel-tree"))
-        .arg(&tree)
-        .arg("/usr/src/linux-source-6.1.tar.xz")
-        .arg(repo().join("../shared/series/pre-series-6.1.patch"))
-        .arg("pre-series")
-        .status()
-        .unwrap()
-        .success());
+    let _g = lock();
+    let tree = test_tree();
     let results = tempfile::tempdir().unwrap();
     let json = results.path().join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_harness"))
@@ -104,5 +118,64 @@ fn the_series_passes_on_a_debug_kernel_built_from_a_git_tree() {
         console.contains("Lock dependency validator"),
         "lockdep is not on"
     );
-    assert!(console.contains("HARNESS-RESULT: rc=0"));
+    assert!(console.contains(r#"HARNESS/1 {"t":"result","rc":0}"#));
+}
+
+/// The series plus one of our broken patches on the debug kernel: the verdict must be `fail`
+/// with a first finding of `kind` whose title contains every one of `title_has`. The tree and its
+/// build directory are the ones the test above made (each prefix rebuilds incrementally).
+fn debug_kernel_catches(patch: &str, kind: &str, title_has: &[&str]) {
+    if std::env::var_os("HARNESS_TEST_TREE_BUILD").is_none() {
+        eprintln!("skipped: set HARNESS_TEST_TREE_BUILD=1 to build a whole debug kernel");
+        return;
+    }
+    let _g = lock();
+    let tree = test_tree();
+    let results = tempfile::tempdir().unwrap();
+    let json = results.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("--results")
+        .arg(results.path())
+        .args([
+            "test",
+            "--job",
+            "tree-debug",
+            "--base",
+            "pre-series",
+            "--tree",
+        ])
+        .arg(&tree)
+        .arg("--json")
+        .arg(&json)
+        .arg(repo().join("../shared/series/ceph-cap-locking-6.1.mbox"))
+        .arg(repo().join("tests/fixtures/broken").join(patch))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(rep["verdict"], "fail", "{stdout}");
+    let f = &rep["findings"][0];
+    assert_eq!(f["kind"], kind, "{}", rep["findings"]);
+    let title = f["title"].as_str().unwrap();
+    for want in title_has {
+        assert!(title.contains(want), "{title}");
+    }
+}
+
+#[test]
+fn lockdep_reports_the_lock_inversion() {
+    // Only a lockdep kernel sees it: the inverted order deadlocks only if both paths race.
+    debug_kernel_catches("lock-inversion.patch", "lockdep", &["deadlock"]);
+}
+
+#[test]
+fn kasan_reports_the_dentry_use_after_free() {
+    // Only a KASAN kernel sees it: Debian's kernel reads the freed object and goes on.
+    debug_kernel_catches(
+        "dentry-use-after-free.patch",
+        "kasan",
+        &["use-after-free", "ceph_d_release"],
+    );
 }

@@ -376,9 +376,12 @@ pub async fn run(
         procs.stop(pid, Duration::from_secs(2));
         match hang.take() {
             Some((_, mut f)) => {
-                // Titled by where the blocked task sleeps, so the same hang groups together.
-                if let Some(func) = harness_scan::frames::blocked_in(&f.excerpt) {
-                    f.title = format!("INFO: task stalled in {func}");
+                // A stall is titled by where the blocked task sleeps, so the same hang groups
+                // together. (After silence, sysrq t dumps every task: no one of them is "the" one.)
+                if f.title.starts_with("INFO: workload stalled") {
+                    if let Some(func) = harness_scan::frames::blocked_in(&f.excerpt) {
+                        f.title = format!("INFO: task stalled in {func}");
+                    }
                 }
                 findings.push(f)
             }

@@ -240,6 +240,8 @@ pub async fn run(
     // Alive: any console line until the guest program has started, then only its messages
     // (a kernel printing soft-lockup reports every 20 s is not a guest making progress).
     let mut last_alive = t0;
+    // Console lines since the guest program's last message (at most 20).
+    let mut since_message: Vec<String> = Vec::new();
     let mut program_started = false;
     let timed_out = loop {
         let now = Instant::now();
@@ -307,7 +309,11 @@ pub async fn run(
         if !program_started {
             last_alive = Instant::now();
         }
-        if let Some(m) = harness_proto::decode(line) {
+        let message = harness_proto::decode(line);
+        if message.is_none() && since_message.len() < 20 {
+            since_message.push(stamp(t, line));
+        }
+        if let Some(m) = message {
             program_started = true;
             last_alive = Instant::now();
             match &m {
@@ -328,15 +334,22 @@ pub async fn run(
                     prefix: None,
                 }),
                 Msg::Stall { workload, seconds } if hang.is_none() => {
+                    // Kernel lines printed since the previous message may already belong to
+                    // the dump (the kernel writes to the UART directly, the guest via the tty).
+                    let mut excerpt =
+                        format!("{workload}: no progress for {seconds}s; blocked tasks (sysrq w):");
+                    for l in &since_message {
+                        excerpt.push('\n');
+                        excerpt.push_str(l);
+                    }
+                    excerpt.push('\n');
+                    excerpt.push_str(&stamp(t, line));
                     hang = Some((
                         Instant::now() + DUMP_GRACE,
                         Finding {
                             kind: FindingKind::Hang,
                             title: format!("INFO: workload stalled in {workload}"),
-                            excerpt: format!(
-                                "{workload}: no progress for {seconds}s; blocked tasks (sysrq w):\n{}",
-                                stamp(t, line)
-                            ),
+                            excerpt,
                             line: line_no,
                             time: Some(t),
                             prefix: None,
@@ -356,6 +369,7 @@ pub async fn run(
                 _ => {}
             }
             messages.push(m);
+            since_message.clear();
         }
         if last_lines.len() == 30 {
             last_lines.pop_front();

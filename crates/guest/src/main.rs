@@ -147,6 +147,9 @@ fn watchdog(plan: &Plan, shared: Arc<Shared>) {
                     workload: workload.clone(),
                     seconds: (now - last_change) as u64,
                 });
+                // The kernel prints straight to the UART, our line waits in the tty buffer:
+                // let it out first so the dump follows it on the console.
+                unsafe { libc::tcdrain(1) };
                 let _ = std::fs::write("/proc/sysrq-trigger", "w");
                 reported = workload;
             }

@@ -32,19 +32,14 @@ fn test_tree() -> PathBuf {
     tree
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-#[test]
-#[ignore = "builds a whole debug kernel (20+ min the first time): run with --ignored"]
-fn the_series_passes_on_a_debug_kernel_built_from_a_git_tree() {
-    let _g = lock();
+/// `harness test --job tree-debug` of the series (plus one broken patch of ours) on the test
+/// tree: the report, the terminal summary and the results directory.
+fn run_tree_debug(broken: Option<&str>) -> (serde_json::Value, String, tempfile::TempDir) {
     let tree = test_tree();
     let results = tempfile::tempdir().unwrap();
     let json = results.path().join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .arg("--results")
+    let mut c = Command::new(env!("CARGO_BIN_EXE_harness"));
+    c.arg("--results")
         .arg(results.path())
         .args([
             "test",
@@ -57,19 +52,31 @@ fn the_series_passes_on_a_debug_kernel_built_from_a_git_tree() {
         .arg(&tree)
         .arg("--json")
         .arg(&json)
-        .arg(repo().join("../shared/series/ceph-cap-locking-6.1.mbox"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    let rep: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(
-        rep["verdict"],
-        "pass",
-        "{stdout}\n{}",
+        .arg(repo().join("../shared/series/ceph-cap-locking-6.1.mbox"));
+    if let Some(p) = broken {
+        c.arg(repo().join("tests/fixtures/broken").join(p));
+    }
+    let out = c.output().unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    println!("{text}");
+    let rep = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (rep, text, results)
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+#[ignore = "builds a whole debug kernel (20+ min the first time): run with --ignored"]
+fn the_series_passes_on_a_debug_kernel_built_from_a_git_tree() {
+    let _g = lock();
+    let (rep, stdout, results) = run_tree_debug(None);
+    assert_eq!(rep["verdict"], "pass", "{stdout}");
     let prefixes = rep["prefixes"].as_array().unwrap();
     assert_eq!(prefixes.len(), 7);
     assert!(prefixes.iter().all(|p| p["built"] == true));
@@ -123,31 +130,7 @@ fn the_series_passes_on_a_debug_kernel_built_from_a_git_tree() {
 /// build directory are the ones the test above made (each prefix rebuilds incrementally).
 fn debug_kernel_catches(patch: &str, kind: &str, title_has: &[&str]) {
     let _g = lock();
-    let tree = test_tree();
-    let results = tempfile::tempdir().unwrap();
-    let json = results.path().join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .arg("--results")
-        .arg(results.path())
-        .args([
-            "test",
-            "--job",
-            "tree-debug",
-            "--base",
-            "pre-series",
-            "--tree",
-        ])
-        .arg(&tree)
-        .arg("--json")
-        .arg(&json)
-        .arg(repo().join("../shared/series/ceph-cap-locking-6.1.mbox"))
-        .arg(repo().join("tests/fixtures/broken").join(patch))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    let rep: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (rep, stdout, _results) = run_tree_debug(Some(patch));
     assert_eq!(rep["verdict"], "fail", "{stdout}");
     let f = &rep["findings"][0];
     assert_eq!(f["kind"], kind, "{}", rep["findings"]);

@@ -373,7 +373,7 @@ async fn stages(
 
     let timeouts = job.timeouts.scaled(accel == Accel::Kvm);
     let workload_names: Vec<&str> = job.workloads.iter().map(|w| w.name.as_str()).collect();
-    let conf = guest_conf(&cluster);
+    let conf = guest_conf();
     let modular = matches!(kernel, Kernel::Distro { .. });
     // Patch coverage: the functions each patch changes, counted in every boot.
     let changed = if job.probes.coverage {
@@ -728,8 +728,7 @@ fn coverage_report(
 }
 
 /// `/etc/harness.conf` for `/init`: the guest's address.
-fn guest_conf(cluster: &Cluster) -> String {
-    let _ = cluster;
+fn guest_conf() -> String {
     image::guest_conf(&[(
         "GUEST_IP",
         format!("{}/{}", Netns::guest_ip(0), netns::PREFIX_LEN),

@@ -116,8 +116,18 @@ fn lock() -> std::sync::MutexGuard<'static, ()> {
 
 /// The good series with one of our deliberately broken patches on top; the verdict must be `fail`.
 fn failing_run(broken: &str) -> Run {
+    failing_run_with_job(None, broken)
+}
+
+/// [`failing_run`] with a job file from `tests/fixtures/` instead of the default job.
+fn failing_run_with_job(job: Option<&str>, broken: &str) -> Run {
+    let job = job.map(|j| fixture(j).to_string_lossy().into_owned());
+    let mut args = vec!["test"];
+    if let Some(j) = &job {
+        args.extend(["--job", j.as_str()]);
+    }
     let r = harness(
-        &["test"],
+        &args,
         &[&shared("ceph-cap-locking-6.1.mbox"), &fixture(broken)],
     );
     assert_eq!(
@@ -537,19 +547,8 @@ fn a_killable_wait_that_never_ends_is_caught_by_the_progress_watchdog() {
     // The task sleeps in TASK_KILLABLE, which the hung task detector skips: only the workload's
     // progress watchdog sees it. The blocked stack is in the finding, and the title names it.
     let _g = lock();
-    let r = harness(
-        &[
-            "test",
-            "--job",
-            fixture("jobs/stall.yaml").to_str().unwrap(),
-        ],
-        &[
-            &shared("ceph-cap-locking-6.1.mbox"),
-            &fixture("broken/fsync-stall.patch"),
-        ],
-    );
+    let r = failing_run_with_job(Some("jobs/stall.yaml"), "broken/fsync-stall.patch");
     let rep = r.report();
-    assert_eq!(rep["verdict"], "fail", "{}\n{}", r.stdout(), r.stderr());
     let f = &rep["findings"][0];
     assert_eq!(f["kind"], "hang", "{}", rep["findings"]);
     assert_eq!(f["title"], "INFO: task stalled in ceph_fsync");
@@ -566,19 +565,8 @@ fn a_guest_that_falls_silent_is_dumped_through_qmp_and_killed() {
     // RCU stall reports, but the guest program falls silent. The host asks for sysrq w and t
     // through QMP, kills the guest and reports a hang, with the kernel's own reports before it.
     let _g = lock();
-    let r = harness(
-        &[
-            "test",
-            "--job",
-            fixture("jobs/silence.yaml").to_str().unwrap(),
-        ],
-        &[
-            &shared("ceph-cap-locking-6.1.mbox"),
-            &fixture("broken/spinlock-leak.patch"),
-        ],
-    );
+    let r = failing_run_with_job(Some("jobs/silence.yaml"), "broken/spinlock-leak.patch");
     let rep = r.report();
-    assert_eq!(rep["verdict"], "fail", "{}\n{}", r.stdout(), r.stderr());
     let findings = rep["findings"].as_array().unwrap();
     let hang = findings
         .iter()

@@ -69,7 +69,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: SeriesCmd,
     },
-    /// Run the job on a series and print the time of each phase against the sum of its parts.
+    /// Test the series; if it fails, bisect the failure to its patch and test the way back
+    /// (`harness test --on-failure revert`; `--on-failure bisect` stops at the culprit).
+    Bisect(TestArgs),
+    /// Run the job on a series and print the time of each phase against the sum of its parts
+    /// (and, for a failing series, the time to its culprit).
     Bench(TestArgs),
 }
 
@@ -174,7 +178,7 @@ fn chain(e: &anyhow::Error) -> String {
 }
 
 fn real_main(cli: Cli) -> Result<u8, Fail> {
-    if !matches!(cli.cmd, Cmd::Test(_) | Cmd::Bench(_)) {
+    if !matches!(cli.cmd, Cmd::Test(_) | Cmd::Bench(_) | Cmd::Bisect(_)) {
         // Read-only commands end quietly when their reader goes away (`harness show last | head`).
         // Not for a run: it must always reach its teardown.
         unsafe {
@@ -186,6 +190,10 @@ fn real_main(cli: Cli) -> Result<u8, Fail> {
     }
     match cli.cmd {
         Cmd::Test(args) => test(&cli.results, args, false),
+        Cmd::Bisect(mut args) => {
+            args.on_failure.get_or_insert_with(|| "revert".into());
+            test(&cli.results, args, false)
+        }
         Cmd::Bench(args) => test(&cli.results, args, true),
         Cmd::Show { run, json } => show(&cli.results, &run, json),
         Cmd::List { limit } => list(&cli.results, limit),
@@ -622,6 +630,7 @@ fn print_report(r: &Report, artifacts: &Path) {
             println!("    {l}");
         }
     }
+    print_bisection(r);
     let phases: Vec<String> = r
         .phases
         .iter()
@@ -630,6 +639,59 @@ fn print_report(r: &Report, artifacts: &Path) {
     println!("phases: {}", phases.join(", "));
     println!("artifacts: {}", artifacts.display());
     println!("verdict: {} ({}) in {:.1}s", r.verdict, r.reason, r.seconds);
+}
+
+fn print_bisection(r: &Report) {
+    let Some(c) = &r.culprit else { return };
+    println!("bisection of \"{}\":", c.signature);
+    for (i, b) in r.bisection.iter().enumerate() {
+        println!(
+            "  {:>3}. prefix {:>2}{} {:<6} {:>4.0}s  {}",
+            i + 1,
+            b.prefix,
+            if b.verify { " (verify)" } else { "         " },
+            format!("{:?}", b.outcome).to_lowercase(),
+            b.seconds,
+            b.signatures.join(" | ")
+        );
+    }
+    if !c.skipped.is_empty() {
+        let k: Vec<String> = c.skipped.iter().map(|k| k.to_string()).collect();
+        println!(
+            "  skipped (does not build or boot): prefix {}",
+            k.join(", ")
+        );
+    }
+    println!(
+        "  {} (rate {:.2}, {} rounds)",
+        c.describe(),
+        c.rate,
+        c.rounds
+    );
+    if let Some(rv) = &r.revert {
+        for t in [&rv.without_culprit, &rv.whole_series] {
+            println!(
+                "  revert: {}: {} after {} clean runs ({:.1}%){}{}",
+                t.what,
+                t.verdict,
+                t.runs,
+                t.confidence * 100.0,
+                t.file
+                    .as_ref()
+                    .map(|f| format!(", {f}"))
+                    .unwrap_or_default(),
+                t.note
+                    .as_ref()
+                    .map(|n| format!("; {n}"))
+                    .unwrap_or_default()
+            );
+        }
+        match (&rv.revert_patch, &rv.revert_note) {
+            (Some(f), _) => println!("  revert: git revert of the culprit on the full series: {f}"),
+            (None, Some(n)) => println!("  revert: {n}"),
+            _ => {}
+        }
+    }
 }
 
 fn print_bench(r: &Report) {
@@ -650,6 +712,14 @@ fn print_bench(r: &Report) {
         r.seconds,
         r.seconds / sum.max(0.001)
     );
+    if let Some(c) = &r.culprit {
+        // From the start of the run to the verified answer (the revert comes after).
+        let until = c.found_after_s;
+        println!(
+            "bench: time to culprit {:.0} s (target < 240 s for a deterministic bug in 6 patches): patch {} after {} runs",
+            until, c.index, c.runs
+        );
+    }
     for p in &r.prefixes {
         for t in &p.attempts {
             if t.workloads.is_empty() {

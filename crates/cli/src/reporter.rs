@@ -97,7 +97,8 @@ impl EventSink for Terminal {
             },
             Event::Progress { phase, message } => {
                 self.bar(*phase, |b| b.set_message(message.clone()));
-                if self.tty.is_none() {
+                // Each bisection step is part of the story: always a line of its own.
+                if self.tty.is_none() || matches!(phase, Phase::Bisect | Phase::Revert) {
                     self.line(&format!("{phase}: {message}"));
                 }
             }

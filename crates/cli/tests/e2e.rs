@@ -122,7 +122,8 @@ fn failing_run(broken: &str) -> Run {
 /// [`failing_run`] with a job file from `tests/fixtures/` instead of the default job.
 fn failing_run_with_job(job: Option<&str>, broken: &str) -> Run {
     let job = job.map(|j| fixture(j).to_string_lossy().into_owned());
-    let mut args = vec!["test"];
+    // These tests are about detection; the bisection has its own tests (bisect.rs).
+    let mut args = vec!["test", "--on-failure", "none"];
     if let Some(j) = &job {
         args.extend(["--job", j.as_str()]);
     }
@@ -710,5 +711,187 @@ fn what_a_killed_harness_left_is_swept_by_the_next_run() {
         "{}",
         r.stderr()
     );
+    assert_no_leftovers();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bisection and revert (docs/bisection.md). The series are composed at test time by
+// scripts/compose-series from the posted mbox and fixture patches; the job runs one short workload.
+// ---------------------------------------------------------------------------------------------
+
+/// `items`: patch numbers of the 6.1 backport, or fixture paths under tests/fixtures.
+fn composed(items: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("series-")
+        .tempdir()
+        .unwrap();
+    let mut c = Command::new(repo().join("scripts/compose-series"));
+    c.arg(dir.path()).arg(shared("ceph-cap-locking-6.1.mbox"));
+    for i in items {
+        if i.chars().all(|c| c.is_ascii_digit()) {
+            c.arg(i);
+        } else {
+            c.arg(fixture(i));
+        }
+    }
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+fn bisect_run(job: &str, items: &[&str]) -> Run {
+    let series = composed(items);
+    let r = harness(
+        &["bisect", "--job", fixture(job).to_str().unwrap()],
+        &[series.path()],
+    );
+    // The figures, for the test log (--nocapture).
+    if let Some(rep) = &r.report {
+        eprintln!("culprit: {}\nrevert: {}", rep["culprit"], rep["revert"]);
+    }
+    r
+}
+
+/// The runs the bisection made of one prefix: (fails with the signature, passes).
+fn runs_of(rep: &Value, prefix: u64) -> (usize, usize) {
+    let runs = rep["bisection"].as_array().unwrap();
+    let of = |o: &str| {
+        runs.iter()
+            .filter(|r| r["prefix"] == prefix && r["outcome"] == o)
+            .count()
+    };
+    (of("fail"), of("pass"))
+}
+
+#[test]
+fn a_deterministic_bug_is_bisected_to_its_patch_and_the_revert_passes() {
+    let _g = lock();
+    // Patch 5 of 7 warns on every unlink; patches 6 and 7 must be rebased without it.
+    let r = bisect_run(
+        "jobs/bisect.yaml",
+        &["1", "2", "3", "4", "broken/warn-in-unlink.patch", "5", "6"],
+    );
+    let rep = r.report();
+    assert_eq!(rep["verdict"], "fail", "{}\n{}", r.stdout(), r.stderr());
+    assert_eq!(r.code(), 1);
+    let c = &rep["culprit"];
+    assert_eq!(c["index"], 5, "{}", r.stdout());
+    assert_eq!(
+        c["subject"],
+        "ceph: warn when unlinking a file with a single link"
+    );
+    assert_eq!(c["signature"], "WARNING in ceph_unlink");
+    assert_eq!(c["confident"], true);
+    assert_eq!(c["verified"], true);
+    assert!(c["confidence"].as_f64().unwrap() >= 0.99);
+    assert!(c["rate"].as_f64().unwrap() > 0.8, "{c}");
+    // Verified on real runs: the culprit failed, the prefix before it passed, in verification too.
+    let (fails5, _) = runs_of(rep, 5);
+    let (fails4, passes4) = runs_of(rep, 4);
+    assert!(fails5 >= 1 && passes4 >= 1 && fails4 == 0, "{}", r.stdout());
+    assert!(rep["bisection"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|b| b["verify"] == true && b["prefix"] == 5 && b["outcome"] == "fail"));
+    assert!(
+        c["runs"].as_u64().unwrap() <= 16,
+        "a deterministic bug in 7 patches: {c}"
+    );
+    // The way back: both candidates tested and passing, as files a maintainer can use.
+    let rv = &rep["revert"];
+    assert_eq!(rv["without_culprit"]["verdict"], "pass", "{rv}");
+    assert_eq!(rv["whole_series"]["verdict"], "pass", "{rv}");
+    let mbox = r.artifact("without-culprit.mbox");
+    let subjects: Vec<&str> = mbox.lines().filter(|l| l.starts_with("Subject:")).collect();
+    assert_eq!(subjects.len(), 6, "{subjects:?}");
+    assert!(!mbox.contains("warn when unlinking"));
+    assert!(mbox.contains("eliminate ceph_async_iput()"));
+    let revert = r.artifact("revert-culprit.patch");
+    assert!(revert.contains("Revert \"ceph: warn when unlinking a file with a single link\""));
+    assert!(revert.contains("-\tWARN_ON_ONCE(op == CEPH_MDS_OP_UNLINK && inode->i_nlink < 2);"));
+    let text = r.artifact("bisect-report.txt");
+    assert!(text.contains("culprit: patch 5"), "{text}");
+    // The summary tells the story too.
+    assert!(r
+        .stdout()
+        .contains("bisection of \"WARNING in ceph_unlink\""));
+    assert_no_leftovers();
+}
+
+#[test]
+fn an_unbuildable_prefix_is_skipped_and_the_bug_after_it_is_found() {
+    let _g = lock();
+    // Patch 2 calls a helper patch 3 adds: prefix 2 does not build. Patch 5 warns on unlink.
+    let r = bisect_run(
+        "jobs/bisect.yaml",
+        &[
+            "1",
+            "broken/build-break.patch",
+            "broken/build-fix.patch",
+            "2",
+            "broken/warn-in-unlink.patch",
+            "3",
+        ],
+    );
+    let rep = r.report();
+    // The series is not bisectable as posted: that is still its verdict.
+    assert_eq!(
+        rep["verdict"],
+        "build-failed",
+        "{}\n{}",
+        r.stdout(),
+        r.stderr()
+    );
+    assert_eq!(r.code(), 5);
+    assert_eq!(rep["prefixes"][2]["built"], false);
+    let c = &rep["culprit"];
+    assert_eq!(c["index"], 5, "{}", r.stdout());
+    assert_eq!(c["candidates"], serde_json::json!([5]));
+    assert_eq!(c["skipped"], serde_json::json!([2]), "{c}");
+    assert_eq!(c["verified"], true);
+    assert!(
+        rep["bisection"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["prefix"] != 2),
+        "an unbuildable prefix is never booted"
+    );
+    assert!(rep["reason"]
+        .as_str()
+        .unwrap()
+        .contains("culprit: patch 5 \"ceph: warn when unlinking a file with a single link\""));
+    // Dropping patch 5 and rebasing patch 6 gives a series that builds and passes.
+    assert_eq!(rep["revert"]["without_culprit"]["verdict"], "pass");
+    assert_no_leftovers();
+}
+
+#[test]
+fn a_flaky_bug_is_bisected_with_a_stated_confidence() {
+    let _g = lock();
+    // Patch 3 of 5 warns in one boot out of three. The job boots the tip 12 times so the failure
+    // is seen (a miss has probability (2/3)^12 < 1%; then the run is repeated once).
+    let items = ["1", "2", "broken/flaky-warn-in-rename.patch", "3", "4"];
+    let mut r = bisect_run("jobs/bisect-flaky.yaml", &items);
+    if r.report()["verdict"] == "pass" {
+        r = bisect_run("jobs/bisect-flaky.yaml", &items);
+    }
+    let rep = r.report();
+    assert_eq!(rep["verdict"], "fail", "{}\n{}", r.stdout(), r.stderr());
+    let c = &rep["culprit"];
+    assert_eq!(c["signature"], "WARNING in ceph_rename");
+    assert_eq!(c["index"], 3, "{}", r.stdout());
+    assert_eq!(c["confident"], true, "{c}");
+    assert!(c["confidence"].as_f64().unwrap() >= 0.99);
+    let rate = c["rate"].as_f64().unwrap();
+    assert!((0.1..0.7).contains(&rate), "estimated rate {rate}");
+    // Passes of bad prefixes happened and did not mislead it.
+    let bad_passes: usize = (3..=5).map(|k| runs_of(rep, k).1).sum();
+    assert!(bad_passes > 0, "{}", r.stdout());
     assert_no_leftovers();
 }

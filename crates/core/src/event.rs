@@ -20,6 +20,10 @@ pub enum Phase {
     Image,
     /// Boot the guest, run the workload, capture the console.
     Guest,
+    /// Search the prefixes for the patch that causes a failure.
+    Bisect,
+    /// Make and test the series without the culprit, and the base.
+    Revert,
     /// Stop everything the run started.
     Teardown,
 }
@@ -32,6 +36,8 @@ impl Phase {
             Phase::Cluster => "cluster",
             Phase::Image => "image",
             Phase::Guest => "guest",
+            Phase::Bisect => "bisect",
+            Phase::Revert => "revert",
             Phase::Teardown => "teardown",
         }
     }

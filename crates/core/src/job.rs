@@ -133,6 +133,28 @@ struct RawJob {
     timeouts: RawTimeouts,
     #[serde(default)]
     probes: RawProbes,
+    #[serde(default)]
+    bisect: RawBisect,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawBisect {
+    confidence: f64,
+    max_runs: u32,
+    /// `auto`, or a known reproduction rate in (0, 1].
+    rate: serde_yaml::Value,
+}
+
+impl Default for RawBisect {
+    fn default() -> Self {
+        let m = crate::bisect::Model::default();
+        RawBisect {
+            confidence: m.confidence,
+            max_runs: m.max_runs,
+            rate: serde_yaml::Value::String("auto".into()),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,7 +182,7 @@ fn default_test_prefixes() -> String {
     "tip".into()
 }
 fn default_on_failure() -> String {
-    "none".into()
+    "revert".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,6 +327,8 @@ pub struct Job {
     pub on_failure: OnFailure,
     pub timeouts: Timeouts,
     pub probes: ProbeSpec,
+    /// How a failure is bisected (`on_failure: bisect|revert`).
+    pub bisect: crate::bisect::Model,
 }
 
 /// Probes in the guest.
@@ -453,7 +477,8 @@ pub enum TestPrefixes {
     All,
 }
 
-/// What a failing series leads to (bisection and revert come with the bisection engine).
+/// What a failing series leads to: nothing more, a bisection to the culprit patch, or the
+/// bisection and a tested way back (the series without the culprit, and the base).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnFailure {
@@ -862,6 +887,48 @@ impl Job {
                 format!("`{}`: expected bisect, revert or none", raw.on_failure),
             )
         })?;
+        let bisect = {
+            let b = &raw.bisect;
+            if !(0.5..1.0).contains(&b.confidence) {
+                return Err(invalid(
+                    "bisect.confidence",
+                    format!("{} is out of range 0.5..1 (e.g. 0.99)", b.confidence),
+                ));
+            }
+            if !(1..=1000).contains(&b.max_runs) {
+                return Err(invalid(
+                    "bisect.max_runs",
+                    format!("{} is out of range 1..=1000", b.max_runs),
+                ));
+            }
+            let known_rate = match &b.rate {
+                serde_yaml::Value::String(s) if s == "auto" => None,
+                serde_yaml::Value::Number(n) => match n.as_f64() {
+                    Some(p) if p > 0.0 && p <= 1.0 => Some(p),
+                    _ => {
+                        return Err(invalid(
+                            "bisect.rate",
+                            format!("{n} is out of range (0, 1]"),
+                        ))
+                    }
+                },
+                other => {
+                    return Err(invalid(
+                        "bisect.rate",
+                        format!(
+                            "`{}`: expected auto or a reproduction rate in (0, 1]",
+                            serde_yaml::to_string(other).unwrap_or_default().trim()
+                        ),
+                    ))
+                }
+            };
+            crate::bisect::Model {
+                confidence: b.confidence,
+                max_runs: b.max_runs,
+                known_rate,
+                ..crate::bisect::Model::default()
+            }
+        };
         let t = raw.timeouts;
         for (k, v) in [
             ("timeouts.apply_s", t.apply_s),
@@ -899,6 +966,7 @@ impl Job {
             repeats: raw.repeats,
             test_prefixes,
             on_failure,
+            bisect,
             timeouts: Timeouts {
                 apply: Duration::from_secs(t.apply_s),
                 build: Duration::from_secs(t.build_s),

@@ -3,6 +3,7 @@
 //! Everything here is plain data and synchronous functions over it: no process, no sleep, no file,
 //! no socket. The executor (`harness-exec`) does the I/O and feeds results back in.
 
+pub mod bisect;
 pub mod event;
 pub mod finding;
 pub mod health;

@@ -180,6 +180,183 @@ pub struct Report {
     pub phases: Vec<PhaseTime>,
     pub started_at: String,
     pub seconds: f64,
+    /// The patch a failure was bisected to (`on_failure: bisect|revert`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub culprit: Option<Culprit>,
+    /// Every guest run of the bisection, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bisection: Vec<BisectRun>,
+    /// The verified way back (`on_failure: revert`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert: Option<Revert>,
+}
+
+/// The answer of a bisection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Culprit {
+    /// First bad prefix = the culprit patch's 1-based index; 0: the base fails too (not the series).
+    pub index: usize,
+    /// Subject of that patch (`"(base)"` for 0).
+    pub subject: String,
+    /// The failure bisected (a finding title).
+    pub signature: String,
+    /// Patches no test could tell apart from the culprit (untestable prefixes before it).
+    pub candidates: Vec<usize>,
+    /// Posterior probability that `candidates` holds the culprit.
+    pub confidence: f64,
+    /// The stated confidence was reached (else the run budget ran out: a best guess).
+    pub confident: bool,
+    /// The culprit failed again and the prefix before it passed again.
+    pub verified: bool,
+    /// Estimated reproduction rate of the failure on a bad prefix.
+    pub rate: f64,
+    /// Guest runs that were evidence, and rounds of guests.
+    pub runs: u32,
+    pub rounds: u32,
+    /// Prefixes skipped because they do not build or boot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<usize>,
+    /// Seconds from the start of the run to the verified answer.
+    pub found_after_s: f64,
+}
+
+impl Culprit {
+    /// One line: "culprit: patch 4 \"subject\" (99.6%, 9 runs, verified)".
+    pub fn describe(&self) -> String {
+        let who =
+            match self.candidates.as_slice() {
+                [0] => "culprit: none in the series, the base fails too".to_string(),
+                [k] => format!("culprit: patch {k} \"{}\"", self.subject),
+                g => format!(
+                "culprit: one of patches {} (untestable prefixes between them), likely {} \"{}\"",
+                g.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "),
+                self.index,
+                self.subject
+            ),
+            };
+        format!(
+            "{who} ({:.1}%{}, {} runs, {})",
+            self.confidence * 100.0,
+            if self.confident {
+                ""
+            } else {
+                ", below the stated confidence: a best guess"
+            },
+            self.runs,
+            if self.verified {
+                "verified"
+            } else {
+                "not verified"
+            }
+        )
+    }
+}
+
+/// The bisection as a maintainer reads it (`bisect-report.txt`).
+pub fn bisect_text(c: &Culprit, runs: &[BisectRun], revert: Option<&Revert>) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "signature: {}", c.signature);
+    let _ = writeln!(s, "{}", c.describe());
+    let _ = writeln!(
+        s,
+        "estimated reproduction rate {:.2}; {} runs in {} rounds",
+        c.rate, c.runs, c.rounds
+    );
+    if !c.skipped.is_empty() {
+        let k: Vec<String> = c.skipped.iter().map(|k| k.to_string()).collect();
+        let _ = writeln!(
+            s,
+            "skipped prefixes (do not build or boot): {}",
+            k.join(", ")
+        );
+    }
+    let _ = writeln!(s, "\nruns:");
+    for (i, r) in runs.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "  {:>3}. prefix {:>3}{} {:<10} {:>5.0}s  {}  {}",
+            i + 1,
+            r.prefix,
+            if r.verify { " verify" } else { "       " },
+            format!("{:?}", r.outcome).to_lowercase(),
+            r.seconds,
+            r.console,
+            r.signatures.join(" | ")
+        );
+    }
+    if let Some(r) = revert {
+        let _ = writeln!(s, "\nrevert:");
+        for t in [&r.without_culprit, &r.whole_series] {
+            let _ = writeln!(
+                s,
+                "  {}: {} ({} clean runs, {:.1}% sure a variant with the bug would have failed){}{}",
+                t.what,
+                t.verdict,
+                t.runs,
+                t.confidence * 100.0,
+                t.file.as_ref().map(|f| format!(", {f}")).unwrap_or_default(),
+                t.note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
+            );
+        }
+        match (&r.revert_patch, &r.revert_note) {
+            (Some(f), _) => {
+                let _ = writeln!(s, "  git revert of the culprit on the full series: {f}");
+            }
+            (None, Some(n)) => {
+                let _ = writeln!(s, "  {n}");
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+/// One guest run made by the bisection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BisectRun {
+    pub prefix: usize,
+    /// What the run says about the bisected signature.
+    pub outcome: crate::bisect::Outcome,
+    /// A verification run of a candidate culprit.
+    pub verify: bool,
+    pub verdict: Verdict,
+    /// Titles of the findings of the run (another signature is recorded, not counted).
+    pub signatures: Vec<String>,
+    pub console: String,
+    pub seconds: f64,
+}
+
+/// The two ways back a maintainer can take, each tested.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revert {
+    /// The series without the culprit (later patches applied with `git am -3`).
+    pub without_culprit: RevertTest,
+    /// The whole series reverted: the base.
+    pub whole_series: RevertTest,
+    /// A `git revert` of the culprit on top of the full series (artifact file), if it reverts cleanly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_patch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_note: Option<String>,
+}
+
+/// One candidate outcome and its verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevertTest {
+    pub what: String,
+    /// The artifact that holds it (an mbox), if one was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// `pass`: it did not fail in `runs` runs; `fail`; `apply-failed` / `build-failed`: it could not be
+    /// made; `infra-error`: it could not be tested.
+    pub verdict: Verdict,
+    pub runs: u32,
+    /// Probability that a variant that still had the bug would have failed at least once in
+    /// `runs` runs at the estimated rate.
+    pub confidence: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Report {

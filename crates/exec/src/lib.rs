@@ -2,6 +2,7 @@
 //! teardown. Everything it starts belongs to a run ([`proc::Procs`], [`netns::Netns`], temp dirs) and
 //! is removed on every exit path.
 
+mod bisector;
 pub mod builder;
 pub mod cluster;
 pub mod guest;

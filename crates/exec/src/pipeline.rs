@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use harness_core::event::{Event, EventSink, Phase};
 use harness_core::finding::Finding;
-use harness_core::job::{Job, TestPrefixes};
+use harness_core::job::{Job, OnFailure, TestPrefixes};
 use harness_core::probe::{self, FunctionCoverage, PatchCoverage};
 use harness_core::report::{
     GuestExit, PhaseTime, PrefixResult, Report, SeriesSummary, TestResult, Verdict, WorkloadRun,
@@ -37,24 +37,29 @@ pub struct RunInput {
     pub started_at: String,
 }
 
-struct State<'a> {
-    sink: &'a dyn EventSink,
+pub(crate) struct State<'a> {
+    pub sink: &'a dyn EventSink,
+    /// When the run started.
+    pub t0: Instant,
     phases: Mutex<Vec<PhaseTime>>,
-    prefixes: Vec<PrefixResult>,
-    findings: Vec<Finding>,
+    pub prefixes: Vec<PrefixResult>,
+    pub findings: Vec<Finding>,
     coverage: Vec<PatchCoverage>,
     accel: Option<Accel>,
+    pub culprit: Option<harness_core::report::Culprit>,
+    pub bisection: Vec<harness_core::report::BisectRun>,
+    pub revert: Option<harness_core::report::Revert>,
 }
 
 impl State<'_> {
-    fn begin(&self, phase: Phase, detail: impl Into<String>) -> (Phase, Instant) {
+    pub fn begin(&self, phase: Phase, detail: impl Into<String>) -> (Phase, Instant) {
         self.sink.emit(&Event::PhaseStarted {
             phase,
             detail: detail.into(),
         });
         (phase, Instant::now())
     }
-    fn end(&self, (phase, t): (Phase, Instant), ok: bool) {
+    pub fn end(&self, (phase, t): (Phase, Instant), ok: bool) {
         let seconds = t.elapsed().as_secs_f64();
         self.phases.lock().unwrap().push(PhaseTime {
             name: phase.as_str().into(),
@@ -62,7 +67,7 @@ impl State<'_> {
         });
         self.sink.emit(&Event::PhaseFinished { phase, seconds, ok });
     }
-    fn progress(&self, phase: Phase, message: impl Into<String>) {
+    pub fn progress(&self, phase: Phase, message: impl Into<String>) {
         self.sink.emit(&Event::Progress {
             phase,
             message: message.into(),
@@ -82,11 +87,15 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
     });
     let mut st = State {
         sink,
+        t0,
         phases: Mutex::new(Vec::new()),
         prefixes: Vec::new(),
         findings: Vec::new(),
         coverage: Vec::new(),
         accel: None,
+        culprit: None,
+        bisection: Vec::new(),
+        revert: None,
     };
     std::fs::create_dir_all(&input.artifacts).map_err(|e| ExecError::io(&input.artifacts, e))?;
 
@@ -119,10 +128,13 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
     );
     st.end(p, true);
 
-    let (verdict, reason) = match &outcome {
+    let (verdict, mut reason) = match &outcome {
         Ok(()) => Report::decide(&st.prefixes, &st.findings, input.job.probes.hazards_fail),
         Err(e) => (Verdict::InfraError, error_chain(e)),
     };
+    if let Some(c) = &st.culprit {
+        reason = format!("{reason}; {}", c.describe());
+    }
     let series = SeriesSummary {
         subject: input.series.title(),
         patch_count: input.series.patches.len(),
@@ -142,6 +154,9 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
         phases: st.phases.into_inner().unwrap(),
         started_at: input.started_at.clone(),
         seconds: t0.elapsed().as_secs_f64(),
+        culprit: st.culprit,
+        bisection: st.bisection,
+        revert: st.revert,
     };
     sink.emit(&Event::Verdict { verdict, reason });
     sink.emit(&Event::RunFinished {
@@ -372,8 +387,6 @@ async fn stages(
     st.end(p, true);
 
     let timeouts = job.timeouts.scaled(accel == Accel::Kvm);
-    let workload_names: Vec<&str> = job.workloads.iter().map(|w| w.name.as_str()).collect();
-    let conf = guest_conf();
     let modular = matches!(kernel, Kernel::Distro { .. });
     // Patch coverage: the functions each patch changes, counted in every boot.
     let changed = if job.probes.coverage {
@@ -413,11 +426,28 @@ async fn stages(
             function: "ceph_evict_inode".into(),
         }),
     };
+    let rig = Rig {
+        procs,
+        job,
+        kernel: &kernel,
+        cluster: &cluster,
+        ns_name: ns_name.clone(),
+        scratch,
+        artifacts: &input.artifacts,
+        cache: &input.cache,
+        base_img,
+        conf: guest_conf(),
+        plan,
+        accel,
+        timeouts,
+    };
     let mut hits: BTreeMap<String, u64> = Default::default();
     let mut probe_failures: BTreeMap<String, String> = Default::default();
     // (prefix, evictions per context, stacks) of each tested prefix's first boot.
     let mut evictions: Vec<Evictions> = Vec::new();
-    for k in tested {
+    // Every boot of the test, as the bisection will need it: (prefix, verdict, finding titles).
+    let mut seen: Vec<(usize, Verdict, Vec<String>)> = Vec::new();
+    for &k in &tested {
         let built = &builds[k];
         // The unstripped modules of a booted prefix are kept: they symbolise its traces.
         for m in &built.modules {
@@ -426,128 +456,27 @@ async fn stages(
                 input.artifacts.join(format!("{}-prefix-{k}.ko", m.name)),
             );
         }
-        let run_modules: Vec<(&str, &Path)> = built
-            .modules
-            .iter()
-            .map(|m| (m.name.as_str(), m.stripped.as_path()))
-            .collect();
-        let initrd = scratch.join(format!("run-{k}.cpio"));
-        image::run_image(
-            procs,
-            &base_img,
-            scratch,
-            &conf,
-            &plan,
-            &run_modules,
-            &initrd,
-        )
-        .await?;
         let mut attempts = Vec::new();
         for attempt in 1..=job.repeats {
-            let p = st.begin(
-                Phase::Guest,
-                format!(
-                    "prefix {k}{}: boot {} ({}), run {}",
-                    if job.repeats > 1 {
-                        format!(" attempt {attempt}/{}", job.repeats)
-                    } else {
-                        String::new()
-                    },
-                    built.boot.display(),
-                    accel.as_str(),
-                    workload_names.join(", ")
-                ),
-            );
             let console_name = if attempt == 1 {
                 format!("console-prefix-{k}.log")
             } else {
                 format!("console-prefix-{k}-attempt-{attempt}.log")
             };
-            let (req_tx, req_rx) = tokio::sync::mpsc::unbounded_channel();
-            let g = GuestConfig {
-                kernel: built.boot.clone(),
-                initrd: initrd.clone(),
-                netns: ns_name.clone(),
-                tap: "htap0".into(),
-                mac: "52:54:00:77:00:02".into(),
-                cpus: job.guests.cpus,
-                memory_mib: job.guests.memory_mib,
-                accel,
-                console: input.artifacts.join(&console_name),
-                qmp: scratch.join("qmp.sock"),
-                boot_deadline: timeouts.boot,
-                workload_deadline: timeouts.workload,
-                silence: timeouts.silence,
-                requests: Some(req_tx),
-            };
-            let mut on_line = |l: &str| {
-                sink.emit(&Event::ConsoleLine {
-                    prefix: k,
-                    line: l.to_string(),
-                })
-            };
-            let (run, health) = attend(
-                &cluster,
-                guest::run(procs, &g, &mut on_line),
-                req_rx,
-                &|m: String| {
-                    sink.emit(&Event::Progress {
-                        phase: Phase::Guest,
-                        message: m,
-                    })
-                },
-            )
-            .await;
-            let run = run?;
-            let mut findings = run.findings;
-            if !findings.is_empty() {
-                symbolizer(procs, &kernel, built)
-                    .symbolize_findings(&mut findings)
-                    .await;
-            }
-            for f in &mut findings {
-                f.prefix = Some(k);
-                sink.emit(&Event::Finding { finding: f.clone() });
-            }
-            // A guest that hung, or whose workload failed, while the cluster could not serve it
-            // is the cluster's trouble (a kernel splat is still the kernel's).
-            let stuck = run.hung || run.exit == GuestExit::Timeout;
-            let workload_only = !findings.is_empty()
-                && findings
-                    .iter()
-                    .all(|f| f.kind == harness_core::finding::FindingKind::Workload);
-            let infra = if stuck || workload_only {
-                harness_core::health::infra_evidence(&health)
-            } else {
-                None
-            };
-            let verdict = match run.exit {
-                GuestExit::Unexpected => Verdict::InfraError,
-                _ if infra.is_some() => Verdict::InfraError,
-                GuestExit::Ok if findings.is_empty() => Verdict::Pass,
-                _ => Verdict::Fail,
-            };
-            let mut workloads = Vec::new();
+            let what = format!(
+                "prefix {k}{}",
+                if job.repeats > 1 {
+                    format!(" attempt {attempt}/{}", job.repeats)
+                } else {
+                    String::new()
+                }
+            );
+            let boot = rig
+                .boot(st, k, built, &format!("prefix-{k}"), &console_name, &what)
+                .await?;
             let mut stacks = Vec::new();
-            for m in &run.messages {
+            for m in &boot.messages {
                 match m {
-                    Msg::WorkloadEnd { name, ok, stats } => {
-                        let seed = job
-                            .workloads
-                            .iter()
-                            .find(|w| &w.name == name)
-                            .map(|w| w.seed)
-                            .unwrap_or(0);
-                        workloads.push(WorkloadRun {
-                            name: name.clone(),
-                            seed,
-                            ok: *ok,
-                            seconds: stats.seconds,
-                            ops: stats.ops,
-                            ops_per_s: stats.ops as f64 / stats.seconds.max(0.001),
-                            counters: stats.counters.clone(),
-                        });
-                    }
                     Msg::Coverage { hits: h } => {
                         for (f, n) in h {
                             *hits.entry(f.clone()).or_insert(0) += n;
@@ -558,32 +487,12 @@ async fn stages(
                     _ => {}
                 }
             }
-            let counts = probe::eviction_counts(&stacks);
             if attempt == 1 && !stacks.is_empty() {
-                evictions.push((k, counts.clone(), stacks));
+                evictions.push((k, boot.result.evictions.clone(), stacks));
             }
-            attempts.push(TestResult {
-                verdict,
-                exit: run.exit,
-                qemu_status: run.qemu_status,
-                seconds: run.seconds,
-                console: console_name,
-                findings: findings.len(),
-                infra,
-                workloads,
-                evictions: counts,
-            });
-            st.findings.extend(findings);
-            st.end(p, verdict == Verdict::Pass);
-            if verdict != Verdict::Pass {
-                let detail = cluster.health_detail().await;
-                let _ = crate::write(
-                    &input
-                        .artifacts
-                        .join(format!("cluster-health-prefix-{k}.txt")),
-                    detail,
-                );
-            }
+            seen.push((k, boot.result.verdict, boot.titles()));
+            attempts.push(boot.result);
+            st.findings.extend(boot.findings);
         }
         st.prefixes[k].set_attempts(attempts);
     }
@@ -601,7 +510,224 @@ async fn stages(
         }
     }
     st.coverage = coverage_report(&input.series, &changed, &hits, &probe_failures);
+
+    // A failing prefix: which patch, and the way back. (A prefix that does not build elsewhere
+    // in the series still decides the verdict; the bisection skips it.)
+    let failed = seen.iter().any(|(_, v, _)| *v == Verdict::Fail);
+    if failed && job.on_failure != OnFailure::None {
+        let chain = crate::bisector::Chain {
+            work,
+            series: &input.series,
+            commits: &commits,
+            builds: &builds,
+        };
+        crate::bisector::bisect(&rig, st, &chain, &seen).await?;
+    }
     Ok(())
+}
+
+/// Everything a guest boot needs once the cluster is up and the image is made: boots any built
+/// variant of the kernel (a prefix, or the series without its culprit).
+pub(crate) struct Rig<'a> {
+    pub procs: &'a Procs,
+    pub job: &'a Job,
+    pub kernel: &'a Kernel,
+    pub cluster: &'a Cluster,
+    pub ns_name: String,
+    pub scratch: &'a Path,
+    pub artifacts: &'a Path,
+    pub cache: &'a Path,
+    pub base_img: PathBuf,
+    pub conf: String,
+    pub plan: Plan,
+    pub accel: Accel,
+    pub timeouts: harness_core::job::Timeouts,
+}
+
+/// One guest boot: its result, its (symbolised) findings and the guest program's messages.
+pub(crate) struct Boot {
+    pub result: TestResult,
+    pub findings: Vec<Finding>,
+    pub messages: Vec<Msg>,
+}
+
+impl Boot {
+    /// The titles of its findings; a failure without one is named by how the guest ended.
+    pub fn titles(&self) -> Vec<String> {
+        let mut t: Vec<String> = self.findings.iter().map(|f| f.title.clone()).collect();
+        if t.is_empty() && self.result.verdict == Verdict::Fail {
+            t.push(format!("guest exit: {:?}", self.result.exit));
+        }
+        t
+    }
+
+    /// The guest program started (the kernel booted and the modules loaded).
+    pub fn booted(&self) -> bool {
+        self.messages.iter().any(|m| matches!(m, Msg::Hello { .. }))
+    }
+}
+
+impl Rig<'_> {
+    /// Boot `built` (which is, or stands for, prefix `prefix`) once and run the job's workloads.
+    /// `variant` names its initramfs (made once per variant), `console` its console artifact.
+    pub async fn boot(
+        &self,
+        st: &State<'_>,
+        prefix: usize,
+        built: &Built,
+        variant: &str,
+        console: &str,
+        what: &str,
+    ) -> Result<Boot> {
+        let sink = st.sink;
+        let initrd = self.scratch.join(format!("run-{variant}.cpio"));
+        if !initrd.exists() {
+            let run_modules: Vec<(&str, &Path)> = built
+                .modules
+                .iter()
+                .map(|m| (m.name.as_str(), m.stripped.as_path()))
+                .collect();
+            image::run_image(
+                self.procs,
+                &self.base_img,
+                self.scratch,
+                &self.conf,
+                &self.plan,
+                &run_modules,
+                &initrd,
+            )
+            .await?;
+        }
+        let workload_names: Vec<&str> =
+            self.job.workloads.iter().map(|w| w.name.as_str()).collect();
+        let p = st.begin(
+            Phase::Guest,
+            format!(
+                "{what}: boot {} ({}), run {}",
+                built.boot.display(),
+                self.accel.as_str(),
+                workload_names.join(", ")
+            ),
+        );
+        let (req_tx, req_rx) = tokio::sync::mpsc::unbounded_channel();
+        let g = GuestConfig {
+            kernel: built.boot.clone(),
+            initrd,
+            netns: self.ns_name.clone(),
+            tap: "htap0".into(),
+            mac: "52:54:00:77:00:02".into(),
+            cpus: self.job.guests.cpus,
+            memory_mib: self.job.guests.memory_mib,
+            accel: self.accel,
+            console: self.artifacts.join(console),
+            qmp: self.scratch.join("qmp.sock"),
+            boot_deadline: self.timeouts.boot,
+            workload_deadline: self.timeouts.workload,
+            silence: self.timeouts.silence,
+            requests: Some(req_tx),
+        };
+        let mut on_line = |l: &str| {
+            sink.emit(&Event::ConsoleLine {
+                prefix,
+                line: l.to_string(),
+            })
+        };
+        let (run, health) = attend(
+            self.cluster,
+            guest::run(self.procs, &g, &mut on_line),
+            req_rx,
+            &|m: String| {
+                sink.emit(&Event::Progress {
+                    phase: Phase::Guest,
+                    message: m,
+                })
+            },
+        )
+        .await;
+        let run = run?;
+        let mut findings = run.findings;
+        if !findings.is_empty() {
+            symbolizer(self.procs, self.kernel, built)
+                .symbolize_findings(&mut findings)
+                .await;
+        }
+        for f in &mut findings {
+            f.prefix = Some(prefix);
+            sink.emit(&Event::Finding { finding: f.clone() });
+        }
+        // A guest that hung, or whose workload failed, while the cluster could not serve it
+        // is the cluster's trouble (a kernel splat is still the kernel's).
+        let stuck = run.hung || run.exit == GuestExit::Timeout;
+        let workload_only = !findings.is_empty()
+            && findings
+                .iter()
+                .all(|f| f.kind == harness_core::finding::FindingKind::Workload);
+        let infra = if stuck || workload_only {
+            harness_core::health::infra_evidence(&health)
+        } else {
+            None
+        };
+        let verdict = match run.exit {
+            GuestExit::Unexpected => Verdict::InfraError,
+            _ if infra.is_some() => Verdict::InfraError,
+            GuestExit::Ok if findings.is_empty() => Verdict::Pass,
+            _ => Verdict::Fail,
+        };
+        let mut workloads = Vec::new();
+        let mut stacks = Vec::new();
+        for m in &run.messages {
+            match m {
+                Msg::WorkloadEnd { name, ok, stats } => {
+                    let seed = self
+                        .job
+                        .workloads
+                        .iter()
+                        .find(|w| &w.name == name)
+                        .map(|w| w.seed)
+                        .unwrap_or(0);
+                    workloads.push(WorkloadRun {
+                        name: name.clone(),
+                        seed,
+                        ok: *ok,
+                        seconds: stats.seconds,
+                        ops: stats.ops,
+                        ops_per_s: stats.ops as f64 / stats.seconds.max(0.001),
+                        counters: stats.counters.clone(),
+                    });
+                }
+                Msg::Evictions { stacks: s } => stacks = s.clone(),
+                _ => {}
+            }
+        }
+        let result = TestResult {
+            verdict,
+            exit: run.exit,
+            qemu_status: run.qemu_status,
+            seconds: run.seconds,
+            console: console.to_string(),
+            findings: findings.len(),
+            infra,
+            workloads,
+            evictions: probe::eviction_counts(&stacks),
+        };
+        st.end(p, verdict == Verdict::Pass);
+        if verdict != Verdict::Pass {
+            let detail = self.cluster.health_detail().await;
+            let name = console
+                .strip_prefix("console-")
+                .unwrap_or(console)
+                .trim_end_matches(".log");
+            let _ = crate::write(
+                &self.artifacts.join(format!("cluster-health-{name}.txt")),
+                detail,
+            );
+        }
+        Ok(Boot {
+            result,
+            findings,
+            messages: run.messages,
+        })
+    }
 }
 
 /// Run `guest` while sampling the cluster's health every 15 s and carrying out the guest

@@ -377,6 +377,9 @@ mod tests {
             }],
             started_at: "2026-01-01T00:00:00Z".into(),
             seconds: 2.0,
+            culprit: None,
+            bisection: vec![],
+            revert: None,
         }
     }
 

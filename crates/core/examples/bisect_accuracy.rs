@@ -1,0 +1,58 @@
+//! The bisection's accuracy table (docs/bisection.md): simulated searches with culprits spread over
+//! every position, for several series lengths, reproduction rates and numbers of guests.
+//!
+//!     cargo run --release -p harness-core --example bisect_accuracy [TRIALS]
+
+use harness_core::bisect::{sim, Model};
+
+fn main() {
+    let trials: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(300);
+    let mut model = Model::default();
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
+    if let Some(v) = env("PRIOR") {
+        model.deterministic_prior = v;
+    }
+    if let Some(v) = env("CONF") {
+        model.confidence = v;
+    }
+    if let Some(v) = env("BUDGET") {
+        model.max_runs = v as u32;
+    }
+    let only_one_guest = std::env::var("ONE").is_ok();
+    println!(
+        "model: confidence {}, false positives {}, p=1 prior {}, budget {} runs; {trials} trials per row",
+        model.confidence, model.false_positive, model.deterministic_prior, model.max_runs
+    );
+    println!(
+        "| n | p | guests | correct | mean runs | max runs | mean rounds | max rounds | budget hit | runs to right guess (mean/max) | ceil(log2(n+1)) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for n in [6usize, 50] {
+        for slots in [1usize, 3] {
+            if only_one_guest && slots > 1 {
+                continue;
+            }
+            for p in [1.0, 0.5, 0.3, 0.1] {
+                if only_one_guest && p < 0.3 {
+                    continue;
+                }
+                let s = sim::summarise(n, p, slots, model, trials, 1);
+                println!(
+                    "| {n} | {p} | {slots} | {:.1}% | {:.1} | {} | {:.1} | {} | {:.1}% | {:.1} / {} | {} |",
+                    s.accuracy * 100.0,
+                    s.mean_runs,
+                    s.max_runs,
+                    s.mean_rounds,
+                    s.max_rounds,
+                    s.inconclusive * 100.0,
+                    s.mean_runs_to_right,
+                    s.max_runs_to_right,
+                    (n as f64 + 1.0).log2().ceil()
+                );
+            }
+        }
+    }
+}

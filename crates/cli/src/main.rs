@@ -643,54 +643,10 @@ fn print_report(r: &Report, artifacts: &Path) {
 
 fn print_bisection(r: &Report) {
     let Some(c) = &r.culprit else { return };
+    // The same story as the run's bisect-report.txt.
     println!("bisection of \"{}\":", c.signature);
-    for (i, b) in r.bisection.iter().enumerate() {
-        println!(
-            "  {:>3}. prefix {:>2}{} {:<6} {:>4.0}s  {}",
-            i + 1,
-            b.prefix,
-            if b.verify { " (verify)" } else { "         " },
-            format!("{:?}", b.outcome).to_lowercase(),
-            b.seconds,
-            b.signatures.join(" | ")
-        );
-    }
-    if !c.skipped.is_empty() {
-        let k: Vec<String> = c.skipped.iter().map(|k| k.to_string()).collect();
-        println!(
-            "  skipped (does not build or boot): prefix {}",
-            k.join(", ")
-        );
-    }
-    println!(
-        "  {} (rate {:.2}, {} rounds)",
-        c.describe(),
-        c.rate,
-        c.rounds
-    );
-    if let Some(rv) = &r.revert {
-        for t in [&rv.without_culprit, &rv.whole_series] {
-            println!(
-                "  revert: {}: {} after {} clean runs ({:.1}%){}{}",
-                t.what,
-                t.verdict,
-                t.runs,
-                t.confidence * 100.0,
-                t.file
-                    .as_ref()
-                    .map(|f| format!(", {f}"))
-                    .unwrap_or_default(),
-                t.note
-                    .as_ref()
-                    .map(|n| format!("; {n}"))
-                    .unwrap_or_default()
-            );
-        }
-        match (&rv.revert_patch, &rv.revert_note) {
-            (Some(f), _) => println!("  revert: git revert of the culprit on the full series: {f}"),
-            (None, Some(n)) => println!("  revert: {n}"),
-            _ => {}
-        }
+    for l in harness_core::report::bisect_text(c, &r.bisection, r.revert.as_ref()).lines() {
+        println!("{}", format!("  {l}").trim_end());
     }
 }
 

@@ -552,9 +552,15 @@ pub(crate) struct Boot {
 }
 
 impl Boot {
-    /// The titles of its findings; a failure without one is named by how the guest ended.
+    /// The distinct titles of its findings, in order; a failure without one is named by how the
+    /// guest ended.
     pub fn titles(&self) -> Vec<String> {
-        let mut t: Vec<String> = self.findings.iter().map(|f| f.title.clone()).collect();
+        let mut t: Vec<String> = Vec::new();
+        for f in &self.findings {
+            if !t.contains(&f.title) {
+                t.push(f.title.clone());
+            }
+        }
         if t.is_empty() && self.result.verdict == Verdict::Fail {
             t.push(format!("guest exit: {:?}", self.result.exit));
         }

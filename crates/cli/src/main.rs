@@ -3,6 +3,9 @@
 //! Thin layer: parses arguments, wires the pure core, the executor and the store, prints, and maps
 //! outcomes to the exit codes documented in the README.
 
+mod export;
+mod github;
+mod nightly;
 mod reporter;
 
 use std::path::{Path, PathBuf};
@@ -75,6 +78,75 @@ enum Cmd {
     /// Run the job on a series and print the time of each phase against the sum of its parts
     /// (and, for a failing series, the time to its culprit).
     Bench(TestArgs),
+    /// Continue an interrupted run (killed, Ctrl-C, machine reboot): same inputs, same run id;
+    /// the guest boots it recorded are not made again.
+    Resume {
+        run: String,
+        #[command(flatten)]
+        github: GithubArgs,
+        /// Write the machine-readable report here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Write a run's results for other tools: the JSON report, or JUnit XML for CI systems.
+    Export {
+        run: String,
+        #[arg(long, value_parser = ["json", "junit"], default_value = "json")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Serve the dashboard (runs, series matrix, bisections, signatures, consoles, phase times).
+    Serve {
+        /// Address to listen on (loopback by default: the dashboard has no authentication).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+    },
+    /// Write a run's dashboard pages as static files (a CI artifact).
+    Report {
+        run: String,
+        /// Directory to write the pages to.
+        #[arg(long)]
+        html: PathBuf,
+    },
+    /// Run every job of a suite on its series, compare with the suite's previous nightly (new,
+    /// still failing, fixed signatures), and report to GitHub when the suite says so.
+    Nightly {
+        /// The suite file (e.g. jobs/nightly.yaml).
+        suite: PathBuf,
+        /// Cache directory for source trees, builds and images.
+        #[arg(long, env = "HARNESS_CACHE_DIR")]
+        cache: Option<PathBuf>,
+    },
+}
+
+/// Where `harness test` reports on GitHub (nothing unless --github-repo is given).
+#[derive(clap::Args, Clone, Default)]
+struct GithubArgs {
+    /// Report the result to this GitHub repository (`owner/name`); the token comes from
+    /// $GITHUB_TOKEN or --github-token-file and is never printed.
+    #[arg(long)]
+    github_repo: Option<String>,
+    /// ... as a check run on this commit.
+    #[arg(long, requires = "github_repo", conflicts_with = "github_pr")]
+    github_commit: Option<String>,
+    /// ... as a comment on this pull request.
+    #[arg(long, requires = "github_repo")]
+    github_pr: Option<u64>,
+    /// GitHub API base URL (GitHub Enterprise, or a test server).
+    #[arg(
+        long,
+        env = "HARNESS_GITHUB_API",
+        default_value = "https://api.github.com"
+    )]
+    github_api: String,
+    /// Read the GitHub token from this file instead of $GITHUB_TOKEN.
+    #[arg(long)]
+    github_token_file: Option<PathBuf>,
+    /// Base URL of the dashboard, for links in reports.
+    #[arg(long, env = "HARNESS_DASHBOARD_URL")]
+    dashboard_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -125,6 +197,8 @@ struct TestArgs {
     /// Cache directory for source trees, builds and images.
     #[arg(long, env = "HARNESS_CACHE_DIR")]
     cache: Option<PathBuf>,
+    #[command(flatten)]
+    github: GithubArgs,
 }
 
 /// The default job is a file in `jobs/`, embedded so the binary works from anywhere; its relative
@@ -178,7 +252,10 @@ fn chain(e: &anyhow::Error) -> String {
 }
 
 fn real_main(cli: Cli) -> Result<u8, Fail> {
-    if !matches!(cli.cmd, Cmd::Test(_) | Cmd::Bench(_) | Cmd::Bisect(_)) {
+    if !matches!(
+        cli.cmd,
+        Cmd::Test(_) | Cmd::Bench(_) | Cmd::Bisect(_) | Cmd::Resume { .. } | Cmd::Nightly { .. }
+    ) {
         // Read-only commands end quietly when their reader goes away (`harness show last | head`).
         // Not for a run: it must always reach its teardown.
         unsafe {
@@ -195,6 +272,15 @@ fn real_main(cli: Cli) -> Result<u8, Fail> {
             test(&cli.results, args, false)
         }
         Cmd::Bench(args) => test(&cli.results, args, true),
+        Cmd::Resume { run, github, json } => resume(&cli.results, &run, &github, json),
+        Cmd::Export {
+            run,
+            format,
+            output,
+        } => export(&cli.results, &run, &format, output.as_deref()),
+        Cmd::Serve { addr } => serve(&cli.results, addr),
+        Cmd::Report { run, html } => report_html(&cli.results, &run, &html),
+        Cmd::Nightly { suite, cache } => nightly::run(&cli.results, &suite, cache),
         Cmd::Show { run, json } => show(&cli.results, &run, json),
         Cmd::List { limit } => list(&cli.results, limit),
         Cmd::Series {
@@ -203,7 +289,15 @@ fn real_main(cli: Cli) -> Result<u8, Fail> {
     }
 }
 
-fn load_job(path: Option<&Path>) -> Result<Job, Fail> {
+/// A job's text and where its relative paths resolve (kept so a run can be resumed).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct JobSource {
+    text: String,
+    name: String,
+    dir: PathBuf,
+}
+
+fn load_job(path: Option<&Path>) -> Result<(Job, JobSource), Fail> {
     let (text, name, dir) = match path {
         None => (
             DEFAULT_JOB.to_string(),
@@ -231,7 +325,14 @@ fn load_job(path: Option<&Path>) -> Result<Job, Fail> {
             (text, p.display().to_string(), dir)
         }
     };
-    let job = Job::from_yaml(&text, &name, &dir).map_err(bad_input)?;
+    let src = JobSource { text, name, dir };
+    let job = job_from_source(&src)?;
+    Ok((job, src))
+}
+
+fn job_from_source(src: &JobSource) -> Result<Job, Fail> {
+    let JobSource { text, name, dir } = src;
+    let job = Job::from_yaml(text, name, dir).map_err(bad_input)?;
     // The files a job names must exist before anything starts.
     if let KernelSpec::DistroModule {
         source, base_patch, ..
@@ -254,8 +355,11 @@ fn load_job(path: Option<&Path>) -> Result<Job, Fail> {
     Ok(job)
 }
 
+/// The bytes a series was read from, in groups parsed together (one group per argument).
+type RawInputs = Vec<Vec<(String, Vec<u8>)>>;
+
 /// Read the series from wherever it comes from; any error is bad input (exit 3).
-fn load_series(args: &SeriesArgs) -> Result<(Series, Vec<String>), Fail> {
+fn load_series(args: &SeriesArgs) -> Result<(Series, Vec<String>, RawInputs), Fail> {
     if let Some(range) = &args.range {
         let repo = args.tree.clone().unwrap_or_else(|| PathBuf::from("."));
         let bytes = block_on(async {
@@ -271,7 +375,7 @@ fn load_series(args: &SeriesArgs) -> Result<(Series, Vec<String>), Fail> {
         }
         let origin = format!("{}:{range}", repo.display());
         let s = series::parse_mbox(&bytes, &origin).map_err(bad_input)?;
-        return Ok((s, vec![origin]));
+        return Ok((s, vec![origin.clone()], vec![vec![(origin, bytes)]]));
     }
     if let Some(msgid) = &args.msgid {
         let url = args.lore_url.clone();
@@ -286,10 +390,11 @@ fn load_series(args: &SeriesArgs) -> Result<(Series, Vec<String>), Fail> {
             &harness_exec::lore::normalize_msgid(msgid).map_err(bad_input)?,
         );
         let s = series::parse_mbox(&bytes, &origin).map_err(bad_input)?;
-        return Ok((s, vec![origin]));
+        return Ok((s, vec![origin.clone()], vec![vec![(origin, bytes)]]));
     }
     let mut parts = Vec::new();
     let mut sources = Vec::new();
+    let mut raw = Vec::new();
     for f in &args.series {
         let files = series_files(f)?;
         let mut inputs = Vec::new();
@@ -317,8 +422,9 @@ fn load_series(args: &SeriesArgs) -> Result<(Series, Vec<String>), Fail> {
             .collect();
         parts.push(series::parse_many(&refs).map_err(bad_input)?);
         sources.push(f.display().to_string());
+        raw.push(inputs);
     }
-    Ok((series::concat(parts), sources))
+    Ok((series::concat(parts), sources, raw))
 }
 
 /// A series file, or the patch files of a directory (`git format-patch -o DIR` output), sorted.
@@ -359,16 +465,43 @@ fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, Fail> {
         .block_on(f))
 }
 
+/// What the command line changes in a job (kept with the run, so `resume` does the same).
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Overrides {
+    on_failure: Option<String>,
+    three_way: bool,
+    tree: Option<PathBuf>,
+    base: Option<String>,
+    /// The series came from `--range` (then --tree names where it was read).
+    range: bool,
+}
+
+impl Overrides {
+    fn of(args: &TestArgs) -> Overrides {
+        Overrides {
+            on_failure: args.on_failure.clone(),
+            three_way: args.three_way,
+            tree: args.input.tree.clone(),
+            base: args.base.clone(),
+            range: args.input.range.is_some(),
+        }
+    }
+}
+
 /// Apply the command line's overrides to the job, and check the series fits the job's mode.
-fn fit_job(job: &mut Job, args: &TestArgs, series: &Series) -> Result<(), Fail> {
+fn fit_job(job: &mut Job, args: &Overrides, series: &Series) -> Result<(), Fail> {
     use harness_core::job::{KernelSpec, OnFailure};
     if let Some(o) = &args.on_failure {
-        job.on_failure = OnFailure::parse(o).expect("clap checked");
+        job.on_failure = OnFailure::parse(o).ok_or_else(|| {
+            bad_input(anyhow::anyhow!(
+                "on_failure `{o}`: expected bisect, revert or none"
+            ))
+        })?;
     }
     job.apply.three_way |= args.three_way;
     match &mut job.kernel {
         KernelSpec::Tree { tree, base, .. } => {
-            if let Some(t) = &args.input.tree {
+            if let Some(t) = &args.tree {
                 *tree = Some(t.clone());
             }
             if let Some(b) = &args.base {
@@ -391,7 +524,7 @@ fn fit_job(job: &mut Job, args: &TestArgs, series: &Series) -> Result<(), Fail> 
             }
         }
         KernelSpec::DistroModule { .. } => {
-            if args.base.is_some() || (args.input.tree.is_some() && args.input.range.is_none()) {
+            if args.base.is_some() || (args.tree.is_some() && !args.range) {
                 return Err(Fail(
                     exit::USAGE,
                     anyhow::anyhow!(
@@ -427,18 +560,152 @@ fn verdict_code(v: Verdict) -> u8 {
     }
 }
 
-fn test(results: &Path, args: TestArgs, bench: bool) -> Result<u8, Fail> {
-    let mut job = load_job(args.job.as_deref())?;
-    let (series, sources) = load_series(&args.input)?;
-    if let Some(d) = series
+/// Everything a run starts from, checked; saved with the run so it can be resumed.
+struct Prepared {
+    job: Job,
+    job_src: JobSource,
+    series: Series,
+    sources: Vec<String>,
+    raw: RawInputs,
+    overrides: Overrides,
+    cache: Option<PathBuf>,
+}
+
+/// What a run keeps of its inputs (`input/run.json` beside the series files and the job text).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedInputs {
+    job: JobSource,
+    sources: Vec<String>,
+    /// Origins of the series files, in groups; file `series-G-I` holds group G's I-th.
+    series: Vec<Vec<String>>,
+    overrides: Overrides,
+    cache: Option<PathBuf>,
+}
+
+fn prepare(
+    job: Option<&Path>,
+    input: &SeriesArgs,
+    overrides: Overrides,
+    cache: Option<PathBuf>,
+) -> Result<Prepared, Fail> {
+    let (job, job_src) = load_job(job)?;
+    let (series, sources, raw) = load_series(input)?;
+    checked(Prepared {
+        job,
+        job_src,
+        series,
+        sources,
+        raw,
+        overrides,
+        cache,
+    })
+}
+
+/// Check the series and fit the job to it and to the overrides.
+fn checked(mut p: Prepared) -> Result<Prepared, Fail> {
+    if let Some(d) = p
+        .series
         .diagnostics
         .iter()
         .find(|d| d.severity == Severity::Error)
     {
         return Err(bad_input(anyhow::anyhow!("{}: {}", d.origin, d.message)));
     }
-    fit_job(&mut job, &args, &series)?;
-    harness_exec::preflight::check(&job).map_err(|e| {
+    fit_job(&mut p.job, &p.overrides, &p.series)?;
+    Ok(p)
+}
+
+/// The inputs an interrupted run saved, read back and checked again.
+fn prepare_saved(store: &Store, id: &str) -> Result<Prepared, Fail> {
+    let meta = store.input(id, "run.json").map_err(|e| {
+        bad_input(anyhow::Error::new(e).context(format!(
+            "run {id} kept no inputs (it was interrupted before it started, or by an older harness)"
+        )))
+    })?;
+    let saved: SavedInputs = serde_json::from_slice(&meta)
+        .with_context(|| format!("run {id}: input/run.json"))
+        .map_err(bad_input)?;
+    let job = job_from_source(&saved.job)?;
+    let mut parts = Vec::new();
+    let mut raw = Vec::new();
+    for (g, origins) in saved.series.iter().enumerate() {
+        let mut group = Vec::new();
+        for (i, origin) in origins.iter().enumerate() {
+            group.push((
+                origin.clone(),
+                store
+                    .input(id, &format!("series-{g}-{i}"))
+                    .map_err(bad_input)?,
+            ));
+        }
+        let refs: Vec<(&str, &[u8])> = group
+            .iter()
+            .map(|(o, b)| (o.as_str(), b.as_slice()))
+            .collect();
+        parts.push(series::parse_many(&refs).map_err(bad_input)?);
+        raw.push(group);
+    }
+    checked(Prepared {
+        job,
+        job_src: saved.job,
+        series: series::concat(parts),
+        sources: saved.sources,
+        raw,
+        overrides: saved.overrides,
+        cache: saved.cache,
+    })
+}
+
+/// Where a run's results go besides the store and the terminal.
+#[derive(Default)]
+struct Outputs {
+    json: Option<PathBuf>,
+    bench: bool,
+    github: Option<(github::Client, harness_github::Target)>,
+    /// The nightly the run belongs to (it prints its own summary).
+    nightly: Option<String>,
+}
+
+fn test(results: &Path, args: TestArgs, bench: bool) -> Result<u8, Fail> {
+    let github = github::for_test(&args.github)?;
+    let prep = prepare(
+        args.job.as_deref(),
+        &args.input,
+        Overrides::of(&args),
+        args.cache.clone(),
+    )?;
+    let out = Outputs {
+        json: args.json.clone(),
+        bench,
+        github,
+        nightly: None,
+    };
+    Ok(execute(results, prep, None, &out)?.0)
+}
+
+fn resume(results: &Path, run: &str, gh: &GithubArgs, json: Option<PathBuf>) -> Result<u8, Fail> {
+    let github = github::for_test(gh)?;
+    let store = Store::open(results)?;
+    let id = store.resolve(run).map_err(bad_input)?;
+    let prep = prepare_saved(&store, &id)?;
+    drop(store);
+    let out = Outputs {
+        json,
+        bench: false,
+        github,
+        nightly: None,
+    };
+    Ok(execute(results, prep, Some(&id), &out)?.0)
+}
+
+/// Run (or, with `resume`, continue) a prepared run; the exit code and, once it finished, its report.
+fn execute(
+    results: &Path,
+    prep: Prepared,
+    resume: Option<&str>,
+    out: &Outputs,
+) -> Result<(u8, Option<Report>), Fail> {
+    harness_exec::preflight::check(&prep.job).map_err(|e| {
         let code = match e {
             harness_exec::ExecError::NotRoot => exit::NOT_ROOT,
             _ => exit::MISSING_DEPS,
@@ -446,30 +713,57 @@ fn test(results: &Path, args: TestArgs, bench: bool) -> Result<u8, Fail> {
         Fail(code, e.into())
     })?;
     let mut store = Store::open(results).map_err(|e| Fail(exit::INFRA_ERROR, e.into()))?;
-    let run_id = Store::new_run_id();
-    let started_at = Store::now();
-    let artifacts = store.begin_run(
-        &run_id,
-        &started_at,
-        &series.title(),
-        series.patches.len(),
-        &job.name,
-    )?;
-    let reporter = reporter::Terminal::new(&series);
-    for d in &series.diagnostics {
-        reporter.note(&format!("series: {}: {}", d.origin, d.message));
+    let (run_id, started_at, replay) = match resume {
+        None => {
+            let run_id = Store::new_run_id();
+            let started_at = Store::now();
+            store.begin_run(
+                &run_id,
+                &started_at,
+                &prep.series.title(),
+                prep.series.patches.len(),
+                &prep.job.name,
+            )?;
+            save_inputs(&store, &run_id, &prep)?;
+            if let Some(n) = &out.nightly {
+                store.attach_to_nightly(&run_id, n)?;
+            }
+            (run_id, started_at, Vec::new())
+        }
+        Some(id) => {
+            store.claim_resume(id).map_err(bad_input)?;
+            let row = store.row(id)?;
+            let replay = store.attempts(id)?;
+            eprintln!(
+                "harness: resuming run {id} (started {}): {} guest boot(s) recorded, not made again",
+                row.started_at,
+                replay.len()
+            );
+            (id.to_string(), row.started_at, replay)
+        }
+    };
+    let artifacts = store.artifact_dir(&run_id);
+    let terminal = reporter::Terminal::new(&prep.series);
+    for d in &prep.series.diagnostics {
+        terminal.note(&format!("series: {}: {}", d.origin, d.message));
     }
+    let sink = reporter::Recorder {
+        terminal: &terminal,
+        store: std::sync::Mutex::new(Store::open(results)?),
+        run_id: run_id.clone(),
+    };
     let input = harness_exec::pipeline::RunInput {
         run_id: run_id.clone(),
-        job,
-        series,
-        sources,
+        job: prep.job,
+        series: prep.series,
+        sources: prep.sources,
         artifacts,
-        cache: args
+        cache: prep
             .cache
             .clone()
             .unwrap_or_else(harness_exec::default_cache_dir),
         started_at,
+        replay,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -480,7 +774,7 @@ fn test(results: &Path, args: TestArgs, bench: bool) -> Result<u8, Fail> {
         let mut term = signal(SignalKind::terminate())?;
         let mut hup = signal(SignalKind::hangup())?;
         tokio::select! {
-            r = harness_exec::pipeline::run(input, &reporter) => Ok(Some(r)),
+            r = harness_exec::pipeline::run(input, &sink) => Ok(Some(r)),
             _ = tokio::signal::ctrl_c() => Ok::<_, std::io::Error>(None),
             _ = term.recv() => Ok(None),
             _ = hup.recv() => Ok(None),
@@ -489,28 +783,55 @@ fn test(results: &Path, args: TestArgs, bench: bool) -> Result<u8, Fail> {
     // The pipeline future has been dropped here: its processes, namespace and temp dir are gone.
     let report = match outcome {
         None => {
-            reporter.finish();
+            terminal.finish();
             store.interrupt_run(&run_id, "interrupted by a signal")?;
-            eprintln!("harness: run {run_id} interrupted; everything it started has been stopped");
-            return Ok(exit::INTERRUPTED);
+            eprintln!(
+                "harness: run {run_id} interrupted; everything it started has been stopped \
+                 (`harness resume {run_id}` continues it)"
+            );
+            return Ok((exit::INTERRUPTED, None));
         }
         Some(Err(e)) => {
-            reporter.finish();
+            terminal.finish();
             store.interrupt_run(&run_id, &e.to_string())?;
             return Err(Fail(exit::INFRA_ERROR, e.into()));
         }
         Some(Ok(r)) => r,
     };
-    reporter.finish();
+    terminal.finish();
     store.finish_run(&report)?;
-    if let Some(j) = &args.json {
+    if let Some(j) = &out.json {
         write_json(j, &report)?;
     }
     print_report(&report, &store.artifact_dir(&run_id));
-    if bench {
+    if out.bench {
         print_bench(&report);
     }
-    Ok(verdict_code(report.verdict))
+    if let Some((client, target)) = &out.github {
+        github::post(&rt, client, &report, target);
+    }
+    Ok((verdict_code(report.verdict), Some(report)))
+}
+
+fn save_inputs(store: &Store, run_id: &str, prep: &Prepared) -> Result<(), Fail> {
+    let mut origins = Vec::new();
+    for (g, group) in prep.raw.iter().enumerate() {
+        let mut o = Vec::new();
+        for (i, (origin, bytes)) in group.iter().enumerate() {
+            store.save_input(run_id, &format!("series-{g}-{i}"), bytes)?;
+            o.push(origin.clone());
+        }
+        origins.push(o);
+    }
+    let saved = SavedInputs {
+        job: prep.job_src.clone(),
+        sources: prep.sources.clone(),
+        series: origins,
+        overrides: prep.overrides.clone(),
+        cache: prep.cache.clone(),
+    };
+    store.save_input(run_id, "run.json", &serde_json::to_vec_pretty(&saved)?)?;
+    Ok(())
 }
 
 fn write_json(path: &Path, report: &Report) -> Result<(), Fail> {
@@ -743,7 +1064,7 @@ fn list(results: &Path, limit: usize) -> Result<u8, Fail> {
 }
 
 fn series_show(args: &SeriesArgs) -> Result<u8, Fail> {
-    let (s, _) = load_series(args)?;
+    let (s, _, _) = load_series(args)?;
     match &s.cover {
         Some(c) => println!("cover: {}\n  from {}", c.subject, c.author),
         None => println!("cover: (none)"),
@@ -771,4 +1092,56 @@ fn series_show(args: &SeriesArgs) -> Result<u8, Fail> {
         println!("{:?}: {}: {}", d.severity, d.origin, d.message);
     }
     Ok(if s.has_errors() { exit::BAD_INPUT } else { 0 })
+}
+
+fn export(results: &Path, run: &str, format: &str, output: Option<&Path>) -> Result<u8, Fail> {
+    let store = Store::open(results)?;
+    let id = store.resolve(run).map_err(bad_input)?;
+    let report = store.report(&id).map_err(bad_input)?;
+    let text = match format {
+        "junit" => export::junit(&report),
+        _ => serde_json::to_string_pretty(&report)? + "\n",
+    };
+    match output {
+        Some(p) => {
+            let tmp = p.with_extension("tmp");
+            std::fs::write(&tmp, text).with_context(|| tmp.display().to_string())?;
+            std::fs::rename(&tmp, p).with_context(|| p.display().to_string())?;
+        }
+        None => print!("{text}"),
+    }
+    Ok(0)
+}
+
+fn serve(results: &Path, addr: std::net::SocketAddr) -> Result<u8, Fail> {
+    // The store must exist (and be migrated) before the first page is asked for.
+    drop(Store::open(results)?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listen on {addr}"))?;
+        let local = listener.local_addr()?;
+        println!("harness: dashboard of {} at http://{local}/", results.display());
+        tokio::select! {
+            r = harness_web::serve_listener(results.to_path_buf(), listener) => r.map_err(anyhow::Error::from),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    })?;
+    Ok(0)
+}
+
+fn report_html(results: &Path, run: &str, dir: &Path) -> Result<u8, Fail> {
+    let store = Store::open(results)?;
+    let id = store.resolve(run).map_err(bad_input)?;
+    let files = harness_web::write_static(&store, &id, dir)?;
+    println!(
+        "harness: {} pages of run {id} in {} (open {})",
+        files.len(),
+        dir.display(),
+        dir.join("index.html").display()
+    );
+    Ok(0)
 }

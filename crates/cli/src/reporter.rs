@@ -161,7 +161,35 @@ impl EventSink for Terminal {
             Event::Verdict { verdict, reason } => {
                 self.line(&format!("verdict: {verdict} ({reason})"))
             }
-            Event::RunFinished { .. } => {}
+            Event::RunFinished { .. } | Event::Attempt { .. } => {}
         }
+    }
+}
+
+/// The terminal, and the store for what must be kept the moment it happens: a guest boot that
+/// ended (an interrupted run keeps it; `harness resume` does not make it again).
+pub struct Recorder<'a> {
+    pub terminal: &'a Terminal,
+    pub store: Mutex<harness_store::Store>,
+    pub run_id: String,
+}
+
+impl EventSink for Recorder<'_> {
+    fn emit(&self, event: &Event) {
+        if let Event::Attempt { record } = event {
+            if let Err(e) = self
+                .store
+                .lock()
+                .unwrap()
+                .record_attempt(&self.run_id, record)
+            {
+                // The run goes on: only a later resume would have to boot this again.
+                self.terminal.note(&format!(
+                    "results store: could not record {}: {e}",
+                    record.console
+                ));
+            }
+        }
+        self.terminal.emit(event);
     }
 }

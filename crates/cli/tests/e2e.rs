@@ -2,28 +2,16 @@
 //! headers, a real mini Ceph cluster and a real QEMU guest (TCG here). They need root and the
 //! packages of scripts/install-deps, and run one at a time (two cores: one guest at a time).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
 use serde_json::Value;
 
+mod common;
+use common::{assert_no_leftovers, composed, fixture, shared};
+
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn shared(p: &str) -> PathBuf {
-    repo().join("../shared/series").join(p)
-}
-
-fn fixture(p: &str) -> PathBuf {
-    repo().join("tests/fixtures").join(p)
-}
 
 struct Run {
     out: Output,
@@ -77,37 +65,6 @@ fn harness(args: &[&str], series: &[&Path]) -> Run {
         report,
         results,
     }
-}
-
-/// Nothing a run started may survive it: no namespace, no qemu, no ceph daemon, no temp dir.
-fn assert_no_leftovers() {
-    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    let ns = String::from_utf8_lossy(&ns.stdout);
-    assert!(
-        !ns.lines().any(|l| l.starts_with("harness-")),
-        "leftover namespaces:\n{ns}"
-    );
-    for p in [
-        "qemu-system-x86_64",
-        "ceph-mon",
-        "ceph-osd",
-        "ceph-mds",
-        "ceph-mgr",
-    ] {
-        let st = Command::new("pgrep").args(["-x", p]).output().unwrap();
-        assert!(
-            st.stdout.is_empty(),
-            "leftover {p} processes: {}",
-            String::from_utf8_lossy(&st.stdout)
-        );
-    }
-    let tmp: Vec<_> = std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("harness-"))
-        .collect();
-    assert!(tmp.is_empty(), "leftover temp dirs: {tmp:?}");
 }
 
 fn lock() -> std::sync::MutexGuard<'static, ()> {
@@ -718,30 +675,6 @@ fn what_a_killed_harness_left_is_swept_by_the_next_run() {
 // Bisection and revert (docs/bisection.md). The series are composed at test time by
 // scripts/compose-series from the posted mbox and fixture patches; the job runs one short workload.
 // ---------------------------------------------------------------------------------------------
-
-/// `items`: patch numbers of the 6.1 backport, or fixture paths under tests/fixtures.
-fn composed(items: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("series-")
-        .tempdir()
-        .unwrap();
-    let mut c = Command::new(repo().join("scripts/compose-series"));
-    c.arg(dir.path()).arg(shared("ceph-cap-locking-6.1.mbox"));
-    for i in items {
-        if i.chars().all(|c| c.is_ascii_digit()) {
-            c.arg(i);
-        } else {
-            c.arg(fixture(i));
-        }
-    }
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
 
 fn bisect_run(job: &str, items: &[&str]) -> Run {
     let series = composed(items);

@@ -90,6 +90,10 @@ pub enum Event {
     Finding {
         finding: Finding,
     },
+    /// A guest boot ended (the store records it at once: a resumed run need not repeat it).
+    Attempt {
+        record: Box<crate::report::AttemptRecord>,
+    },
     Verdict {
         verdict: Verdict,
         reason: String,

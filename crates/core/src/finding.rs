@@ -87,4 +87,10 @@ pub struct Finding {
     /// The prefix whose kernel produced it (set by the run, not by the scanner).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix: Option<usize>,
+    /// The console artifact `line` points into (set by the run, not by the scanner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<String>,
+    /// What the guest was doing when it appeared: `boot`, `workload NAME` or `shutdown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub during: Option<String>,
 }

@@ -304,7 +304,38 @@ struct RawSuite {
     suite: String,
     #[serde(default)]
     series: Vec<PathBuf>,
+    /// A branch instead of files: `base..tip` of `tree`.
+    #[serde(default)]
+    range: Option<String>,
+    /// The kernel git tree of tree-mode jobs (and of `range`).
+    #[serde(default)]
+    tree: Option<PathBuf>,
     jobs: Vec<PathBuf>,
+    #[serde(default)]
+    on_failure: Option<String>,
+    /// Base URL of the dashboard (`harness serve`), for links in GitHub reports.
+    #[serde(default)]
+    dashboard: Option<String>,
+    #[serde(default)]
+    github: Option<RawGithub>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGithub {
+    repo: String,
+    #[serde(default)]
+    api: Option<String>,
+    #[serde(default)]
+    token_env: Option<String>,
+    #[serde(default)]
+    token_file: Option<PathBuf>,
+    /// Post a check run on this commit.
+    #[serde(default)]
+    commit: Option<String>,
+    /// Open / update / close an issue per regression signature (default true).
+    #[serde(default)]
+    issues: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,6 +527,14 @@ impl OnFailure {
             _ => return None,
         })
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::None => "none",
+            OnFailure::Bisect => "bisect",
+            OnFailure::Revert => "revert",
+        }
+    }
 }
 
 /// Deadlines per phase. Values are for a KVM guest; [`Timeouts::scaled`] applies the TCG factor.
@@ -648,7 +687,25 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
 pub struct Suite {
     pub name: String,
     pub series: Vec<PathBuf>,
+    pub range: Option<String>,
+    pub tree: Option<PathBuf>,
     pub jobs: Vec<PathBuf>,
+    pub on_failure: Option<OnFailure>,
+    pub dashboard: Option<String>,
+    pub github: Option<GithubSpec>,
+}
+
+/// Where a nightly reports on GitHub.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GithubSpec {
+    /// `owner/name`.
+    pub repo: String,
+    pub api: String,
+    /// The token comes from this environment variable, else from `token_file`.
+    pub token_env: String,
+    pub token_file: Option<PathBuf>,
+    pub commit: Option<String>,
+    pub issues: bool,
 }
 
 /// Does this YAML text describe a suite (rather than a job)?
@@ -675,10 +732,59 @@ impl Suite {
                 message: "a suite needs at least one job".into(),
             });
         }
+        let invalid = |key: &str, message: String| JobError::Invalid {
+            file: file.into(),
+            line: locate_key(text, key),
+            key: key.into(),
+            message,
+        };
+        if raw.series.is_empty() == raw.range.is_none() {
+            return Err(invalid(
+                "series",
+                "give the series files (`series:`) or a branch (`range: base..tip` with `tree:`), one of them".into(),
+            ));
+        }
+        if raw.range.is_some() && raw.tree.is_none() {
+            return Err(invalid("range", "a range needs `tree:`".into()));
+        }
+        let on_failure = match raw.on_failure.as_deref() {
+            None => None,
+            Some(o) => Some(OnFailure::parse(o).ok_or_else(|| {
+                invalid(
+                    "on_failure",
+                    format!("`{o}`: expected bisect, revert or none"),
+                )
+            })?),
+        };
+        let github = match raw.github {
+            None => None,
+            Some(g) => {
+                let parts: Vec<&str> = g.repo.split('/').collect();
+                if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
+                    return Err(invalid(
+                        "repo",
+                        format!("`{}`: expected owner/name", g.repo),
+                    ));
+                }
+                Some(GithubSpec {
+                    repo: g.repo,
+                    api: g.api.unwrap_or_else(|| "https://api.github.com".into()),
+                    token_env: g.token_env.unwrap_or_else(|| "GITHUB_TOKEN".into()),
+                    token_file: g.token_file.map(|p| resolve(dir, p)),
+                    commit: g.commit,
+                    issues: g.issues.unwrap_or(true),
+                })
+            }
+        };
         Ok(Suite {
             name: raw.suite,
             series: raw.series.into_iter().map(|p| resolve(dir, p)).collect(),
+            range: raw.range,
+            tree: raw.tree.map(|p| resolve(dir, p)),
             jobs: raw.jobs.into_iter().map(|p| resolve(dir, p)).collect(),
+            on_failure,
+            dashboard: raw.dashboard,
+            github,
         })
     }
 }
@@ -1181,16 +1287,29 @@ mod tests {
     #[test]
     fn suites_list_jobs() {
         let s = Suite::from_yaml(
-            "suite: n\njobs: [default.yaml]\n",
+            "suite: n\nseries: [a.mbox]\njobs: [default.yaml]\ngithub:\n  repo: o/r\n",
             "s.yaml",
             Path::new("/j"),
         )
         .unwrap();
         assert_eq!(s.jobs, vec![PathBuf::from("/j/default.yaml")]);
-        let e = Suite::from_yaml("suite: n\njobs: []\n", "s.yaml", Path::new("/j")).unwrap_err();
+        assert_eq!(s.series, vec![PathBuf::from("/j/a.mbox")]);
+        let g = s.github.unwrap();
+        assert_eq!((g.token_env.as_str(), g.issues), ("GITHUB_TOKEN", true));
+        let err = |y: &str| {
+            Suite::from_yaml(y, "s.yaml", Path::new("/j"))
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
-            e.to_string(),
-            "s.yaml:2: key `jobs`: a suite needs at least one job"
+            err("suite: n\nseries: [a]\njobs: []\n"),
+            "s.yaml:3: key `jobs`: a suite needs at least one job"
         );
+        assert!(err("suite: n\njobs: [d]\n").contains("key `series`"));
+        assert!(err("suite: n\nrange: a..b\njobs: [d]\n").contains("needs `tree:`"));
+        assert!(err("suite: n\nseries: [a]\njobs: [d]\ngithub: {repo: x}\n")
+            .contains("expected owner/name"));
+        assert!(err("suite: n\nseries: [a]\njobs: [d]\non_failure: maybe\n")
+            .contains("key `on_failure`"));
     }
 }

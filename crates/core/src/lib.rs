@@ -8,6 +8,7 @@ pub mod event;
 pub mod finding;
 pub mod health;
 pub mod job;
+pub mod nightly;
 pub mod probe;
 pub mod report;
 pub mod series;

@@ -310,6 +310,8 @@ pub fn hazards(
             ));
         }
         out.push(Finding {
+            console: None,
+            during: None,
             kind: FindingKind::Hazard,
             title: format!("HAZARD: final iput in {} context", ctx.as_str()),
             excerpt,

@@ -189,6 +189,13 @@ pub struct Report {
     /// The verified way back (`on_failure: revert`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revert: Option<Revert>,
+    /// Guest boots taken over from before an interruption (`harness resume`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub replayed: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The answer of a bisection.
@@ -325,6 +332,25 @@ pub struct BisectRun {
     pub signatures: Vec<String>,
     pub console: String,
     pub seconds: f64,
+    /// After this run: the most likely culprit group and its posterior probability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<Vec<usize>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+}
+
+/// One guest boot as it happened, recorded the moment it ends (so an interrupted run keeps it
+/// and `harness resume` need not boot it again). `console` names the boot within its run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub console: String,
+    pub prefix: usize,
+    /// The kernel variant booted (`prefix-3`, `without-culprit`, ...).
+    pub variant: String,
+    pub result: TestResult,
+    pub findings: Vec<Finding>,
+    /// The guest program's messages (harness-proto), kept opaque here.
+    pub messages: serde_json::Value,
 }
 
 /// The two ways back a maintainer can take, each tested.
@@ -436,6 +462,8 @@ mod tests {
 
     fn finding(title: &str) -> Finding {
         Finding {
+            console: None,
+            during: None,
             kind: FindingKind::Warning,
             title: title.into(),
             excerpt: String::new(),

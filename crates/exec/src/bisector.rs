@@ -109,6 +109,8 @@ pub(crate) async fn bisect(
                 o => o,
             };
             st.bisection.push(BisectRun {
+                leader: None,
+                confidence: None,
                 prefix: k,
                 outcome: outcome.unwrap_or(Outcome::Other),
                 verify,
@@ -139,6 +141,10 @@ pub(crate) async fn bisect(
             infra_in_a_row = 0;
             b.observe(k, outcome);
             let (best, mass) = b.best();
+            if let Some(r) = st.bisection.last_mut() {
+                r.leader = Some(best.clone());
+                r.confidence = Some(mass);
+            }
             st.progress(
                 Phase::Bisect,
                 format!(

@@ -232,6 +232,8 @@ pub async fn run(
     let mut line_no = 0usize;
     let mut deadline = t0 + g.boot_deadline;
     let mut phase = "boot".to_string();
+    // (first console line, phase): what the guest was doing from that line on.
+    let mut phase_lines: Vec<(usize, String)> = vec![(0, phase.clone())];
     let mut workload_rc = None;
     let mut last_lines: std::collections::VecDeque<String> = Default::default();
     // Once a hang is noticed: when to kill, and the finding (its excerpt grows with the dump).
@@ -279,6 +281,8 @@ pub async fn run(
                 hang = Some((
                     Instant::now() + DUMP_GRACE,
                     Finding {
+                        console: None,
+                        during: None,
                         kind: FindingKind::Hang,
                         title: format!("INFO: guest stopped responding during {phase}"),
                         excerpt: last_lines.iter().cloned().collect::<Vec<_>>().join("\n"),
@@ -319,6 +323,7 @@ pub async fn run(
             match &m {
                 Msg::WorkloadStart { name, .. } => {
                     phase = format!("workload {name}");
+                    phase_lines.push((line_no, phase.clone()));
                     deadline = Instant::now() + g.workload_deadline;
                 }
                 Msg::Finding {
@@ -326,6 +331,8 @@ pub async fn run(
                     title,
                     detail,
                 } => findings.push(Finding {
+                    console: None,
+                    during: None,
                     kind: FindingKind::Workload,
                     title: title.clone(),
                     excerpt: format!("{workload}: {detail}"),
@@ -347,6 +354,8 @@ pub async fn run(
                     hang = Some((
                         Instant::now() + DUMP_GRACE,
                         Finding {
+                            console: None,
+                            during: None,
                             kind: FindingKind::Hang,
                             title: format!("INFO: workload stalled in {workload}"),
                             excerpt,
@@ -364,6 +373,7 @@ pub async fn run(
                 Msg::Result { rc } => {
                     workload_rc = Some(*rc);
                     phase = "shutdown".into();
+                    phase_lines.push((line_no, phase.clone()));
                     deadline = Instant::now() + Duration::from_secs(60);
                 }
                 _ => {}
@@ -400,6 +410,8 @@ pub async fn run(
                 findings.push(f)
             }
             None => findings.push(Finding {
+                console: None,
+                during: None,
                 kind: FindingKind::Timeout,
                 title: format!("guest timeout during {phase}"),
                 excerpt: last_lines.iter().cloned().collect::<Vec<_>>().join("\n"),
@@ -439,6 +451,10 @@ pub async fn run(
             "qemu exited with {status:?} before any console output: {}",
             qemu_err.trim()
         )));
+    }
+    for f in &mut findings {
+        let at = phase_lines.iter().rev().find(|(l, _)| *l < f.line.max(1));
+        f.during = at.map(|(_, p)| p.clone());
     }
     Ok(GuestRun {
         exit,

@@ -12,7 +12,8 @@ use harness_core::finding::Finding;
 use harness_core::job::{Job, OnFailure, TestPrefixes};
 use harness_core::probe::{self, FunctionCoverage, PatchCoverage};
 use harness_core::report::{
-    GuestExit, PhaseTime, PrefixResult, Report, SeriesSummary, TestResult, Verdict, WorkloadRun,
+    AttemptRecord, GuestExit, PhaseTime, PrefixResult, Report, SeriesSummary, TestResult, Verdict,
+    WorkloadRun,
 };
 use harness_core::series::Series;
 use harness_proto::{Msg, Plan, Probe, WorkloadPlan};
@@ -35,6 +36,9 @@ pub struct RunInput {
     pub artifacts: PathBuf,
     pub cache: PathBuf,
     pub started_at: String,
+    /// Guest boots recorded before an interruption (`harness resume`): a boot with the same
+    /// console name, prefix and variant is taken from here instead of booted again.
+    pub replay: Vec<AttemptRecord>,
 }
 
 pub(crate) struct State<'a> {
@@ -49,9 +53,30 @@ pub(crate) struct State<'a> {
     pub culprit: Option<harness_core::report::Culprit>,
     pub bisection: Vec<harness_core::report::BisectRun>,
     pub revert: Option<harness_core::report::Revert>,
+    /// Boots to replay (by console name), and how many were.
+    replay: Mutex<(BTreeMap<String, AttemptRecord>, u32)>,
 }
 
 impl State<'_> {
+    /// The recorded boot that stands for this one, if the run is resumed and it was made.
+    fn take_replay(
+        &self,
+        console: &str,
+        prefix: usize,
+        variant: &str,
+        artifacts: &Path,
+    ) -> Option<AttemptRecord> {
+        let mut r = self.replay.lock().unwrap();
+        let rec = r.0.remove(console)?;
+        // The console log is the evidence: without it the boot is made again.
+        let usable =
+            rec.prefix == prefix && rec.variant == variant && artifacts.join(console).is_file();
+        if usable {
+            r.1 += 1;
+        }
+        usable.then_some(rec)
+    }
+
     pub fn begin(&self, phase: Phase, detail: impl Into<String>) -> (Phase, Instant) {
         self.sink.emit(&Event::PhaseStarted {
             phase,
@@ -96,6 +121,14 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
         culprit: None,
         bisection: Vec::new(),
         revert: None,
+        replay: Mutex::new((
+            input
+                .replay
+                .iter()
+                .map(|a| (a.console.clone(), a.clone()))
+                .collect(),
+            0,
+        )),
     };
     std::fs::create_dir_all(&input.artifacts).map_err(|e| ExecError::io(&input.artifacts, e))?;
 
@@ -157,6 +190,7 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
         culprit: st.culprit,
         bisection: st.bisection,
         revert: st.revert,
+        replayed: st.replay.into_inner().unwrap().1,
     };
     sink.emit(&Event::Verdict { verdict, reason });
     sink.emit(&Event::RunFinished {
@@ -586,6 +620,23 @@ impl Rig<'_> {
         what: &str,
     ) -> Result<Boot> {
         let sink = st.sink;
+        if let Some(rec) = st.take_replay(console, prefix, variant, self.artifacts) {
+            st.progress(
+                Phase::Guest,
+                format!(
+                    "{what}: {} in {:.0}s, recorded before the interruption (not booted again)",
+                    rec.result.verdict, rec.result.seconds
+                ),
+            );
+            for f in &rec.findings {
+                sink.emit(&Event::Finding { finding: f.clone() });
+            }
+            return Ok(Boot {
+                messages: serde_json::from_value(rec.messages).unwrap_or_default(),
+                result: rec.result,
+                findings: rec.findings,
+            });
+        }
         let initrd = self.scratch.join(format!("run-{variant}.cpio"));
         if !initrd.exists() {
             let run_modules: Vec<(&str, &Path)> = built
@@ -659,6 +710,7 @@ impl Rig<'_> {
         }
         for f in &mut findings {
             f.prefix = Some(prefix);
+            f.console = Some(console.to_string());
             sink.emit(&Event::Finding { finding: f.clone() });
         }
         // A guest that hung, or whose workload failed, while the cluster could not serve it
@@ -728,6 +780,16 @@ impl Rig<'_> {
                 detail,
             );
         }
+        sink.emit(&Event::Attempt {
+            record: Box::new(AttemptRecord {
+                console: console.to_string(),
+                prefix,
+                variant: variant.to_string(),
+                result: result.clone(),
+                findings: findings.clone(),
+                messages: serde_json::to_value(&run.messages).unwrap_or_default(),
+            }),
+        });
         Ok(Boot {
             result,
             findings,

@@ -1021,6 +1021,8 @@ impl Open {
             }
         };
         Some(Finding {
+            console: None,
+            during: None,
             kind,
             title,
             excerpt: self.excerpt.join("\n"),

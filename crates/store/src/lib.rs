@@ -10,10 +10,10 @@
 
 use std::path::{Path, PathBuf};
 
-use harness_core::report::Report;
+use harness_core::report::{AttemptRecord, Report};
 use rusqlite::{params, Connection, OptionalExtension};
 
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,6 +42,12 @@ pub enum StoreError {
     },
     #[error("results store has schema version {found}, this harness knows up to {SCHEMA_VERSION}")]
     TooNew { found: i64 },
+    #[error("run {id} is {status}: only an interrupted run can be resumed")]
+    NotResumable { id: String, status: String },
+    #[error("run {0} has no artifact `{1}`")]
+    NoArtifact(String, String),
+    #[error("migration to schema version {version}: {why}")]
+    Migration { version: usize, why: String },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -63,9 +69,58 @@ pub struct RunRow {
     pub patch_count: i64,
     pub job: String,
     pub seconds: Option<f64>,
+    /// The nightly this run belongs to.
+    pub nightly: Option<String>,
+    /// How often it was resumed after an interruption.
+    pub resumes: i64,
 }
 
-const MIGRATIONS: &[&str] = &[r#"
+/// A finding signature across runs (`harness serve`'s findings page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignatureRow {
+    pub title: String,
+    pub kind: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// Runs it was seen in, and its findings in all.
+    pub runs: i64,
+    pub count: i64,
+    /// The newest run that has it.
+    pub last_run: String,
+}
+
+/// The phase times of one finished run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseRow {
+    pub run_id: String,
+    pub started_at: String,
+    pub nightly: Option<String>,
+    pub job: String,
+    pub phases: Vec<(String, f64)>,
+}
+
+/// One nightly: a suite's jobs run together, compared with the suite's previous nightly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NightlyRow {
+    pub id: String,
+    pub suite: String,
+    pub started_at: String,
+    pub status: String,
+    /// The comparison as the nightly command wrote it (JSON).
+    pub summary: Option<serde_json::Value>,
+    pub runs: Vec<String>,
+}
+
+/// One step of a migration: SQL, or code over the open transaction (backfills).
+enum Step {
+    Sql(&'static str),
+    Code(fn(&rusqlite::Transaction) -> Result<()>),
+}
+
+/// Schema migrations, applied in order; the store's version is the number applied. Append only.
+const MIGRATIONS: &[&[Step]] = &[&[Step::Sql(V1)], &[Step::Sql(V2), Step::Code(backfill_v2)]];
+
+const V1: &str = r#"
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -103,10 +158,216 @@ CREATE TABLE phases (
     name TEXT NOT NULL,
     seconds REAL NOT NULL
 );
-"#];
+"#;
+
+/// v2: attempts recorded as they happen (resume), bisection, culprit, revert, artifacts, nightlies.
+const V2: &str = r#"
+ALTER TABLE runs ADD COLUMN nightly TEXT;
+ALTER TABLE runs ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE findings ADD COLUMN console TEXT;
+CREATE TABLE attempts (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    console TEXT NOT NULL,           -- names the boot within its run
+    seq INTEGER NOT NULL,
+    prefix INTEGER NOT NULL,
+    variant TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    exit TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    record TEXT NOT NULL,            -- AttemptRecord JSON
+    PRIMARY KEY (run_id, console)
+);
+CREATE TABLE bisect_runs (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    prefix INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    verify INTEGER NOT NULL,
+    verdict TEXT NOT NULL,
+    signatures TEXT NOT NULL,        -- JSON array
+    console TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    confidence REAL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE culprits (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    subject TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    verified INTEGER NOT NULL,
+    rate REAL NOT NULL,
+    runs INTEGER NOT NULL,
+    found_after_s REAL NOT NULL
+);
+CREATE TABLE reverts (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    what TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    runs INTEGER NOT NULL,
+    confidence REAL NOT NULL,
+    file TEXT,
+    note TEXT,
+    PRIMARY KEY (run_id, what)
+);
+CREATE TABLE artifacts (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,              -- relative to runs/<id>/
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+CREATE TABLE nightlies (
+    id TEXT PRIMARY KEY,
+    suite TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,            -- running | finished | interrupted
+    pid INTEGER,
+    summary TEXT                     -- JSON: the comparison with the previous nightly
+);
+CREATE INDEX runs_nightly ON runs(nightly);
+CREATE INDEX nightlies_suite ON nightlies(suite, started_at);
+"#;
+
+/// v1 stores kept the whole report only: fill the new tables from it.
+fn backfill_v2(tx: &rusqlite::Transaction) -> Result<()> {
+    let rows: Vec<(String, String)> = {
+        let mut st = tx.prepare("SELECT id, report FROM runs WHERE report IS NOT NULL")?;
+        let r = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        r
+    };
+    for (id, json) in rows {
+        let report: Report = serde_json::from_str(&json).map_err(|e| StoreError::Migration {
+            version: 2,
+            why: format!("report of run {id}: {e}"),
+        })?;
+        insert_details(tx, &report)?;
+    }
+    Ok(())
+}
+
+/// The per-run tables a finished report fills (replacing what an earlier attempt wrote).
+fn insert_details(tx: &rusqlite::Transaction, report: &Report) -> Result<()> {
+    let id = &report.run_id;
+    for t in [
+        "prefixes",
+        "findings",
+        "phases",
+        "bisect_runs",
+        "culprits",
+        "reverts",
+    ] {
+        tx.execute(&format!("DELETE FROM {t} WHERE run_id=?1"), params![id])?;
+    }
+    for p in &report.prefixes {
+        tx.execute(
+            "INSERT INTO prefixes(run_id, idx, subject, applied, built, test_verdict) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, p.index as i64, p.subject, p.applied, p.built, p.test.as_ref().map(|t| t.verdict.as_str())],
+        )?;
+    }
+    for f in &report.findings {
+        tx.execute(
+            "INSERT INTO findings(run_id, prefix, kind, title, excerpt, line, console) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![id, f.prefix.map(|p| p as i64), f.kind.as_str(), f.title, f.excerpt, f.line as i64, f.console],
+        )?;
+    }
+    for ph in &report.phases {
+        tx.execute(
+            "INSERT INTO phases(run_id, name, seconds) VALUES (?1, ?2, ?3)",
+            params![id, ph.name, ph.seconds],
+        )?;
+    }
+    for (i, b) in report.bisection.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO bisect_runs(run_id, seq, prefix, outcome, verify, verdict, signatures, console, seconds, confidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                id,
+                i as i64 + 1,
+                b.prefix as i64,
+                format!("{:?}", b.outcome).to_lowercase(),
+                b.verify,
+                b.verdict.as_str(),
+                serde_json::to_string(&b.signatures).expect("strings serialise"),
+                b.console,
+                b.seconds,
+                b.confidence
+            ],
+        )?;
+    }
+    if let Some(c) = &report.culprit {
+        tx.execute(
+            "INSERT INTO culprits(run_id, idx, subject, signature, confidence, verified, rate, runs, found_after_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![id, c.index as i64, c.subject, c.signature, c.confidence, c.verified, c.rate, c.runs, c.found_after_s],
+        )?;
+    }
+    if let Some(r) = &report.revert {
+        for t in [&r.without_culprit, &r.whole_series] {
+            tx.execute(
+                "INSERT OR REPLACE INTO reverts(run_id, what, verdict, runs, confidence, file, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, t.what, t.verdict.as_str(), t.runs, t.confidence, t.file, t.note],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Every file under `dir`, relative to it, with its size (sorted).
+fn list_files(dir: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(t) if t.is_file() => {
+                    if let Ok(rel) = p.strip_prefix(dir) {
+                        let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+                        out.push((rel.to_string_lossy().into_owned(), len));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+const RUN_COLUMNS: &str =
+    "id, started_at, status, verdict, reason, series, patch_count, job, seconds, nightly, resumes";
+
+fn run_row(r: &rusqlite::Row) -> rusqlite::Result<RunRow> {
+    Ok(RunRow {
+        id: r.get(0)?,
+        started_at: r.get(1)?,
+        status: r.get(2)?,
+        verdict: r.get(3)?,
+        reason: r.get(4)?,
+        series: r.get(5)?,
+        patch_count: r.get(6)?,
+        job: r.get(7)?,
+        seconds: r.get(8)?,
+        nightly: r.get(9)?,
+        resumes: r.get(10)?,
+    })
+}
+
+fn pid_alive(pid: Option<i64>) -> bool {
+    pid.map(|p| Path::new(&format!("/proc/{p}")).exists())
+        .unwrap_or(false)
+}
 
 impl Store {
-    /// Open (creating and migrating) the store under `root`.
+    /// Open (creating and migrating) the store under `root`. Several processes may have it open
+    /// at once: SQLite in WAL mode, writers wait for each other (busy timeout), every write is one
+    /// transaction.
     pub fn open(root: &Path) -> Result<Store> {
         std::fs::create_dir_all(root.join("runs")).map_err(|e| StoreError::Io {
             path: root.to_path_buf(),
@@ -117,8 +378,9 @@ impl Store {
             path: path.clone(),
             source: e,
         })?;
-        db.busy_timeout(std::time::Duration::from_secs(30))?;
+        db.busy_timeout(std::time::Duration::from_secs(60))?;
         db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "NORMAL")?;
         db.pragma_update(None, "foreign_keys", "ON")?;
         let mut s = Store {
             root: root.to_path_buf(),
@@ -128,11 +390,26 @@ impl Store {
         Ok(s)
     }
 
+    /// The schema version of the open store.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0))
+    }
+
     fn migrate(&mut self) -> Result<()> {
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
             [],
         )?;
+        // IMMEDIATE: two harnesses opening an old store at once migrate it once.
         let tx = self
             .db
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -148,8 +425,13 @@ impl Store {
         if v > SCHEMA_VERSION {
             return Err(StoreError::TooNew { found: v });
         }
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(v as usize) {
-            tx.execute_batch(m)?;
+        for (i, steps) in MIGRATIONS.iter().enumerate().skip(v as usize) {
+            for step in steps.iter() {
+                match step {
+                    Step::Sql(sql) => tx.execute_batch(sql)?,
+                    Step::Code(f) => f(&tx)?,
+                }
+            }
             tx.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?1)",
                 params![(i + 1).to_string()],
@@ -167,11 +449,21 @@ impl Store {
         self.root.join("runs").join(run_id)
     }
 
-    /// A new, unique, sortable run id: `YYYYMMDD-HHMMSS-xxxx`.
+    /// A new, unique, sortable run id: `YYYYMMDD-HHMMSS-xxxx`. The suffix starts from a value
+    /// drawn once per process (pid and clock) and counts up, so one process never repeats itself
+    /// and two processes rarely meet (and `begin_run` refuses a duplicate).
     pub fn new_run_id() -> String {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        static BASE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
         let now = time::OffsetDateTime::now_utc();
+        let base = *BASE.get_or_init(|| {
+            let m =
+                (now.nanosecond() ^ std::process::id().rotate_left(16)).wrapping_mul(0x9e37_79b9);
+            m ^ (m >> 16)
+        });
         let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
-        let rnd = (now.nanosecond() ^ std::process::id().rotate_left(16)) & 0xffff;
+        let rnd = base.wrapping_add(SEQ.fetch_add(1, Ordering::Relaxed)) & 0xffff;
         format!("{}-{rnd:04x}", now.format(&fmt).unwrap_or_default())
     }
 
@@ -202,40 +494,83 @@ impl Store {
         Ok(dir)
     }
 
-    /// Record the finished run and its report (report.json written first, atomically).
+    /// Keep a run's inputs (what `harness resume` needs) beside its artifacts, under `input/`.
+    pub fn save_input(&self, run_id: &str, name: &str, bytes: &[u8]) -> Result<()> {
+        let dir = self.artifact_dir(run_id).join("input");
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+        write_atomic(&dir.join(name), bytes)
+    }
+
+    /// A run's saved input (see [`Store::save_input`]).
+    pub fn input(&self, run_id: &str, name: &str) -> Result<Vec<u8>> {
+        let p = self.artifact_dir(run_id).join("input").join(name);
+        std::fs::read(&p).map_err(|e| StoreError::Io { path: p, source: e })
+    }
+
+    /// A guest boot that just ended (kept even if the run is interrupted later).
+    pub fn record_attempt(&self, run_id: &str, a: &AttemptRecord) -> Result<()> {
+        let record = serde_json::to_string(a).expect("attempt serialises");
+        self.db.execute(
+            "INSERT OR REPLACE INTO attempts(run_id, console, seq, prefix, variant, verdict, exit, seconds, record)
+             VALUES (?1, ?2, (SELECT COUNT(*) + 1 FROM attempts WHERE run_id=?1), ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                run_id,
+                a.console,
+                a.prefix as i64,
+                a.variant,
+                a.result.verdict.as_str(),
+                serde_json::to_value(a.result.exit).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                a.result.seconds,
+                record
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The guest boots of a run, in the order they ended.
+    pub fn attempts(&self, run_id: &str) -> Result<Vec<AttemptRecord>> {
+        let mut st = self
+            .db
+            .prepare("SELECT record FROM attempts WHERE run_id=?1 ORDER BY seq")?;
+        let rows: Vec<String> = st
+            .query_map(params![run_id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        rows.into_iter()
+            .map(|j| {
+                serde_json::from_str(&j).map_err(|e| StoreError::BadReport {
+                    run: run_id.into(),
+                    source: e,
+                })
+            })
+            .collect()
+    }
+
+    /// Record the finished run and its report (report.json written first, atomically), its
+    /// prefixes, findings, phases, bisection, culprit, revert and artifact list: one transaction.
     pub fn finish_run(&mut self, report: &Report) -> Result<()> {
         let json = serde_json::to_string_pretty(report).expect("report serialises");
         let dir = self.artifact_dir(&report.run_id);
-        let tmp = dir.join("report.json.tmp");
-        std::fs::write(&tmp, &json).map_err(|e| StoreError::Io {
-            path: tmp.clone(),
-            source: e,
-        })?;
-        std::fs::rename(&tmp, dir.join("report.json")).map_err(|e| StoreError::Io {
-            path: tmp.clone(),
-            source: e,
-        })?;
-        let tx = self.db.transaction()?;
+        write_atomic(&dir.join("report.json"), json.as_bytes())?;
+        let files = list_files(&dir);
+        let tx = self
+            .db
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE runs SET status='finished', finished_at=?2, verdict=?3, reason=?4, seconds=?5, report=?6 WHERE id=?1",
             params![report.run_id, Self::now(), report.verdict.as_str(), report.reason, report.seconds, json],
         )?;
-        for p in &report.prefixes {
+        insert_details(&tx, report)?;
+        tx.execute(
+            "DELETE FROM artifacts WHERE run_id=?1",
+            params![report.run_id],
+        )?;
+        for (name, bytes) in files {
             tx.execute(
-                "INSERT OR REPLACE INTO prefixes(run_id, idx, subject, applied, built, test_verdict) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![report.run_id, p.index as i64, p.subject, p.applied, p.built, p.test.as_ref().map(|t| t.verdict.as_str())],
-            )?;
-        }
-        for f in &report.findings {
-            tx.execute(
-                "INSERT INTO findings(run_id, prefix, kind, title, excerpt, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![report.run_id, f.prefix.map(|p| p as i64), f.kind.as_str(), f.title, f.excerpt, f.line as i64],
-            )?;
-        }
-        for ph in &report.phases {
-            tx.execute(
-                "INSERT INTO phases(run_id, name, seconds) VALUES (?1, ?2, ?3)",
-                params![report.run_id, ph.name, ph.seconds],
+                "INSERT INTO artifacts(run_id, name, bytes) VALUES (?1, ?2, ?3)",
+                params![report.run_id, name, bytes as i64],
             )?;
         }
         tx.commit()?;
@@ -251,20 +586,46 @@ impl Store {
         Ok(())
     }
 
-    /// Runs whose harness process is gone but which are still `running` become `interrupted`.
+    /// Take an interrupted run over to continue it in this process.
+    pub fn claim_resume(&self, id: &str) -> Result<()> {
+        self.reap_dead()?;
+        let n = self.db.execute(
+            "UPDATE runs SET status='running', pid=?2, resumes=resumes+1, finished_at=NULL WHERE id=?1 AND status='interrupted'",
+            params![id, std::process::id()],
+        )?;
+        if n == 0 {
+            let status: String =
+                self.db
+                    .query_row("SELECT status FROM runs WHERE id=?1", params![id], |r| {
+                        r.get(0)
+                    })?;
+            return Err(StoreError::NotResumable {
+                id: id.into(),
+                status,
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs (and nightlies) whose harness process is gone but which are still `running` become
+    /// `interrupted`.
     fn reap_dead(&self) -> Result<()> {
-        let mut st = self
-            .db
-            .prepare("SELECT id, pid FROM runs WHERE status='running'")?;
-        let rows: Vec<(String, Option<i64>)> = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        for (id, pid) in rows {
-            let alive = pid
-                .map(|p| Path::new(&format!("/proc/{p}")).exists())
-                .unwrap_or(false);
-            if !alive {
-                self.interrupt_run(&id, "the harness process ended before the run finished")?;
+        for table in ["runs", "nightlies"] {
+            let mut st = self.db.prepare(&format!(
+                "SELECT id, pid FROM {table} WHERE status='running'"
+            ))?;
+            let rows: Vec<(String, Option<i64>)> = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            for (id, _) in rows.into_iter().filter(|(_, pid)| !pid_alive(*pid)) {
+                if table == "runs" {
+                    self.interrupt_run(&id, "the harness process ended before the run finished")?;
+                } else {
+                    self.db.execute(
+                        "UPDATE nightlies SET status='interrupted', finished_at=?2 WHERE id=?1 AND status='running'",
+                        params![id, Self::now()],
+                    )?;
+                }
             }
         }
         Ok(())
@@ -272,23 +633,11 @@ impl Store {
 
     pub fn list(&self, limit: usize) -> Result<Vec<RunRow>> {
         self.reap_dead()?;
-        let mut st = self.db.prepare(
-            "SELECT id, started_at, status, verdict, reason, series, patch_count, job, seconds FROM runs ORDER BY started_at DESC, id DESC LIMIT ?1",
-        )?;
+        let mut st = self.db.prepare(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, id DESC LIMIT ?1"
+        ))?;
         let rows = st
-            .query_map(params![limit as i64], |r| {
-                Ok(RunRow {
-                    id: r.get(0)?,
-                    started_at: r.get(1)?,
-                    status: r.get(2)?,
-                    verdict: r.get(3)?,
-                    reason: r.get(4)?,
-                    series: r.get(5)?,
-                    patch_count: r.get(6)?,
-                    job: r.get(7)?,
-                    seconds: r.get(8)?,
-                })
-            })?
+            .query_map(params![limit.min(i64::MAX as usize) as i64], run_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
@@ -322,31 +671,250 @@ impl Store {
     }
 
     pub fn row(&self, id: &str) -> Result<RunRow> {
-        self.list(usize::MAX >> 1)?
-            .into_iter()
-            .find(|r| r.id == id)
+        self.reap_dead()?;
+        self.db
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id=?1"),
+                params![id],
+                run_row,
+            )
+            .optional()?
             .ok_or_else(|| StoreError::NoSuchRun(id.into()))
     }
 
     pub fn report(&self, id: &str) -> Result<Report> {
-        let (status, json): (String, Option<String>) = self.db.query_row(
-            "SELECT status, report FROM runs WHERE id=?1",
-            params![id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (status, json): (String, Option<String>) = self
+            .db
+            .query_row(
+                "SELECT status, report FROM runs WHERE id=?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NoSuchRun(id.into()))?;
         let json = json.ok_or_else(|| StoreError::NoReport(id.into(), status))?;
         serde_json::from_str(&json).map_err(|e| StoreError::BadReport {
             run: id.into(),
             source: e,
         })
     }
+
+    /// Finding signatures across runs, most recently seen first.
+    pub fn signatures(&self, limit: usize) -> Result<Vec<SignatureRow>> {
+        let mut st = self.db.prepare(
+            "SELECT f.title, MIN(f.kind), MIN(r.started_at), MAX(r.started_at), COUNT(DISTINCT f.run_id), COUNT(*),
+                    (SELECT f2.run_id FROM findings f2 JOIN runs r2 ON r2.id = f2.run_id WHERE f2.title = f.title
+                     ORDER BY r2.started_at DESC, r2.id DESC LIMIT 1)
+             FROM findings f JOIN runs r ON r.id = f.run_id
+             GROUP BY f.title ORDER BY MAX(r.started_at) DESC, f.title LIMIT ?1",
+        )?;
+        let rows = st
+            .query_map(params![limit.min(i64::MAX as usize) as i64], |r| {
+                Ok(SignatureRow {
+                    title: r.get(0)?,
+                    kind: r.get(1)?,
+                    first_seen: r.get(2)?,
+                    last_seen: r.get(3)?,
+                    runs: r.get(4)?,
+                    count: r.get(5)?,
+                    last_run: r.get(6)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The runs that have a finding with this signature, newest first.
+    pub fn runs_with_signature(&self, title: &str) -> Result<Vec<String>> {
+        let mut st = self.db.prepare(
+            "SELECT DISTINCT f.run_id, r.started_at FROM findings f JOIN runs r ON r.id = f.run_id
+             WHERE f.title = ?1 ORDER BY r.started_at DESC, f.run_id DESC",
+        )?;
+        let rows = st
+            .query_map(params![title], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Phase times of finished runs, oldest first (`nightly_only`: runs of nightlies).
+    pub fn phase_history(&self, limit: usize, nightly_only: bool) -> Result<Vec<PhaseRow>> {
+        let mut st = self.db.prepare(&format!(
+            "SELECT id, started_at, nightly, job FROM runs WHERE status='finished' {}
+             ORDER BY started_at DESC, id DESC LIMIT ?1",
+            if nightly_only {
+                "AND nightly IS NOT NULL"
+            } else {
+                ""
+            }
+        ))?;
+        let mut rows = st
+            .query_map(params![limit.min(i64::MAX as usize) as i64], |r| {
+                Ok(PhaseRow {
+                    run_id: r.get(0)?,
+                    started_at: r.get(1)?,
+                    nightly: r.get(2)?,
+                    job: r.get(3)?,
+                    phases: Vec::new(),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.reverse();
+        let mut ph = self
+            .db
+            .prepare("SELECT name, SUM(seconds) FROM phases WHERE run_id=?1 GROUP BY name ORDER BY MIN(rowid)")?;
+        for row in &mut rows {
+            row.phases = ph
+                .query_map(params![row.run_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+        }
+        Ok(rows)
+    }
+
+    /// The path of one of a run's artifacts. `name` must be a file the run recorded (no path
+    /// tricks: the name is looked up, never joined blindly).
+    pub fn artifact(&self, run_id: &str, name: &str) -> Result<PathBuf> {
+        let known: Option<String> = self
+            .db
+            .query_row(
+                "SELECT name FROM artifacts WHERE run_id=?1 AND name=?2",
+                params![run_id, name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let dir = self.artifact_dir(run_id);
+        let ok_name = !name.is_empty()
+            && Path::new(name)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+        // A running or interrupted run has no artifact list yet: its directory is listed instead.
+        let listed =
+            known.is_some() || (ok_name && list_files(&dir).iter().any(|(n, _)| n == name));
+        if !listed {
+            return Err(StoreError::NoArtifact(run_id.into(), name.into()));
+        }
+        Ok(dir.join(name))
+    }
+
+    /// A run's artifacts (name, bytes), as recorded when it finished (else as found now).
+    pub fn artifacts(&self, run_id: &str) -> Result<Vec<(String, u64)>> {
+        let mut st = self
+            .db
+            .prepare("SELECT name, bytes FROM artifacts WHERE run_id=?1 ORDER BY name")?;
+        let rows = st
+            .query_map(params![run_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        if rows.is_empty() {
+            return Ok(list_files(&self.artifact_dir(run_id)));
+        }
+        Ok(rows)
+    }
+
+    /// Start a nightly of `suite`.
+    pub fn begin_nightly(&self, id: &str, suite: &str, started_at: &str) -> Result<()> {
+        self.db.execute(
+            "INSERT INTO nightlies(id, suite, started_at, status, pid) VALUES (?1, ?2, ?3, 'running', ?4)",
+            params![id, suite, started_at, std::process::id()],
+        )?;
+        Ok(())
+    }
+
+    /// Make a run part of a nightly.
+    pub fn attach_to_nightly(&self, run_id: &str, nightly: &str) -> Result<()> {
+        self.db.execute(
+            "UPDATE runs SET nightly=?2 WHERE id=?1",
+            params![run_id, nightly],
+        )?;
+        Ok(())
+    }
+
+    pub fn finish_nightly(
+        &self,
+        id: &str,
+        status: &str,
+        summary: &serde_json::Value,
+    ) -> Result<()> {
+        self.db.execute(
+            "UPDATE nightlies SET status=?2, finished_at=?3, summary=?4 WHERE id=?1",
+            params![id, status, Self::now(), summary.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Nightlies, newest first (`suite`: of that suite only).
+    pub fn nightlies(&self, suite: Option<&str>, limit: usize) -> Result<Vec<NightlyRow>> {
+        self.reap_dead()?;
+        let mut st = self.db.prepare(
+            "SELECT id, suite, started_at, status, summary FROM nightlies
+             WHERE ?1 IS NULL OR suite = ?1 ORDER BY started_at DESC, id DESC LIMIT ?2",
+        )?;
+        let mut rows = st
+            .query_map(params![suite, limit.min(i64::MAX as usize) as i64], |r| {
+                Ok(NightlyRow {
+                    id: r.get(0)?,
+                    suite: r.get(1)?,
+                    started_at: r.get(2)?,
+                    status: r.get(3)?,
+                    summary: r
+                        .get::<_, Option<String>>(4)?
+                        .and_then(|s| serde_json::from_str(&s).ok()),
+                    runs: Vec::new(),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut st = self
+            .db
+            .prepare("SELECT id FROM runs WHERE nightly=?1 ORDER BY started_at, id")?;
+        for n in &mut rows {
+            n.runs = st
+                .query_map(params![n.id], |r| r.get(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+        }
+        Ok(rows)
+    }
+
+    /// The newest finished nightly of `suite` other than `except`.
+    pub fn previous_nightly(&self, suite: &str, except: &str) -> Result<Option<NightlyRow>> {
+        Ok(self
+            .nightlies(Some(suite), usize::MAX >> 1)?
+            .into_iter()
+            .find(|n| n.id != except && n.status == "finished"))
+    }
+
+    /// Check the database file (`PRAGMA integrity_check`).
+    pub fn integrity(&self) -> Result<String> {
+        Ok(self
+            .db
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+/// Write via a temp file and rename: readers see the old file or the whole new one.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| StoreError::Io {
+        path: tmp.clone(),
+        source: e,
+    })?;
+    std::fs::rename(&tmp, path).map_err(|e| StoreError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use harness_core::finding::{Finding, FindingKind};
-    use harness_core::report::{PhaseTime, PrefixResult, SeriesSummary, Verdict};
+    use harness_core::report::{
+        GuestExit, PhaseTime, PrefixResult, SeriesSummary, TestResult, Verdict,
+    };
 
     fn report(id: &str) -> Report {
         Report {
@@ -369,6 +937,8 @@ mod tests {
                 line: 3,
                 time: None,
                 prefix: Some(1),
+                console: Some("console-prefix-1.log".into()),
+                during: None,
             }],
             coverage: vec![],
             phases: vec![PhaseTime {
@@ -380,6 +950,28 @@ mod tests {
             culprit: None,
             bisection: vec![],
             revert: None,
+            replayed: 0,
+        }
+    }
+
+    fn attempt(console: &str, prefix: usize) -> AttemptRecord {
+        AttemptRecord {
+            console: console.into(),
+            prefix,
+            variant: format!("prefix-{prefix}"),
+            result: TestResult {
+                verdict: Verdict::Pass,
+                exit: GuestExit::Ok,
+                qemu_status: Some(1),
+                seconds: 5.0,
+                console: console.into(),
+                findings: 0,
+                infra: None,
+                workloads: vec![],
+                evictions: Default::default(),
+            },
+            findings: vec![],
+            messages: serde_json::json!([{"hello": 1}]),
         }
     }
 
@@ -387,6 +979,7 @@ mod tests {
     fn run_round_trip_and_lookup() {
         let d = tempfile::tempdir().unwrap();
         let mut s = Store::open(d.path()).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
         let dir = s
             .begin_run(
                 "20260101-000000-abcd",
@@ -401,6 +994,7 @@ mod tests {
             s.report("20260101-000000-abcd"),
             Err(StoreError::NoReport(..))
         ));
+        std::fs::write(dir.join("console-prefix-1.log"), "boot\n").unwrap();
         s.finish_run(&report("20260101-000000-abcd")).unwrap();
         assert_eq!(s.resolve("20260101").unwrap(), "20260101-000000-abcd");
         assert_eq!(s.resolve("last").unwrap(), "20260101-000000-abcd");
@@ -410,6 +1004,15 @@ mod tests {
         assert!(dir.join("report.json").exists());
         let rows = s.list(10).unwrap();
         assert_eq!(rows[0].verdict.as_deref(), Some("fail"));
+        let arts = s.artifacts("20260101-000000-abcd").unwrap();
+        assert!(
+            arts.contains(&("console-prefix-1.log".to_string(), 5)),
+            "{arts:?}"
+        );
+        assert!(s
+            .artifact("20260101-000000-abcd", "console-prefix-1.log")
+            .unwrap()
+            .is_file());
         // Reopening does not re-run migrations.
         drop(s);
         let s = Store::open(d.path()).unwrap();
@@ -417,10 +1020,35 @@ mod tests {
     }
 
     #[test]
-    fn a_run_whose_process_died_is_interrupted() {
+    fn artifact_names_are_looked_up_never_joined() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(d.path()).unwrap();
+        s.begin_run("r1", "2026-01-01T00:00:00Z", "s", 1, "default")
+            .unwrap();
+        std::fs::write(d.path().join("secret"), "x").unwrap();
+        s.finish_run(&report("r1")).unwrap();
+        for bad in [
+            "../../secret",
+            "/etc/passwd",
+            "",
+            "..",
+            "report.json/../../../secret",
+        ] {
+            assert!(
+                matches!(s.artifact("r1", bad), Err(StoreError::NoArtifact(..))),
+                "{bad}"
+            );
+        }
+        assert!(s.artifact("r1", "report.json").is_ok());
+    }
+
+    #[test]
+    fn a_run_whose_process_died_is_interrupted_and_resumable() {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(d.path()).unwrap();
         s.begin_run("r1", "2026-01-01T00:00:00Z", "s", 1, "default")
+            .unwrap();
+        s.record_attempt("r1", &attempt("console-prefix-0.log", 0))
             .unwrap();
         s.db.execute("UPDATE runs SET pid = 999999999 WHERE id='r1'", [])
             .unwrap();
@@ -430,5 +1058,232 @@ mod tests {
             .unwrap();
         assert_eq!(s.row("r2").unwrap().status, "running");
         assert!(matches!(s.resolve("r"), Err(StoreError::Ambiguous(_))));
+        // A running run cannot be taken over; an interrupted one can, once.
+        assert!(matches!(
+            s.claim_resume("r2"),
+            Err(StoreError::NotResumable { .. })
+        ));
+        s.claim_resume("r1").unwrap();
+        let row = s.row("r1").unwrap();
+        assert_eq!((row.status.as_str(), row.resumes), ("running", 1));
+        assert!(s.claim_resume("r1").is_err());
+        // Its boots are kept, and a boot recorded again replaces the old one.
+        s.record_attempt("r1", &attempt("console-prefix-1.log", 1))
+            .unwrap();
+        s.record_attempt("r1", &attempt("console-prefix-1.log", 1))
+            .unwrap();
+        let a = s.attempts("r1").unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0], attempt("console-prefix-0.log", 0));
+    }
+
+    /// A v1 store (the whole report only) is migrated and its new tables filled from the reports.
+    #[test]
+    fn a_version_1_store_is_migrated() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let db = Connection::open(d.path().join("harness.db")).unwrap();
+            db.execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 INSERT INTO meta VALUES ('schema_version', '1');",
+            )
+            .unwrap();
+            db.execute_batch(V1).unwrap();
+            let mut r = report("old");
+            r.culprit = Some(harness_core::report::Culprit {
+                index: 1,
+                subject: "ceph: x".into(),
+                signature: "WARNING in ceph_unlink".into(),
+                candidates: vec![1],
+                confidence: 0.999,
+                confident: true,
+                verified: true,
+                rate: 1.0,
+                runs: 4,
+                rounds: 4,
+                skipped: vec![],
+                found_after_s: 60.0,
+            });
+            db.execute(
+                "INSERT INTO runs(id, started_at, status, series, patch_count, job, report, verdict) VALUES ('old', '2025-01-01T00:00:00Z', 'finished', 's', 1, 'default', ?1, 'fail')",
+                params![serde_json::to_string(&r).unwrap()],
+            )
+            .unwrap();
+            db.execute(
+                "INSERT INTO findings(run_id, prefix, kind, title, excerpt, line) VALUES ('old', 1, 'warning', 'WARNING in ceph_unlink', 'x', 3)",
+                [],
+            )
+            .unwrap();
+        }
+        let s = Store::open(d.path()).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        let idx: i64 =
+            s.db.query_row("SELECT idx FROM culprits WHERE run_id='old'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(idx, 1);
+        // The backfill replaced the v1 finding rows instead of doubling them.
+        let sig = s.signatures(10).unwrap();
+        assert_eq!((sig[0].runs, sig[0].count), (1, 1));
+        assert_eq!(s.row("old").unwrap().resumes, 0);
+    }
+
+    #[test]
+    fn a_store_newer_than_the_harness_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        drop(Store::open(d.path()).unwrap());
+        let db = Connection::open(d.path().join("harness.db")).unwrap();
+        db.execute("UPDATE meta SET value='99' WHERE key='schema_version'", [])
+            .unwrap();
+        assert!(matches!(
+            Store::open(d.path()),
+            Err(StoreError::TooNew { found: 99 })
+        ));
+    }
+
+    #[test]
+    fn signatures_phases_and_nightlies_across_runs() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(d.path()).unwrap();
+        for (i, id) in ["n1", "n2", "n3"].iter().enumerate() {
+            let nid = format!("night-{i}");
+            s.begin_nightly(&nid, "nightly", &format!("2026-01-0{}T00:00:00Z", i + 1))
+                .unwrap();
+            s.begin_run(
+                id,
+                &format!("2026-01-0{}T00:00:01Z", i + 1),
+                "s",
+                1,
+                "default",
+            )
+            .unwrap();
+            s.attach_to_nightly(id, &nid).unwrap();
+            let mut r = report(id);
+            if i == 2 {
+                r.findings.clear();
+                r.verdict = Verdict::Pass;
+            }
+            r.phases[0].seconds = i as f64 + 1.0;
+            s.finish_run(&r).unwrap();
+            s.finish_nightly(&nid, "finished", &serde_json::json!({"new": []}))
+                .unwrap();
+        }
+        let sig = s.signatures(10).unwrap();
+        assert_eq!(sig.len(), 1);
+        assert_eq!(sig[0].runs, 2);
+        assert_eq!(sig[0].first_seen, "2026-01-01T00:00:01Z");
+        assert_eq!(sig[0].last_seen, "2026-01-02T00:00:01Z");
+        assert_eq!(sig[0].last_run, "n2");
+        assert_eq!(
+            s.runs_with_signature("WARNING in ceph_unlink").unwrap(),
+            vec!["n2", "n1"]
+        );
+        let ph = s.phase_history(10, true).unwrap();
+        let builds: Vec<f64> = ph.iter().map(|p| p.phases[0].1).collect();
+        assert_eq!(builds, vec![1.0, 2.0, 3.0]);
+        let n = s.nightlies(Some("nightly"), 10).unwrap();
+        assert_eq!(n.len(), 3);
+        assert_eq!(n[0].runs, vec!["n3"]);
+        assert_eq!(
+            s.previous_nightly("nightly", "night-2")
+                .unwrap()
+                .unwrap()
+                .id,
+            "night-1"
+        );
+        assert!(s.previous_nightly("other", "x").unwrap().is_none());
+    }
+
+    /// Several harness processes on one machine share the store: writers wait for each other and
+    /// nothing is lost.
+    #[test]
+    fn concurrent_writers_lose_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        drop(Store::open(d.path()).unwrap());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let root = d.path().to_path_buf();
+                std::thread::spawn(move || {
+                    let mut s = Store::open(&root).unwrap();
+                    for i in 0..25 {
+                        let id = format!("t{t}-{i}");
+                        s.begin_run(&id, &Store::now(), "s", 1, "default").unwrap();
+                        s.record_attempt(&id, &attempt("console-prefix-0.log", 0))
+                            .unwrap();
+                        s.finish_run(&report(&id)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let s = Store::open(d.path()).unwrap();
+        assert_eq!(s.list(1000).unwrap().len(), 100);
+        assert_eq!(s.signatures(10).unwrap()[0].count, 100);
+        assert_eq!(s.integrity().unwrap(), "ok");
+        let ids: std::collections::BTreeSet<String> =
+            (0..1000).map(|_| Store::new_run_id()).collect();
+        assert_eq!(ids.len(), 1000, "run ids collide");
+    }
+
+    /// The body of `a_writer_killed_mid_write_leaves_a_sound_store`'s child process.
+    #[test]
+    fn child_writer() {
+        let Ok(root) = std::env::var("HARNESS_STORE_CHILD") else {
+            return;
+        };
+        let mut s = Store::open(Path::new(&root)).unwrap();
+        s.begin_run("victim", &Store::now(), "s", 1, "default")
+            .unwrap();
+        for i in 0.. {
+            let id = format!("c{i}");
+            s.begin_run(&id, &Store::now(), "s", 1, "default").unwrap();
+            s.record_attempt("victim", &attempt(&format!("console-{i}.log"), i))
+                .unwrap();
+            s.finish_run(&report(&id)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_writer_killed_mid_write_leaves_a_sound_store() {
+        let d = tempfile::tempdir().unwrap();
+        drop(Store::open(d.path()).unwrap());
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "tests::child_writer",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("HARNESS_STORE_CHILD", d.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let t0 = std::time::Instant::now();
+        while s.list(1000).unwrap().len() < 20 {
+            assert!(t0.elapsed().as_secs() < 60, "child wrote nothing");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.kill().unwrap(); // SIGKILL, mid-transaction more often than not
+        child.wait().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        assert_eq!(s.integrity().unwrap(), "ok");
+        let rows = s.list(10_000).unwrap();
+        // Every run is whole: finished with its report, or interrupted.
+        for r in &rows {
+            match r.status.as_str() {
+                "finished" => assert!(s.report(&r.id).is_ok()),
+                "interrupted" => {}
+                other => panic!("run {} is {other}", r.id),
+            }
+        }
+        assert_eq!(s.row("victim").unwrap().status, "interrupted");
+        let kept = s.attempts("victim").unwrap().len();
+        assert!(kept >= 19, "{kept} attempts kept");
+        s.claim_resume("victim").unwrap();
     }
 }

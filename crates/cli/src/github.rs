@@ -1,0 +1,84 @@
+//! Wiring of GitHub reporting (harness-github) into the commands: configuration from the
+//! command line or a suite, and what is printed. The token is never printed.
+
+use std::path::Path;
+
+use harness_core::report::Report;
+use harness_github::{Config, Target, Token};
+
+use crate::{Fail, GithubArgs};
+
+/// A configured GitHub client and the dashboard base URL its links use.
+pub struct Client {
+    pub cfg: Config,
+    pub dashboard: Option<String>,
+}
+
+/// The token from `$env`, else from `file`; a clear error when neither gives one.
+pub fn token(env: &str, file: Option<&Path>) -> Result<Token, Fail> {
+    let bad = |e: harness_github::GithubError| Fail(crate::exit::BAD_INPUT, e.into());
+    if let Some(t) = Token::from_env(env).map_err(bad)? {
+        return Ok(t);
+    }
+    match file {
+        Some(f) => Token::from_file(f).map_err(bad),
+        None => Err(Fail(
+            crate::exit::BAD_INPUT,
+            anyhow::anyhow!("github: no token: set ${env} or give a token file"),
+        )),
+    }
+}
+
+pub fn client(
+    api: &str,
+    repo: &str,
+    token: Token,
+    dashboard: Option<String>,
+) -> Result<Client, Fail> {
+    let cfg = Config::new(api, repo, token).map_err(|e| Fail(crate::exit::BAD_INPUT, e.into()))?;
+    Ok(Client { cfg, dashboard })
+}
+
+/// What `harness test --github-repo ...` asks for (checked before the run starts).
+pub fn for_test(a: &GithubArgs) -> Result<Option<(Client, Target)>, Fail> {
+    let Some(repo) = &a.github_repo else {
+        return Ok(None);
+    };
+    let target = match (&a.github_commit, a.github_pr) {
+        (Some(sha), _) => Target::Commit { sha: sha.clone() },
+        (None, Some(number)) => Target::PullRequest { number },
+        (None, None) => {
+            return Err(Fail(
+                crate::exit::USAGE,
+                anyhow::anyhow!("--github-repo needs --github-commit SHA or --github-pr N"),
+            ))
+        }
+    };
+    let token = token("GITHUB_TOKEN", a.github_token_file.as_deref())?;
+    Ok(Some((
+        client(&a.github_api, repo, token, a.dashboard_url.clone())?,
+        target,
+    )))
+}
+
+/// Post a finished run's result. A failure to report is printed; it does not change the
+/// run's verdict or exit code.
+pub fn post(rt: &tokio::runtime::Runtime, c: &Client, report: &Report, target: &Target) {
+    let what = match target {
+        Target::Commit { sha } => format!("check run on {sha}"),
+        Target::PullRequest { number } => format!("comment on pull request #{number}"),
+    };
+    match rt.block_on(harness_github::post_result(
+        &c.cfg,
+        report,
+        target,
+        c.dashboard.as_deref(),
+    )) {
+        Ok(p) => println!(
+            "github: {} {what} {}",
+            c.cfg.repo,
+            p.url.unwrap_or_else(|| format!("(id {})", p.id))
+        ),
+        Err(e) => eprintln!("harness: github: {what}: {}", crate::chain(&e.into())),
+    }
+}

@@ -1,0 +1,211 @@
+//! `harness nightly SUITE`: every job of the suite on its series, one after the other, compared
+//! with the suite's previous nightly; the comparison is stored with the nightly (the dashboard
+//! shows it) and, when the suite names a GitHub repository, reported there: an issue per new
+//! regression signature (updated while it keeps failing, closed when fixed) and a check run.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use harness_core::job::Suite;
+use harness_core::nightly::{self, JobOutcome, Summary};
+use harness_core::report::Report;
+use harness_github::{Change, IssueAction, Regression, Target};
+use harness_store::Store;
+
+use crate::{bad_input, execute, exit, github, prepare, Fail, Outputs, Overrides, SeriesArgs};
+
+pub fn run(results: &Path, suite_path: &Path, cache: Option<PathBuf>) -> Result<u8, Fail> {
+    let text = std::fs::read_to_string(suite_path)
+        .with_context(|| suite_path.display().to_string())
+        .map_err(bad_input)?;
+    let dir = suite_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = std::path::absolute(dir).unwrap_or(dir.to_path_buf());
+    let suite =
+        Suite::from_yaml(&text, &suite_path.display().to_string(), &dir).map_err(bad_input)?;
+    // Everything is checked before the first job starts: the token, the jobs, the series.
+    let gh = match &suite.github {
+        None => None,
+        Some(g) => {
+            let token = github::token(&g.token_env, g.token_file.as_deref())?;
+            Some(github::client(
+                &g.api,
+                &g.repo,
+                token,
+                suite.dashboard.clone(),
+            )?)
+        }
+    };
+    let input = SeriesArgs {
+        series: suite.series.clone(),
+        range: suite.range.clone(),
+        msgid: None,
+        lore_url: harness_exec::lore::DEFAULT_BASE.into(),
+        tree: suite.tree.clone(),
+    };
+    let overrides = Overrides {
+        on_failure: suite.on_failure.map(|o| o.as_str().to_string()),
+        three_way: false,
+        tree: suite.tree.clone(),
+        base: None,
+        range: suite.range.is_some(),
+    };
+    let preps = suite
+        .jobs
+        .iter()
+        .map(|j| prepare(Some(j), &input, overrides.clone(), cache.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let store = Store::open(results)?;
+    let id = format!("nightly-{}", Store::new_run_id());
+    store.begin_nightly(&id, &suite.name, &Store::now())?;
+    let previous = store.previous_nightly(&suite.name, &id)?;
+    let prev_summary: Option<Summary> = previous
+        .as_ref()
+        .and_then(|n| n.summary.clone())
+        .and_then(|v| serde_json::from_value(v).ok());
+    eprintln!(
+        "harness: nightly {id} of suite {}: {} job(s); compared with {}",
+        suite.name,
+        preps.len(),
+        previous
+            .as_ref()
+            .map(|p| p.id.as_str())
+            .unwrap_or("nothing (the suite's first nightly)")
+    );
+
+    let mut outcomes = Vec::new();
+    let mut reports: Vec<Option<Report>> = Vec::new();
+    let mut code = exit::PASS;
+    for prep in preps {
+        let job = prep.job.name.clone();
+        let hazards_fail = prep.job.probes.hazards_fail;
+        let out = Outputs {
+            nightly: Some(id.clone()),
+            ..Outputs::default()
+        };
+        let (c, report) = match execute(results, prep, None, &out) {
+            Ok((exit::INTERRUPTED, None)) => {
+                let partial = nightly::compare(&suite.name, prev_summary.as_ref(), outcomes);
+                store.finish_nightly(&id, "interrupted", &serde_json::to_value(&partial)?)?;
+                return Ok(exit::INTERRUPTED);
+            }
+            Ok(r) => r,
+            Err(Fail(c, e)) => {
+                eprintln!("harness: nightly job {job}: {}", crate::chain(&e));
+                (c, None)
+            }
+        };
+        if code == exit::PASS {
+            code = c;
+        }
+        outcomes.push(JobOutcome {
+            job,
+            run: report.as_ref().map(|r| r.run_id.clone()),
+            verdict: report.as_ref().map(|r| r.verdict),
+            signatures: report
+                .as_ref()
+                .map(|r| nightly::signatures(r, hazards_fail))
+                .unwrap_or_default(),
+            new: vec![],
+            still: vec![],
+            fixed: vec![],
+        });
+        reports.push(report);
+    }
+    let mut summary = nightly::compare(&suite.name, prev_summary.as_ref(), outcomes);
+    summary.previous = previous.map(|p| p.id);
+    store.finish_nightly(&id, "finished", &serde_json::to_value(&summary)?)?;
+    print_summary(&id, &summary);
+    if let Some(c) = &gh {
+        report_to_github(c, &suite, &summary, &reports);
+    }
+    Ok(code)
+}
+
+fn print_summary(id: &str, s: &Summary) {
+    println!("nightly {id} (suite {}):", s.suite);
+    for j in &s.jobs {
+        println!(
+            "  job {:<14} run {:<22} {}",
+            j.job,
+            j.run.as_deref().unwrap_or("-"),
+            j.verdict.map(|v| v.as_str()).unwrap_or("not run")
+        );
+        for (word, sigs) in [
+            ("NEW", &j.new),
+            ("still failing", &j.still),
+            ("fixed", &j.fixed),
+        ] {
+            for sig in sigs {
+                println!("    {word:<13} {sig}");
+            }
+        }
+    }
+    println!(
+        "signatures: {} new, {} still failing, {} fixed (compared with {})",
+        s.new.len(),
+        s.still.len(),
+        s.fixed.len(),
+        s.previous.as_deref().unwrap_or("nothing")
+    );
+}
+
+/// Issues for the signatures that changed, and a check run per job when the suite names a
+/// commit. A failure to report is printed and does not change the nightly's exit code.
+fn report_to_github(c: &github::Client, suite: &Suite, s: &Summary, reports: &[Option<Report>]) {
+    let Some(spec) = &suite.github else { return };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("harness: github: {e}");
+            return;
+        }
+    };
+    for (j, report) in s.jobs.iter().zip(reports) {
+        let Some(report) = report else { continue };
+        if spec.issues {
+            let changes = [
+                (Change::New, &j.new),
+                (Change::StillFailing, &j.still),
+                (Change::Fixed, &j.fixed),
+            ];
+            for (change, sigs) in changes {
+                for sig in sigs {
+                    let r = Regression {
+                        suite: &s.suite,
+                        job: &j.job,
+                        signature: sig,
+                        change,
+                        report,
+                        dashboard: c.dashboard.as_deref(),
+                    };
+                    match rt.block_on(harness_github::track_regression(&c.cfg, &r)) {
+                        Ok(IssueAction::Created { number }) => {
+                            println!("github: opened issue #{number} for \"{sig}\"")
+                        }
+                        Ok(IssueAction::Updated { number }) => {
+                            println!("github: updated issue #{number} for \"{sig}\"")
+                        }
+                        Ok(IssueAction::Closed { number }) => {
+                            println!("github: closed issue #{number}: \"{sig}\" is fixed")
+                        }
+                        Ok(IssueAction::Nothing) => {}
+                        Err(e) => eprintln!(
+                            "harness: github: issue for \"{sig}\": {}",
+                            crate::chain(&e.into())
+                        ),
+                    }
+                }
+            }
+        }
+        if let Some(sha) = &spec.commit {
+            github::post(&rt, c, report, &Target::Commit { sha: sha.clone() });
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Helpers of the end-to-end test binaries (each binary runs its guests one at a time; cargo
+//! runs the binaries one after the other).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+pub fn shared(p: &str) -> PathBuf {
+    repo().join("../shared/series").join(p)
+}
+
+pub fn fixture(p: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(p)
+}
+
+/// Nothing a run started may survive it: no namespace, no qemu, no ceph daemon, no temp dir.
+pub fn assert_no_leftovers() {
+    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let ns = String::from_utf8_lossy(&ns.stdout);
+    assert!(
+        !ns.lines().any(|l| l.starts_with("harness-")),
+        "leftover namespaces:\n{ns}"
+    );
+    for p in [
+        "qemu-system-x86_64",
+        "ceph-mon",
+        "ceph-osd",
+        "ceph-mds",
+        "ceph-mgr",
+    ] {
+        let st = Command::new("pgrep").args(["-x", p]).output().unwrap();
+        assert!(
+            st.stdout.is_empty(),
+            "leftover {p} processes: {}",
+            String::from_utf8_lossy(&st.stdout)
+        );
+    }
+    let tmp: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("harness-"))
+        .collect();
+    assert!(tmp.is_empty(), "leftover temp dirs: {tmp:?}");
+}
+
+/// `items`: patch numbers of the 6.1 backport, or fixture paths under tests/fixtures.
+pub fn composed(items: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("series-")
+        .tempdir()
+        .unwrap();
+    let mut c = Command::new(repo().join("scripts/compose-series"));
+    c.arg(dir.path()).arg(shared("ceph-cap-locking-6.1.mbox"));
+    for i in items {
+        if i.chars().all(|c| c.is_ascii_digit()) {
+            c.arg(i);
+        } else {
+            c.arg(fixture(i));
+        }
+    }
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}

@@ -66,6 +66,9 @@ enum Cmd {
     List {
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// List nightlies (suite, runs, new / still failing / fixed signatures) instead of runs.
+        #[arg(long)]
+        nightlies: bool,
     },
     /// Inspect a series without running anything.
     Series {
@@ -282,7 +285,7 @@ fn real_main(cli: Cli) -> Result<u8, Fail> {
         Cmd::Report { run, html } => report_html(&cli.results, &run, &html),
         Cmd::Nightly { suite, cache } => nightly::run(&cli.results, &suite, cache),
         Cmd::Show { run, json } => show(&cli.results, &run, json),
-        Cmd::List { limit } => list(&cli.results, limit),
+        Cmd::List { limit, nightlies } => list(&cli.results, limit, nightlies),
         Cmd::Series {
             cmd: SeriesCmd::Show(args),
         } => series_show(&args),
@@ -1041,17 +1044,62 @@ fn show(results: &Path, run: &str, json: bool) -> Result<u8, Fail> {
             if let Some(r) = row.reason {
                 println!("reason: {r}");
             }
+            // What an unfinished run has done so far: its guest boots, as they ended.
+            for a in store.attempts(&id)? {
+                let titles: Vec<&str> = a.findings.iter().map(|f| f.title.as_str()).collect();
+                let line = format!(
+                    "  boot {:<34} prefix {:>2}  {:<11} {:5.0}s  {}",
+                    a.console,
+                    a.prefix,
+                    a.result.verdict,
+                    a.result.seconds,
+                    titles.join(" | ")
+                );
+                println!("{}", line.trim_end());
+            }
+            if row.status == "interrupted" {
+                println!("`harness resume {id}` continues it");
+            }
         }
         Err(e) => return Err(e.into()),
     }
     Ok(0)
 }
 
-fn list(results: &Path, limit: usize) -> Result<u8, Fail> {
+fn list(results: &Path, limit: usize, nightlies: bool) -> Result<u8, Fail> {
     let store = Store::open(results)?;
+    if nightlies {
+        for n in store.nightlies(None, limit)? {
+            let count = |k: &str| {
+                n.summary
+                    .as_ref()
+                    .and_then(|s| s[k].as_array().map(|a| a.len().to_string()))
+                    .unwrap_or_else(|| "-".into())
+            };
+            println!(
+                "{}  {:<16}  {:<11}  {}  {} run(s)  new {}  still failing {}  fixed {}",
+                n.id,
+                n.suite,
+                n.status,
+                n.started_at,
+                n.runs.len(),
+                count("new"),
+                count("still"),
+                count("fixed")
+            );
+        }
+        return Ok(0);
+    }
     for r in store.list(limit)? {
+        let mut notes = String::new();
+        if let Some(n) = &r.nightly {
+            notes.push_str(&format!("  [{n}]"));
+        }
+        if r.resumes > 0 {
+            notes.push_str(&format!("  (resumed {}x)", r.resumes));
+        }
         println!(
-            "{}  {:<11}  {:<12}  {:>6}  {:<40.40}  {}",
+            "{}  {:<11}  {:<12}  {:>6}  {:<40.40}  {}{notes}",
             r.id,
             r.status,
             r.verdict.as_deref().unwrap_or("-"),

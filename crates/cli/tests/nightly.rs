@@ -293,6 +293,10 @@ fn nightlies_track_signatures_on_github_and_the_dashboard_shows_them() {
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0].body["head_sha"], SHA);
     assert_eq!(checks[0].body["conclusion"], "failure");
+    assert_eq!(
+        checks[0].body["name"], "cephfs-harness / bisect",
+        "one check per job"
+    );
 
     // 2: still failing: the same issue is updated, never a second one.
     let o = harness(results.path(), &["nightly", s.to_str().unwrap()]);

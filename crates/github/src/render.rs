@@ -118,6 +118,11 @@ pub fn has_marker(body: &str, signature: &str) -> bool {
 }
 
 /// The JSON of `POST /repos/{owner}/{repo}/check-runs`, less `head_sha` (the caller's).
+/// The check run's name: `cephfs-harness / <job>`.
+pub fn check_name(job: &str) -> String {
+    truncate(&single_line(&format!("{NAME} / {job}")), 100)
+}
+
 pub fn check_run_body(report: &Report, dashboard: Option<&str>) -> Value {
     let url = dashboard.map(|d| run_url(d, &report.run_id));
     let mut summary = String::new();
@@ -134,7 +139,8 @@ pub fn check_run_body(report: &Report, dashboard: Option<&str>) -> Value {
         );
     }
     let mut body = json!({
-        "name": NAME,
+        // One check per job: two jobs on one commit (a nightly's) must not hide each other.
+        "name": check_name(&report.job),
         "status": "completed",
         "conclusion": conclusion(report.verdict),
         "external_id": report.run_id,
@@ -541,7 +547,7 @@ mod tests {
     fn check_run_body_has_conclusion_link_and_escaped_output() {
         let r = report(Verdict::Fail);
         let b = check_run_body(&r, Some("https://dash.example"));
-        assert_eq!(b["name"], "cephfs-harness");
+        assert_eq!(b["name"], format!("cephfs-harness / {}", r.job));
         assert_eq!(b["status"], "completed");
         assert_eq!(b["conclusion"], "failure");
         assert_eq!(b["external_id"], r.run_id);

@@ -336,7 +336,11 @@ async fn a_check_run_goes_on_the_commit() {
     assert_authorised(q);
     assert!(q.headers["content-type"].starts_with("application/json"));
     let b = &q.body;
-    assert_eq!(b["name"], "cephfs-harness");
+    assert!(
+        b["name"].as_str().unwrap().starts_with("cephfs-harness / "),
+        "{}",
+        b["name"]
+    );
     assert_eq!(b["head_sha"], SHA);
     assert_eq!(b["status"], "completed");
     assert_eq!(b["conclusion"], "failure");

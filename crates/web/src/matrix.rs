@@ -98,12 +98,16 @@ pub struct Row {
     /// The whole row in one cell (for a run whose guests ran no workload at all): fail if a
     /// workload failed or the prefix's guest verdict is fail, with every signature.
     pub summary: Cell,
+    /// The bisection's runs of this prefix (fail: with the bisected signature), if it made any.
+    pub bisection: Option<Cell>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Matrix {
     /// The columns: workloads in the order the guests first ran them.
     pub workloads: Vec<String>,
+    /// The run was bisected: rows have a bisection column.
+    pub bisected: bool,
     pub rows: Vec<Row>,
 }
 
@@ -219,6 +223,35 @@ fn summarise(state: RowState, cells: &[Cell], other: &[String], test: Option<&Te
     }
 }
 
+/// What the bisection's runs of a prefix said about the bisected signature (runs that were not
+/// evidence, another signature or a skip, are not counted).
+fn bisection_cell(report: &Report, prefix: usize) -> Option<Cell> {
+    use harness_core::bisect::Outcome;
+    let runs: Vec<_> = report
+        .bisection
+        .iter()
+        .filter(|b| b.prefix == prefix)
+        .collect();
+    if runs.is_empty() {
+        return None;
+    }
+    let failed = runs.iter().filter(|b| b.outcome == Outcome::Fail).count();
+    let passed = runs.iter().filter(|b| b.outcome == Outcome::Pass).count();
+    let sig = report.culprit.as_ref().map(|c| c.signature.clone());
+    Some(if failed > 0 {
+        Cell::new(
+            CellState::Fail,
+            failed + passed,
+            failed,
+            sig.into_iter().collect(),
+        )
+    } else if passed > 0 {
+        Cell::new(CellState::Pass, passed, 0, vec![])
+    } else {
+        Cell::new(CellState::Skipped, 0, 0, vec![])
+    })
+}
+
 /// The matrix of a finished run.
 pub fn matrix(report: &Report) -> Matrix {
     let outcomes: Vec<Vec<BootOutcome>> = report
@@ -289,6 +322,7 @@ pub fn matrix(report: &Report) -> Matrix {
                 .collect();
             let summary = summarise(state, &cells, &other, p.test.as_ref());
             Row {
+                bisection: bisection_cell(report, p.index),
                 summary,
                 index: p.index,
                 subject: p.subject.clone(),
@@ -300,7 +334,11 @@ pub fn matrix(report: &Report) -> Matrix {
             }
         })
         .collect();
-    Matrix { workloads, rows }
+    Matrix {
+        workloads,
+        bisected: !report.bisection.is_empty(),
+        rows,
+    }
 }
 
 #[cfg(test)]
@@ -571,5 +609,52 @@ mod tests {
         assert_eq!(m.rows[0].cells[0].state, CellState::Pass);
         assert_eq!(m.rows[1].cells[0].state, CellState::Fail);
         assert_eq!(m.rows[1].cells[0].label, "fail");
+    }
+
+    #[test]
+    fn bisection_runs_get_their_own_column() {
+        use harness_core::bisect::Outcome;
+        use harness_core::report::BisectRun;
+        let run = |prefix, outcome| BisectRun {
+            prefix,
+            outcome,
+            verify: false,
+            verdict: Verdict::Pass,
+            signatures: vec![],
+            console: format!("console-bisect-prefix-{prefix}.log"),
+            seconds: 5.0,
+            leader: None,
+            confidence: None,
+        };
+        let mut r = report(
+            vec![
+                prefix(0, true, Some(true), vec![]),
+                prefix(
+                    1,
+                    true,
+                    Some(true),
+                    vec![boot("c1", Verdict::Fail, vec![wl("u", true)])],
+                ),
+                prefix(2, true, Some(true), vec![]),
+            ],
+            vec![],
+        );
+        assert!(!matrix(&r).bisected);
+        r.bisection = vec![
+            run(0, Outcome::Pass),
+            run(1, Outcome::Fail),
+            run(0, Outcome::Pass),
+            run(1, Outcome::Pass),
+            run(1, Outcome::Fail),
+            run(1, Outcome::Other),
+        ];
+        let m = matrix(&r);
+        assert!(m.bisected);
+        // The base was not tested in the test phase, but the bisection booted it twice.
+        assert_eq!(m.rows[0].cells[0].state, CellState::Skipped);
+        assert_eq!(m.rows[0].bisection.as_ref().unwrap().label, "pass ×2");
+        let b1 = m.rows[1].bisection.as_ref().unwrap();
+        assert_eq!((b1.state, b1.label.as_str()), (CellState::Fail, "fail 2/3"));
+        assert!(m.rows[2].bisection.is_none());
     }
 }

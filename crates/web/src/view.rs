@@ -609,6 +609,8 @@ struct ReportView {
     sources: Vec<String>,
     replayed: u32,
     workloads: Vec<String>,
+    /// The matrix has a bisection column.
+    bisected: bool,
     rows: Vec<MatrixRowView>,
     groups: Vec<SignatureGroup>,
     boots: Vec<BootView>,
@@ -914,6 +916,7 @@ fn report_view(site: &Site, id: &str, r: &Report, artifacts: &BTreeSet<String>) 
         sources: r.series.sources.clone(),
         replayed: r.replayed,
         workloads: m.workloads,
+        bisected: m.bisected,
         rows,
         groups: groups(site, id, &r.findings),
         boots,

@@ -190,28 +190,57 @@ pub fn write_static(store: &Store, run_id: &str, dir: &Path) -> Result<Vec<PathB
     for name in view::viewable_artifacts(store, run_id)? {
         paths.push(format!("runs/{run_id}/{name}.html"));
     }
-    let mut written = Vec::new();
+    // Every page is rendered before anything is written, and the pages are written into a
+    // sibling temp dir first: a failure leaves `dir` as it was.
+    let mut pages = Vec::new();
     for rel in paths {
         let Some(route) = route(&encode_path(&rel)) else {
             continue;
         };
-        let Some(page) = view::render_route(store, &route, &site)? else {
-            continue;
-        };
-        let path = dir.join(&rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| WebError::Io {
-                path: parent.to_path_buf(),
-                source: e,
-            })?;
+        if let Some(page) = view::render_route(store, &route, &site)? {
+            pages.push((rel, page));
         }
-        std::fs::write(&path, &page.body).map_err(|e| WebError::Io {
-            path: path.clone(),
-            source: e,
-        })?;
-        written.push(path);
     }
-    Ok(written)
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| WebError::Io { path, source }
+    };
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".harness-report-")
+        .tempdir_in(&parent)
+        .map_err(io(&parent))?;
+    for (rel, page) in &pages {
+        let path = tmp.path().join(rel);
+        if let Some(p) = path.parent() {
+            std::fs::create_dir_all(p).map_err(io(p))?;
+        }
+        std::fs::write(&path, &page.body).map_err(io(&path))?;
+    }
+    let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none());
+    match empty {
+        // A new (or empty) directory: the whole tree moves into place at once.
+        Err(_) | Ok(true) => {
+            let _ = std::fs::remove_dir(dir);
+            let tmp = tmp.keep();
+            std::fs::rename(&tmp, dir).map_err(io(dir))?;
+        }
+        // An existing report: each page is replaced whole.
+        Ok(false) => {
+            for (rel, _) in &pages {
+                let to = dir.join(rel);
+                if let Some(p) = to.parent() {
+                    std::fs::create_dir_all(p).map_err(io(p))?;
+                }
+                std::fs::rename(tmp.path().join(rel), &to).map_err(io(&to))?;
+            }
+        }
+    }
+    Ok(pages.into_iter().map(|(rel, _)| dir.join(rel)).collect())
 }
 
 #[cfg(test)]

@@ -416,3 +416,31 @@ async fn the_server_serves_pages_and_refuses_the_rest() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+/// The static export moves into place whole: into a new directory, into an existing report
+/// (pages replaced), and nothing but the report is left beside it.
+#[test]
+fn the_static_export_lands_whole() {
+    let (_d, s) = store();
+    let parent = tempfile::tempdir().unwrap();
+    let out = parent.path().join("report");
+    let first = write_static(&s, FAIL_RUN, &out).unwrap();
+    assert!(first.iter().all(|p| p.is_file()));
+    let index = out.join("index.html");
+    std::fs::write(&index, "stale").unwrap();
+    let mine = out.join("mine.txt");
+    std::fs::write(&mine, "kept").unwrap();
+    let again = write_static(&s, FAIL_RUN, &out).unwrap();
+    assert_eq!(first, again);
+    assert!(std::fs::read_to_string(&index).unwrap().contains("</html>"));
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "kept");
+    // A bad run writes nothing at all.
+    let other = parent.path().join("other");
+    assert!(write_static(&s, "no-such-run", &other).is_err());
+    assert!(!other.exists());
+    let names: Vec<String> = std::fs::read_dir(parent.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["report"], "temp dirs left: {names:?}");
+}

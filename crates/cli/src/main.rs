@@ -82,7 +82,8 @@ enum Cmd {
     /// (and, for a failing series, the time to its culprit).
     Bench(TestArgs),
     /// Continue an interrupted run (killed, Ctrl-C, machine reboot): same inputs, same run id;
-    /// the guest boots it recorded are not made again.
+    /// the guest boots it recorded are not made again. A nightly id (`nightly-...`) finishes
+    /// the nightly: its interrupted run resumed, the jobs it had not reached run, the comparison.
     Resume {
         run: String,
         #[command(flatten)]
@@ -275,6 +276,9 @@ fn real_main(cli: Cli) -> Result<u8, Fail> {
             test(&cli.results, args, false)
         }
         Cmd::Bench(args) => test(&cli.results, args, true),
+        Cmd::Resume { run, .. } if run.starts_with("nightly-") => {
+            nightly::resume(&cli.results, &run)
+        }
         Cmd::Resume { run, github, json } => resume(&cli.results, &run, &github, json),
         Cmd::Export {
             run,

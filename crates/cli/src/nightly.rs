@@ -10,7 +10,7 @@ use harness_core::job::Suite;
 use harness_core::nightly::{self, JobOutcome, Summary};
 use harness_core::report::Report;
 use harness_github::{Change, IssueAction, Regression, Target};
-use harness_store::Store;
+use harness_store::{NightlyRow, Store, SuiteSource};
 
 use crate::{bad_input, execute, exit, github, prepare, Fail, Outputs, Overrides, SeriesArgs};
 
@@ -22,9 +22,36 @@ pub fn run(results: &Path, suite_path: &Path, cache: Option<PathBuf>) -> Result<
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let dir = std::path::absolute(dir).unwrap_or(dir.to_path_buf());
-    let suite =
-        Suite::from_yaml(&text, &suite_path.display().to_string(), &dir).map_err(bad_input)?;
+    let source = SuiteSource {
+        text,
+        file: suite_path.display().to_string(),
+        dir: std::path::absolute(dir).unwrap_or(dir.to_path_buf()),
+    };
+    run_suite(results, &source, cache, None)
+}
+
+/// `harness resume NIGHTLY`: finish an interrupted nightly. Its finished runs are kept, an
+/// interrupted one is resumed, the jobs it had not reached are run; then the comparison.
+pub fn resume(results: &Path, id: &str) -> Result<u8, Fail> {
+    let store = Store::open(results)?;
+    let row = store.claim_nightly_resume(id).map_err(bad_input)?;
+    let Some(source) = row.suite_source.clone() else {
+        store.finish_nightly(id, "interrupted", &serde_json::Value::Null)?;
+        return Err(bad_input(anyhow::anyhow!(
+            "nightly {id} kept no suite (it was started by an older harness)"
+        )));
+    };
+    drop(store);
+    run_suite(results, &source, None, Some(row))
+}
+
+fn run_suite(
+    results: &Path,
+    source: &SuiteSource,
+    cache: Option<PathBuf>,
+    resumed: Option<NightlyRow>,
+) -> Result<u8, Fail> {
+    let suite = Suite::from_yaml(&source.text, &source.file, &source.dir).map_err(bad_input)?;
     // Everything is checked before the first job starts: the token, the jobs, the series.
     let gh = match &suite.github {
         None => None,
@@ -59,15 +86,26 @@ pub fn run(results: &Path, suite_path: &Path, cache: Option<PathBuf>) -> Result<
         .collect::<Result<Vec<_>, _>>()?;
 
     let store = Store::open(results)?;
-    let id = format!("nightly-{}", Store::new_run_id());
-    store.begin_nightly(&id, &suite.name, &Store::now())?;
+    let id = match &resumed {
+        Some(n) => n.id.clone(),
+        None => {
+            let id = format!("nightly-{}", Store::new_run_id());
+            store.begin_nightly(&id, &suite.name, &Store::now(), source)?;
+            id
+        }
+    };
     let previous = store.previous_nightly(&suite.name, &id)?;
     let prev_summary: Option<Summary> = previous
         .as_ref()
         .and_then(|n| n.summary.clone())
         .and_then(|v| serde_json::from_value(v).ok());
     eprintln!(
-        "harness: nightly {id} of suite {}: {} job(s); compared with {}",
+        "harness: {} {id} of suite {}: {} job(s); compared with {}",
+        if resumed.is_some() {
+            "resuming nightly"
+        } else {
+            "nightly"
+        },
         suite.name,
         preps.len(),
         previous
@@ -75,6 +113,13 @@ pub fn run(results: &Path, suite_path: &Path, cache: Option<PathBuf>) -> Result<
             .map(|p| p.id.as_str())
             .unwrap_or("nothing (the suite's first nightly)")
     );
+    // A resumed nightly's runs, by job.
+    let mut earlier: Vec<harness_store::RunRow> = Vec::new();
+    if let Some(n) = &resumed {
+        for r in &n.runs {
+            earlier.push(store.row(r)?);
+        }
+    }
 
     let mut outcomes = Vec::new();
     let mut reports: Vec<Option<Report>> = Vec::new();
@@ -82,20 +127,37 @@ pub fn run(results: &Path, suite_path: &Path, cache: Option<PathBuf>) -> Result<
     for prep in preps {
         let job = prep.job.name.clone();
         let hazards_fail = prep.job.probes.hazards_fail;
-        let out = Outputs {
-            nightly: Some(id.clone()),
-            ..Outputs::default()
+        let before = earlier.iter().find(|r| r.job == job);
+        let done = match before {
+            Some(r) if r.status == "finished" => store.report(&r.id).ok(),
+            _ => None,
         };
-        let (c, report) = match execute(results, prep, None, &out) {
-            Ok((exit::INTERRUPTED, None)) => {
-                let partial = nightly::compare(&suite.name, prev_summary.as_ref(), outcomes);
-                store.finish_nightly(&id, "interrupted", &serde_json::to_value(&partial)?)?;
-                return Ok(exit::INTERRUPTED);
-            }
-            Ok(r) => r,
-            Err(Fail(c, e)) => {
-                eprintln!("harness: nightly job {job}: {}", crate::chain(&e));
-                (c, None)
+        let (c, report) = if let Some(report) = done {
+            eprintln!(
+                "harness: nightly job {job}: run {} finished before",
+                report.run_id
+            );
+            (crate::verdict_code(report.verdict), Some(report))
+        } else {
+            let out = Outputs {
+                nightly: Some(id.clone()),
+                ..Outputs::default()
+            };
+            let again = before
+                .filter(|r| r.status == "interrupted")
+                .map(|r| r.id.as_str());
+            match execute(results, prep, again, &out) {
+                Ok((exit::INTERRUPTED, None)) => {
+                    let partial = nightly::compare(&suite.name, prev_summary.as_ref(), outcomes);
+                    store.finish_nightly(&id, "interrupted", &serde_json::to_value(&partial)?)?;
+                    eprintln!("harness: `harness resume {id}` finishes the nightly");
+                    return Ok(exit::INTERRUPTED);
+                }
+                Ok(r) => r,
+                Err(Fail(c, e)) => {
+                    eprintln!("harness: nightly job {job}: {}", crate::chain(&e));
+                    (c, None)
+                }
             }
         };
         if code == exit::PASS {

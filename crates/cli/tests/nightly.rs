@@ -430,23 +430,31 @@ fn nightlies_track_signatures_on_github_and_the_dashboard_shows_them() {
     );
 }
 
-/// A harness killed with SIGKILL mid-run (no teardown at all): the run is `interrupted`, the
-/// store is sound, and `harness resume` sweeps what the dead run left, does not boot again what
-/// it recorded, and finishes the run under its own id.
+/// A nightly killed with SIGKILL in the middle of its run (no teardown at all): the run and the
+/// nightly are `interrupted`, the store is sound; `harness resume RUN` sweeps what the dead
+/// harness left, does not boot again what it recorded, and finishes the run under its own id;
+/// `harness resume NIGHTLY` then finishes the nightly from that run without booting anything.
 #[test]
-fn a_killed_run_is_resumed_without_booting_again_what_it_recorded() {
+fn a_killed_nightly_and_its_run_are_resumed_without_booting_again_what_they_recorded() {
     let _g = lock();
     let series = composed(&["1", "broken/warn-in-unlink.patch", "2"]);
     let results = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let suite = work.path().join("suite.yaml");
+    std::fs::write(
+        &suite,
+        format!(
+            "suite: e2e-resume\nseries: [{}]\njobs: [{}]\n",
+            series.path().display(),
+            fixture("jobs/bisect.yaml").display()
+        ),
+    )
+    .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
         .arg("--results")
         .arg(results.path())
-        .args([
-            "bisect",
-            "--job",
-            fixture("jobs/bisect.yaml").to_str().unwrap(),
-        ])
-        .arg(series.path())
+        .arg("nightly")
+        .arg(&suite)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -481,7 +489,11 @@ fn a_killed_run_is_resumed_without_booting_again_what_it_recorded() {
     let list = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(list.contains("interrupted"), "{list}");
     let id = list.split_whitespace().next().unwrap().to_string();
-    // A finished run cannot be resumed; this one can.
+    let o = harness(results.path(), &["list", "--nightlies"]);
+    let nightlies = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(nightlies.contains("interrupted"), "{nightlies}");
+    let nightly = nightlies.split_whitespace().next().unwrap().to_string();
+
     let o = harness(results.path(), &["resume", &id]);
     let all = text(&o);
     assert_eq!(o.status.code(), Some(1), "{all}");
@@ -501,8 +513,32 @@ fn a_killed_run_is_resumed_without_booting_again_what_it_recorded() {
     assert_eq!(rep["culprit"]["index"], 2);
     let o = harness(results.path(), &["list"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("finished"));
+    // A finished run cannot be resumed.
     let o = harness(results.path(), &["resume", &id]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("only an interrupted run can be resumed"));
+
+    // The nightly is finished from its (now finished) run: nothing is booted again.
+    let o = harness(results.path(), &["resume", &nightly]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert!(all.contains(&format!("run {id} finished before")), "{all}");
+    assert!(!all.contains("boot /boot/vmlinuz"), "booted again: {all}");
+    assert!(
+        all.contains("NEW           WARNING in ceph_unlink"),
+        "{all}"
+    );
+    let o = harness(results.path(), &["list", "--nightlies"]);
+    let nightlies = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        nightlies.contains("finished") && nightlies.contains("new 1"),
+        "{nightlies}"
+    );
+    let o = harness(results.path(), &["list"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().count(),
+        1,
+        "no second run"
+    );
     assert_no_leftovers();
 }

@@ -2,11 +2,14 @@
 //!
 //! Layout under the results root (default `results/`):
 //! ```text
-//! harness.db              SQLite (WAL): runs, prefixes, findings, phases; schema version in `meta`
+//! harness.db              SQLite (WAL): runs, prefixes, attempts, findings, phases, bisection,
+//!                         culprits, reverts, artifacts, nightlies; schema version in `meta`
 //! runs/<run-id>/          artifacts: report.json, console-prefix-K.log, build-prefix-K.log, cluster-logs/
+//! runs/<run-id>/input/    what the run started from (job text, series files, overrides): resume
 //! ```
-//! A run is inserted as `running` when it starts and completed in one transaction when it ends; a run
-//! whose process died is found `running` with a dead pid and reported as `interrupted`.
+//! A run is inserted as `running` when it starts, its guest boots as they end, and the rest in one
+//! transaction when it ends; a run whose process died is found `running` with a dead pid and
+//! reported as `interrupted`, and can be taken over ([`Store::claim_resume`]).
 
 use std::path::{Path, PathBuf};
 
@@ -109,6 +112,16 @@ pub struct NightlyRow {
     /// The comparison as the nightly command wrote it (JSON).
     pub summary: Option<serde_json::Value>,
     pub runs: Vec<String>,
+    /// The suite it ran: its text, file name and directory (None before schema version 3).
+    pub suite_source: Option<SuiteSource>,
+}
+
+/// A suite file as a nightly read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuiteSource {
+    pub text: String,
+    pub file: String,
+    pub dir: PathBuf,
 }
 
 /// One step of a migration: SQL, or code over the open transaction (backfills).
@@ -118,7 +131,11 @@ enum Step {
 }
 
 /// Schema migrations, applied in order; the store's version is the number applied. Append only.
-const MIGRATIONS: &[&[Step]] = &[&[Step::Sql(V1)], &[Step::Sql(V2), Step::Code(backfill_v2)]];
+const MIGRATIONS: &[&[Step]] = &[
+    &[Step::Sql(V1)],
+    &[Step::Sql(V2), Step::Code(backfill_v2)],
+    &[Step::Sql(V3)],
+];
 
 const V1: &str = r#"
 CREATE TABLE runs (
@@ -228,6 +245,13 @@ CREATE TABLE nightlies (
 );
 CREATE INDEX runs_nightly ON runs(nightly);
 CREATE INDEX nightlies_suite ON nightlies(suite, started_at);
+"#;
+
+/// v3: a nightly keeps its suite (text, file name, directory), so `harness resume` can finish it.
+const V3: &str = r#"
+ALTER TABLE nightlies ADD COLUMN suite_text TEXT;
+ALTER TABLE nightlies ADD COLUMN suite_file TEXT;
+ALTER TABLE nightlies ADD COLUMN suite_dir TEXT;
 "#;
 
 /// v1 stores kept the whole report only: fill the new tables from it.
@@ -811,13 +835,49 @@ impl Store {
         Ok(rows)
     }
 
-    /// Start a nightly of `suite`.
-    pub fn begin_nightly(&self, id: &str, suite: &str, started_at: &str) -> Result<()> {
+    /// Start a nightly of `suite` (read from `source`).
+    pub fn begin_nightly(
+        &self,
+        id: &str,
+        suite: &str,
+        started_at: &str,
+        source: &SuiteSource,
+    ) -> Result<()> {
         self.db.execute(
-            "INSERT INTO nightlies(id, suite, started_at, status, pid) VALUES (?1, ?2, ?3, 'running', ?4)",
-            params![id, suite, started_at, std::process::id()],
+            "INSERT INTO nightlies(id, suite, started_at, status, pid, suite_text, suite_file, suite_dir)
+             VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7)",
+            params![
+                id,
+                suite,
+                started_at,
+                std::process::id(),
+                source.text,
+                source.file,
+                source.dir.to_string_lossy()
+            ],
         )?;
         Ok(())
+    }
+
+    /// Take an interrupted nightly over to finish it in this process.
+    pub fn claim_nightly_resume(&self, id: &str) -> Result<NightlyRow> {
+        self.reap_dead()?;
+        let n = self.db.execute(
+            "UPDATE nightlies SET status='running', pid=?2, finished_at=NULL WHERE id=?1 AND status='interrupted'",
+            params![id, std::process::id()],
+        )?;
+        let row = self
+            .nightlies(None, usize::MAX >> 1)?
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| StoreError::NoSuchRun(id.into()))?;
+        if n == 0 {
+            return Err(StoreError::NotResumable {
+                id: id.into(),
+                status: row.status,
+            });
+        }
+        Ok(row)
     }
 
     /// Make a run part of a nightly.
@@ -846,7 +906,7 @@ impl Store {
     pub fn nightlies(&self, suite: Option<&str>, limit: usize) -> Result<Vec<NightlyRow>> {
         self.reap_dead()?;
         let mut st = self.db.prepare(
-            "SELECT id, suite, started_at, status, summary FROM nightlies
+            "SELECT id, suite, started_at, status, summary, suite_text, suite_file, suite_dir FROM nightlies
              WHERE ?1 IS NULL OR suite = ?1 ORDER BY started_at DESC, id DESC LIMIT ?2",
         )?;
         let mut rows = st
@@ -860,6 +920,18 @@ impl Store {
                         .get::<_, Option<String>>(4)?
                         .and_then(|s| serde_json::from_str(&s).ok()),
                     runs: Vec::new(),
+                    suite_source: match (
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                    ) {
+                        (Some(text), Some(file), Some(dir)) => Some(SuiteSource {
+                            text,
+                            file,
+                            dir: PathBuf::from(dir),
+                        }),
+                        _ => None,
+                    },
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -874,12 +946,18 @@ impl Store {
         Ok(rows)
     }
 
-    /// The newest finished nightly of `suite` other than `except`.
-    pub fn previous_nightly(&self, suite: &str, except: &str) -> Result<Option<NightlyRow>> {
-        Ok(self
-            .nightlies(Some(suite), usize::MAX >> 1)?
-            .into_iter()
-            .find(|n| n.id != except && n.status == "finished"))
+    /// The newest finished nightly of `suite` that started before `this` one.
+    pub fn previous_nightly(&self, suite: &str, this: &str) -> Result<Option<NightlyRow>> {
+        let all = self.nightlies(Some(suite), usize::MAX >> 1)?;
+        let before = all
+            .iter()
+            .find(|n| n.id == this)
+            .map(|n| n.started_at.clone());
+        Ok(all.into_iter().find(|n| {
+            n.id != this
+                && n.status == "finished"
+                && before.as_ref().is_none_or(|b| n.started_at < *b)
+        }))
     }
 
     /// Check the database file (`PRAGMA integrity_check`).
@@ -951,6 +1029,14 @@ mod tests {
             bisection: vec![],
             revert: None,
             replayed: 0,
+        }
+    }
+
+    fn suite_source() -> SuiteSource {
+        SuiteSource {
+            text: "suite: nightly\n".into(),
+            file: "jobs/nightly.yaml".into(),
+            dir: PathBuf::from("/j"),
         }
     }
 
@@ -1148,8 +1234,13 @@ mod tests {
         let mut s = Store::open(d.path()).unwrap();
         for (i, id) in ["n1", "n2", "n3"].iter().enumerate() {
             let nid = format!("night-{i}");
-            s.begin_nightly(&nid, "nightly", &format!("2026-01-0{}T00:00:00Z", i + 1))
-                .unwrap();
+            s.begin_nightly(
+                &nid,
+                "nightly",
+                &format!("2026-01-0{}T00:00:00Z", i + 1),
+                &suite_source(),
+            )
+            .unwrap();
             s.begin_run(
                 id,
                 &format!("2026-01-0{}T00:00:01Z", i + 1),
@@ -1193,6 +1284,29 @@ mod tests {
             "night-1"
         );
         assert!(s.previous_nightly("other", "x").unwrap().is_none());
+        assert_eq!(n[0].suite_source, Some(suite_source()));
+        // Only an interrupted nightly can be taken over.
+        assert!(matches!(
+            s.claim_nightly_resume("night-2"),
+            Err(StoreError::NotResumable { .. })
+        ));
+        s.begin_nightly(
+            "night-x",
+            "nightly",
+            "2026-01-09T00:00:00Z",
+            &suite_source(),
+        )
+        .unwrap();
+        s.db.execute(
+            "UPDATE nightlies SET pid = 999999999 WHERE id='night-x'",
+            [],
+        )
+        .unwrap();
+        let row = s.claim_nightly_resume("night-x").unwrap();
+        assert_eq!(
+            (row.status.as_str(), row.suite.as_str()),
+            ("running", "nightly")
+        );
     }
 
     /// Several harness processes on one machine share the store: writers wait for each other and

@@ -197,7 +197,12 @@ pub fn build(root: &Path) -> Fixture {
 
     // Nightly 1: the six-patch series, every prefix clean.
     store
-        .begin_nightly(NIGHTLY_1, "nightly", "2026-03-01T02:00:00Z")
+        .begin_nightly(
+            NIGHTLY_1,
+            "nightly",
+            "2026-03-01T02:00:00Z",
+            &suite_source(),
+        )
         .unwrap();
     let dir = store
         .begin_run(PASS_RUN, "2026-03-01T02:00:01Z", SUBJECTS[0], 6, "default")
@@ -234,7 +239,12 @@ pub fn build(root: &Path) -> Fixture {
 
     // Nightly 2: the series plus the broken patch: prefix 7 fails, bisected and reverted.
     store
-        .begin_nightly(NIGHTLY_2, "nightly", "2026-03-02T02:00:00Z")
+        .begin_nightly(
+            NIGHTLY_2,
+            "nightly",
+            "2026-03-02T02:00:00Z",
+            &suite_source(),
+        )
         .unwrap();
     let dir = store
         .begin_run(
@@ -475,5 +485,13 @@ pub fn build(root: &Path) -> Fixture {
 
     Fixture {
         root: root.to_path_buf(),
+    }
+}
+
+fn suite_source() -> harness_store::SuiteSource {
+    harness_store::SuiteSource {
+        text: "suite: nightly\nseries: [s.mbox]\njobs: [default.yaml]\n".into(),
+        file: "jobs/nightly.yaml".into(),
+        dir: std::path::PathBuf::from("/jobs"),
     }
 }

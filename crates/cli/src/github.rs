@@ -14,10 +14,25 @@ pub struct Client {
     pub dashboard: Option<String>,
 }
 
+/// `$GITHUB_TOKEN` as the harness started, taken out of the environment at once.
+static TAKEN: std::sync::OnceLock<Option<std::ffi::OsString>> = std::sync::OnceLock::new();
+
+/// Read `$GITHUB_TOKEN` once and remove it from the process environment, before any thread or
+/// child starts: no child (make, git, qemu, ceph) ever inherits it.
+pub fn take_token_from_env() {
+    let v = std::env::var_os("GITHUB_TOKEN");
+    std::env::remove_var("GITHUB_TOKEN");
+    let _ = TAKEN.set(v);
+}
+
 /// The token from `$env`, else from `file`; a clear error when neither gives one.
 pub fn token(env: &str, file: Option<&Path>) -> Result<Token, Fail> {
     let bad = |e: harness_github::GithubError| Fail(crate::exit::BAD_INPUT, e.into());
-    if let Some(t) = Token::from_env(env).map_err(bad)? {
+    let value = match (env, TAKEN.get()) {
+        ("GITHUB_TOKEN", Some(v)) => v.clone(),
+        _ => std::env::var_os(env),
+    };
+    if let Some(t) = Token::from_env_value(env, value).map_err(bad)? {
         return Ok(t);
     }
     match file {

@@ -224,6 +224,7 @@ fn bad_input(e: impl Into<anyhow::Error>) -> Fail {
 }
 
 fn main() -> ExitCode {
+    github::take_token_from_env();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HARNESS_LOG")
@@ -242,7 +243,8 @@ fn main() -> ExitCode {
     match real_main(cli) {
         Ok(code) => ExitCode::from(code),
         Err(Fail(code, e)) => {
-            eprintln!("harness: {}", chain(&e));
+            // One line, whatever the input put into the message.
+            eprintln!("harness: {}", harness_core::text::line(&chain(&e)));
             ExitCode::from(code)
         }
     }
@@ -402,25 +404,20 @@ fn load_series(args: &SeriesArgs) -> Result<(Series, Vec<String>, RawInputs), Fa
     let mut parts = Vec::new();
     let mut sources = Vec::new();
     let mut raw = Vec::new();
+    let mut total = 0usize;
     for f in &args.series {
         let files = series_files(f)?;
         let mut inputs = Vec::new();
         for p in &files {
-            let len = std::fs::metadata(p)
-                .with_context(|| p.display().to_string())
-                .map_err(bad_input)?
-                .len();
-            if len > series::MAX_INPUT_BYTES as u64 {
+            let bytes = read_input(p).map_err(bad_input)?;
+            total += bytes.len();
+            if total > series::MAX_INPUT_BYTES {
                 return Err(bad_input(anyhow::anyhow!(
-                    "{}: {} MiB is over the {} MiB limit for a series",
+                    "{}: the series files together are over the {} MiB limit for a series",
                     p.display(),
-                    len >> 20,
                     series::MAX_INPUT_BYTES >> 20
                 )));
             }
-            let bytes = std::fs::read(p)
-                .with_context(|| p.display().to_string())
-                .map_err(bad_input)?;
             inputs.push((p.display().to_string(), bytes));
         }
         let refs: Vec<(&str, &[u8])> = inputs
@@ -431,7 +428,56 @@ fn load_series(args: &SeriesArgs) -> Result<(Series, Vec<String>, RawInputs), Fa
         sources.push(f.display().to_string());
         raw.push(inputs);
     }
-    Ok((series::concat(parts), sources, raw))
+    let all = series::concat(parts);
+    if all.patches.len() > series::MAX_PATCHES {
+        return Err(bad_input(anyhow::anyhow!(
+            "{} patches is over the limit of {} for a series",
+            all.patches.len(),
+            series::MAX_PATCHES
+        )));
+    }
+    Ok((all, sources, raw))
+}
+
+/// A series file's bytes: a regular file only (not a FIFO that never ends, not /dev/zero), read
+/// up to the size limit and no further.
+fn read_input(p: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let limit = series::MAX_INPUT_BYTES;
+    // O_NONBLOCK: opening a FIFO must not wait for a writer.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(p)
+        .with_context(|| p.display().to_string())?;
+    let meta = f.metadata().with_context(|| p.display().to_string())?;
+    if !meta.is_file() {
+        anyhow::bail!(
+            "{}: not a regular file (a series is read from files: no FIFO, device or socket)",
+            p.display()
+        );
+    }
+    if meta.len() > limit as u64 {
+        anyhow::bail!(
+            "{}: {} is over the {} MiB limit for a series",
+            p.display(),
+            series::size(meta.len() as usize),
+            limit >> 20
+        );
+    }
+    let mut bytes = Vec::new();
+    f.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| p.display().to_string())?;
+    if bytes.len() > limit {
+        anyhow::bail!(
+            "{}: over the {} MiB limit for a series",
+            p.display(),
+            limit >> 20
+        );
+    }
+    Ok(bytes)
 }
 
 /// A series file, or the patch files of a directory (`git format-patch -o DIR` output), sorted.
@@ -619,7 +665,30 @@ fn checked(mut p: Prepared) -> Result<Prepared, Fail> {
         return Err(bad_input(anyhow::anyhow!("{}: {}", d.origin, d.message)));
     }
     fit_job(&mut p.job, &p.overrides, &p.series)?;
+    git_view(&p.series)?;
     Ok(p)
+}
+
+/// What git itself would apply must be what the parser saw (every MIME part, no symbolic link,
+/// gitlink or `.git*` path): checked in the sandbox before anything is recorded.
+fn git_view(series: &Series) -> Result<(), Fail> {
+    // On its own thread: a caller may already be inside a runtime.
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
+            block_on(async {
+                let procs = harness_exec::proc::Procs::new();
+                harness_exec::gitview::check(&procs, series).await
+            })
+        })
+        .join()
+        .expect("the git view check panicked")
+    })?;
+    match r {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(refused)) => Err(bad_input(refused)),
+        Err(e @ harness_exec::ExecError::Missing(_)) => Err(Fail(exit::MISSING_DEPS, e.into())),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The inputs an interrupted run saved, read back and checked again.
@@ -860,7 +929,8 @@ fn print_report(r: &Report, artifacts: &Path) {
     );
     println!(
         "series: {} ({} patches)",
-        r.series.subject, r.series.patch_count
+        harness_core::text::line(&r.series.subject),
+        r.series.patch_count
     );
     for p in &r.prefixes {
         let applied = if p.index == 0 {
@@ -889,16 +959,17 @@ fn print_report(r: &Report, artifacts: &Path) {
             .unwrap_or_default();
         println!(
             "  [{:>2}] {applied}  {built:<12}  {test:<28}  {}",
-            p.index, p.subject
+            p.index,
+            harness_core::text::line(&p.subject)
         );
         if let Some(e) = &p.apply_error {
             for l in e.lines().take(8) {
-                println!("       | {l}");
+                println!("       | {}", harness_core::text::line(l));
             }
         }
         if let Some(e) = &p.build_error {
             for l in e.lines().take(12) {
-                println!("       | {l}");
+                println!("       | {}", harness_core::text::line(l));
             }
         }
         if let Some(t) = &p.test {
@@ -966,7 +1037,12 @@ fn print_report(r: &Report, artifacts: &Path) {
         .collect();
     println!("phases: {}", phases.join(", "));
     println!("artifacts: {}", artifacts.display());
-    println!("verdict: {} ({}) in {:.1}s", r.verdict, r.reason, r.seconds);
+    println!(
+        "verdict: {} ({}) in {:.1}s",
+        r.verdict,
+        harness_core::text::line(&r.reason),
+        r.seconds
+    );
 }
 
 fn print_bisection(r: &Report) {
@@ -1028,7 +1104,7 @@ fn print_bench(r: &Report) {
 }
 
 fn show(results: &Path, run: &str, json: bool) -> Result<u8, Fail> {
-    let store = Store::open(results)?;
+    let store = Store::open_read_only(results)?;
     let id = store.resolve(run).map_err(bad_input)?;
     match store.report(&id) {
         Ok(r) => {
@@ -1044,7 +1120,11 @@ fn show(results: &Path, run: &str, json: bool) -> Result<u8, Fail> {
                 "run {}  {}  job {}  status {}",
                 row.id, row.started_at, row.job, row.status
             );
-            println!("series: {} ({} patches)", row.series, row.patch_count);
+            println!(
+                "series: {} ({} patches)",
+                harness_core::text::line(&row.series),
+                row.patch_count
+            );
             if let Some(r) = row.reason {
                 println!("reason: {r}");
             }
@@ -1059,7 +1139,7 @@ fn show(results: &Path, run: &str, json: bool) -> Result<u8, Fail> {
                     a.result.seconds,
                     titles.join(" | ")
                 );
-                println!("{}", line.trim_end());
+                println!("{}", harness_core::text::line(line.trim_end()));
             }
             if row.status == "interrupted" {
                 println!("`harness resume {id}` continues it");
@@ -1071,7 +1151,7 @@ fn show(results: &Path, run: &str, json: bool) -> Result<u8, Fail> {
 }
 
 fn list(results: &Path, limit: usize, nightlies: bool) -> Result<u8, Fail> {
-    let store = Store::open(results)?;
+    let store = Store::open_read_only(results)?;
     if nightlies {
         for n in store.nightlies(None, limit)? {
             let count = |k: &str| {
@@ -1108,8 +1188,8 @@ fn list(results: &Path, limit: usize, nightlies: bool) -> Result<u8, Fail> {
             r.status,
             r.verdict.as_deref().unwrap_or("-"),
             r.seconds.map(|s| format!("{s:.0}s")).unwrap_or_default(),
-            r.series,
-            r.reason.unwrap_or_default()
+            harness_core::text::line(&r.series),
+            harness_core::text::line(&r.reason.unwrap_or_default())
         );
     }
     Ok(0)
@@ -1117,8 +1197,9 @@ fn list(results: &Path, limit: usize, nightlies: bool) -> Result<u8, Fail> {
 
 fn series_show(args: &SeriesArgs) -> Result<u8, Fail> {
     let (s, _, _) = load_series(args)?;
+    use harness_core::text::line as t;
     match &s.cover {
-        Some(c) => println!("cover: {}\n  from {}", c.subject, c.author),
+        Some(c) => println!("cover: {}\n  from {}", t(&c.subject), t(&c.author)),
         None => println!("cover: (none)"),
     }
     if let Some(b) = &s.base_commit {
@@ -1132,22 +1213,22 @@ fn series_show(args: &SeriesArgs) -> Result<u8, Fail> {
         println!(
             "[{}] ({n}) {}\n    from {}  ({})",
             i + 1,
-            p.subject,
-            p.author,
-            p.origin
+            t(&p.subject),
+            t(&p.author),
+            t(&p.origin)
         );
         for f in &p.files {
-            println!("    {:<40} +{} -{}", f.path, f.added, f.removed);
+            println!("    {:<40} +{} -{}", t(&f.path), f.added, f.removed);
         }
     }
     for d in &s.diagnostics {
-        println!("{:?}: {}: {}", d.severity, d.origin, d.message);
+        println!("{:?}: {}: {}", d.severity, t(&d.origin), t(&d.message));
     }
     Ok(if s.has_errors() { exit::BAD_INPUT } else { 0 })
 }
 
 fn export(results: &Path, run: &str, format: &str, output: Option<&Path>) -> Result<u8, Fail> {
-    let store = Store::open(results)?;
+    let store = Store::open_read_only(results)?;
     let id = store.resolve(run).map_err(bad_input)?;
     let report = store.report(&id).map_err(bad_input)?;
     let text = match format {
@@ -1156,9 +1237,22 @@ fn export(results: &Path, run: &str, format: &str, output: Option<&Path>) -> Res
     };
     match output {
         Some(p) => {
-            let tmp = p.with_extension("tmp");
-            std::fs::write(&tmp, text).with_context(|| tmp.display().to_string())?;
-            std::fs::rename(&tmp, p).with_context(|| p.display().to_string())?;
+            // A fresh temp name beside the target, synced, renamed; removed on any failure.
+            use std::io::Write;
+            let dir = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".export-")
+                .tempfile_in(dir)
+                .with_context(|| dir.display().to_string())?;
+            tmp.write_all(text.as_bytes())
+                .and_then(|_| tmp.as_file().sync_all())
+                .with_context(|| p.display().to_string())?;
+            tmp.persist(p)
+                .map_err(|e| e.error)
+                .with_context(|| p.display().to_string())?;
         }
         None => print!("{text}"),
     }
@@ -1166,8 +1260,8 @@ fn export(results: &Path, run: &str, format: &str, output: Option<&Path>) -> Res
 }
 
 fn serve(results: &Path, addr: std::net::SocketAddr) -> Result<u8, Fail> {
-    // The store must exist (and be migrated) before the first page is asked for.
-    drop(Store::open(results)?);
+    // A store that cannot be read is an error now, not on the first page.
+    drop(Store::open_read_only(results)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -1186,7 +1280,7 @@ fn serve(results: &Path, addr: std::net::SocketAddr) -> Result<u8, Fail> {
 }
 
 fn report_html(results: &Path, run: &str, dir: &Path) -> Result<u8, Fail> {
-    let store = Store::open(results)?;
+    let store = Store::open_read_only(results)?;
     let id = store.resolve(run).map_err(bad_input)?;
     let files = harness_web::write_static(&store, &id, dir)?;
     println!(

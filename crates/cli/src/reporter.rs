@@ -35,6 +35,8 @@ impl Terminal {
     }
 
     fn line(&self, msg: &str) {
+        // Messages carry patch subjects, paths and git's output: nothing reaches the terminal raw.
+        let msg = harness_core::text::escape(msg, true);
         let s = format!("[{:7.1}s] {msg}", self.t0.elapsed().as_secs_f64());
         match &self.tty {
             Some(t) => {

@@ -211,7 +211,10 @@ fn hostile_and_unfit_series_are_refused_before_anything_runs() {
         (evil(d, "dotdot.patch", "../../etc/x", ""), "leaves the tree"),
         (evil(d, "abs.patch", "/etc/x", ""), "is absolute"),
         (evil(d, "link.patch", "fs/ceph/l", "new file mode 120000\n"), "symbolic link"),
-        (evil(d, "gitdir.patch", ".git/config", ""), "git's own directory"),
+        (evil(d, "gitdir.patch", ".git/config", ""), "is a git file or directory"),
+        (evil(d, "gitdir-case.patch", ".GIT/config", ""), "is a git file or directory"),
+        (evil(d, "gitdir-dot.patch", ".git./config", ""), "is a git file or directory"),
+        (evil(d, "gitattr.patch", "fs/ceph/.gitattributes", ""), "is a git file or directory"),
         (big, "200 MiB is over the 64 MiB limit"),
         (
             evil(d, "vfs.patch", "fs/inode.c", ""),

@@ -12,6 +12,7 @@ pub mod nightly;
 pub mod probe;
 pub mod report;
 pub mod series;
+pub mod text;
 
 pub use event::{Event, EventSink, Phase};
 pub use finding::{Finding, FindingKind};

@@ -112,9 +112,31 @@ pub enum SeriesError {
     NotAnMbox { origin: String, detail: String },
     #[error("{origin}: no patches found (no message contains a diff)")]
     NoPatches { origin: String },
-    #[error("{origin}: {} MiB is over the {} MiB limit for a series", bytes >> 20, MAX_INPUT_BYTES >> 20)]
+    #[error("{origin}: {} is over the {} MiB limit for a series", size(*bytes), MAX_INPUT_BYTES >> 20)]
     TooLarge { origin: String, bytes: usize },
+    #[error("{origin}: {count} patches is over the limit of {MAX_PATCHES} for a series")]
+    TooManyPatches { origin: String, count: usize },
 }
+
+/// A size for an error message: never "64 MiB is over the 64 MiB limit".
+pub fn size(bytes: usize) -> String {
+    if bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes > 1 << 20 {
+        format!(
+            "{:.1} MiB ({bytes} bytes)",
+            bytes as f64 / (1u64 << 20) as f64
+        )
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Most patches a series may have (each is built; no real series comes near it).
+pub const MAX_PATCHES: usize = 500;
+
+/// Highest version tag accepted (`[PATCH v100]`); a higher one is an error, not "the newest".
+pub const MAX_VERSION: u32 = 100;
 
 impl Series {
     /// The cover letter's subject, else the first patch's subject, else `""`.
@@ -236,11 +258,26 @@ pub fn parse_many(inputs: &[(&str, &[u8])]) -> Result<Series, SeriesError> {
         }
     }
 
+    // The series belongs to whoever sent the first mail (the thread root, as b4 has it).
+    let root = mails
+        .iter()
+        .find(|(m, _, _)| !parse_subject(&m.raw_subject).is_reply)
+        .map(|(m, _, _)| (m.sender.clone(), m.author.clone()));
+
     // Classify every message.
     let mut covers: Vec<Candidate> = Vec::new();
     let mut patches: Vec<Candidate> = Vec::new();
     for (mail, raw, msg_origin) in mails {
         let subj = parse_subject(&mail.raw_subject);
+        if let Some(v) = subj.version.filter(|v| *v > MAX_VERSION) {
+            diagnostics.push(Diagnostic::error(
+                &msg_origin,
+                format!(
+                    "\"{}\": version tag v{v} is out of range (at most v{MAX_VERSION})",
+                    mail.raw_subject
+                ),
+            ));
+        }
         let diff = parse_diff(&mail.body);
         let has_diff = !diff.files.is_empty();
         let shown = if mail.raw_subject.is_empty() {
@@ -293,6 +330,29 @@ pub fn parse_many(inputs: &[(&str, &[u8])]) -> Result<Series, SeriesError> {
     // Several revisions in one mbox: keep the newest one.
     let rev = |c: &Candidate| c.subj.version.unwrap_or(1);
     let revisions: BTreeSet<u32> = patches.iter().map(rev).collect();
+    // A reroll, partial reroll or a second copy of a patch replaces what the root's author sent:
+    // only that author may do it (anyone can post into a thread).
+    let mut numbers = BTreeSet::new();
+    let duplicated = patches
+        .iter()
+        .filter_map(|c| c.subj.number.map(|n| (rev(c), n.0)))
+        .any(|n| !numbers.insert(n));
+    if revisions.len() > 1 || duplicated || covers.len() > 1 {
+        if let Some((sender, root_author)) = &root {
+            for c in covers.iter().chain(patches.iter()) {
+                if c.mail.sender != *sender {
+                    diagnostics.push(Diagnostic::error(
+                        &c.origin,
+                        format!(
+                            "\"{}\" is sent by {}, not by the series' author {root_author} (the thread root): a reroll or replacement by another author is refused",
+                            c.mail.raw_subject,
+                            if c.mail.sender.is_empty() { "(no sender)" } else { &c.mail.sender }
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     if let Some(&newest) = revisions.iter().next_back() {
         if revisions.len() > 1 {
             let dropped = patches.iter().filter(|c| rev(c) != newest).count()
@@ -414,6 +474,12 @@ pub fn parse_many(inputs: &[(&str, &[u8])]) -> Result<Series, SeriesError> {
         });
     }
 
+    if out_patches.len() > MAX_PATCHES {
+        return Err(SeriesError::TooManyPatches {
+            origin: origin.to_string(),
+            count: out_patches.len(),
+        });
+    }
     Ok(Series {
         cover,
         patches: out_patches,
@@ -555,6 +621,8 @@ fn mbox_contents(raw: &[u8]) -> Vec<u8> {
 struct MailInfo {
     raw_subject: String,
     author: String,
+    /// The header `From:` address, lowercased: who sent the mail (the author may be in the body).
+    sender: String,
     date: Option<String>,
     message_id: Option<String>,
     /// All text parts, decoded, LF line endings.
@@ -602,6 +670,12 @@ fn read_mail(parser: &MessageParser, raw: &[u8], from_line: bool) -> Option<Mail
             (None, None) => String::new(),
         })
         .unwrap_or_default();
+    let sender = msg
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .map(|e| e.trim().to_ascii_lowercase())
+        .unwrap_or_default();
     let mut date = msg
         .header_raw(HeaderName::Date)
         .map(normalize_ws)
@@ -641,6 +715,7 @@ fn read_mail(parser: &MessageParser, raw: &[u8], from_line: bool) -> Option<Mail
     Some(MailInfo {
         raw_subject,
         author,
+        sender,
         date,
         message_id,
         body,
@@ -681,7 +756,10 @@ fn normalize_ws(s: &str) -> String {
 
 fn not_mail_detail(bytes: &[u8]) -> String {
     let head = &bytes[..bytes.len().min(8192)];
-    if head.contains(&0)
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        "it starts with a UTF-8 byte order mark (EF BB BF), which git am does not accept: remove it"
+            .to_string()
+    } else if head.contains(&0)
         || std::str::from_utf8(head).is_err()
             && String::from_utf8_lossy(head).matches('\u{FFFD}').count() > head.len() / 20
     {
@@ -755,6 +833,9 @@ fn parse_tag_token(token: &str, info: &mut SubjectInfo) {
     if let Some(num) = v.strip_prefix('v') {
         if let Ok(num) = num.parse::<u32>() {
             info.version.get_or_insert(num);
+        } else if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) {
+            // Too large for any counter: out of range, not "no version".
+            info.version.get_or_insert(u32::MAX);
         }
     }
 }
@@ -1025,13 +1106,104 @@ pub fn unsafe_path(path: &str) -> Option<&'static str> {
         Some("is absolute")
     } else if path.split('/').any(|c| c == "..") {
         Some("leaves the tree (`..`)")
-    } else if path.split('/').any(|c| c == ".git") {
-        Some("writes into git's own directory")
+    } else if path.split('/').any(is_git_component) {
+        Some("is a git file or directory (`.git*`, in any case)")
     } else if path.contains('\\') || path.chars().any(|c| c.is_control()) {
         Some("contains a backslash or a control character")
     } else {
         None
     }
+}
+
+/// `.git`, `.gitattributes`, `.gitmodules`, `.GIT`, `.git.` ...: what git (or a case- or
+/// dot-insensitive file system) would treat as its own, or what changes how git checks out.
+fn is_git_component(c: &str) -> bool {
+    c.trim_end_matches(['.', ' '])
+        .to_ascii_lowercase()
+        .starts_with(".git")
+}
+
+/// What git itself will apply for one patch, next to what the parser listed: git's `mailinfo`
+/// decodes every MIME part, so a diff in a part the parser skipped shows up here.
+///
+/// `numstat_z` is `git apply --numstat -z` of the patch `mailinfo` extracted (`patch_text`).
+/// Returns the first reason to refuse the patch.
+pub fn check_git_view(patch: &Patch, numstat_z: &str, patch_text: &str) -> Result<(), String> {
+    let mut git_paths = std::collections::BTreeSet::new();
+    let mut fields = numstat_z.split('\0');
+    while let Some(rec) = fields.next() {
+        if rec.is_empty() {
+            continue;
+        }
+        let mut cols = rec.splitn(3, '\t');
+        let (_, _, path) = (cols.next(), cols.next(), cols.next().unwrap_or(""));
+        if path.is_empty() {
+            // A rename or copy: the two paths follow as their own fields.
+            for p in [fields.next(), fields.next()].into_iter().flatten() {
+                git_paths.insert(p.to_string());
+            }
+        } else {
+            git_paths.insert(path.to_string());
+        }
+    }
+    for line in patch_text.lines() {
+        let mode = if let Some(rest) = line.strip_prefix("index ") {
+            rest.split_whitespace().nth(1)
+        } else {
+            [
+                "new file mode ",
+                "deleted file mode ",
+                "new mode ",
+                "old mode ",
+            ]
+            .iter()
+            .find_map(|p| line.strip_prefix(p))
+        };
+        match mode.map(str::trim) {
+            Some("120000") => {
+                return Err(format!(
+                    "git would apply a symbolic link (mode 120000): `{}`",
+                    line.trim()
+                ))
+            }
+            Some("160000") => {
+                return Err(format!(
+                    "git would apply a submodule (gitlink, mode 160000): `{}`",
+                    line.trim()
+                ))
+            }
+            _ => {}
+        }
+    }
+    for p in &git_paths {
+        if p.contains('\u{fffd}') {
+            return Err(format!("git would apply a path that is not UTF-8: {p:?}"));
+        }
+        if let Some(why) = unsafe_path(p) {
+            return Err(format!(
+                "git would apply `{}`, which {why}",
+                p.escape_debug()
+            ));
+        }
+    }
+    let ours: std::collections::BTreeSet<String> = patch
+        .files
+        .iter()
+        .flat_map(|f| std::iter::once(f.path.clone()).chain(f.old_path.clone()))
+        .collect();
+    if let Some(p) = git_paths.difference(&ours).next() {
+        return Err(format!(
+            "git would also apply `{}`, which the parser did not see (a diff in another MIME part?)",
+            p.escape_debug()
+        ));
+    }
+    if let Some(p) = ours.difference(&git_paths).next() {
+        return Err(format!(
+            "the parser found a change to `{}` that git would not apply",
+            p.escape_debug()
+        ));
+    }
+    Ok(())
 }
 
 fn finish(cur: &mut Option<FileBuilder>, info: &mut DiffInfo) {
@@ -1428,5 +1600,133 @@ Binary files /dev/null and b/bin.png differ
             Some(sha.to_string())
         );
         assert_eq!(find_base_commit("base-commit: nothex\n"), None);
+    }
+}
+
+#[cfg(test)]
+mod hostile_tests {
+    use super::*;
+
+    fn mail(subject: &str, from: &str, path: &str) -> String {
+        format!(
+            "From x Mon Sep 17 00:00:00 2001\nFrom: {from}\nSubject: {subject}\n\nx\n---\ndiff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-a\n+b\n\n"
+        )
+    }
+
+    #[test]
+    fn git_components_in_any_spelling_are_refused() {
+        for p in [
+            ".git/config",
+            ".GIT/config",
+            ".git./config",
+            "a/.Git/hooks/x",
+            ".gitattributes",
+            "fs/.gitmodules",
+            ".git /x",
+        ] {
+            assert!(unsafe_path(p).is_some(), "{p}");
+        }
+        for p in ["fs/ceph/git.c", "fs/ceph/a.git", "fs/ceph/x.gitx"] {
+            assert!(unsafe_path(p).is_none(), "{p}");
+        }
+    }
+
+    #[test]
+    fn git_view_disagreements_are_refused() {
+        let s = parse_mbox(mail("[PATCH] x", "A <a@x>", "fs/ceph/a.c").as_bytes(), "m").unwrap();
+        let p = &s.patches[0];
+        let text = "diff --git a/fs/ceph/a.c b/fs/ceph/a.c\n--- a/fs/ceph/a.c\n+++ b/fs/ceph/a.c\n";
+        assert_eq!(check_git_view(p, "1\t1\tfs/ceph/a.c\0", text), Ok(()));
+        let e = check_git_view(p, "1\t1\tfs/ceph/a.c\x001\t0\tkernel/hidden.c\0", text);
+        assert!(e.unwrap_err().contains("kernel/hidden.c"));
+        let e = check_git_view(p, "", text).unwrap_err();
+        assert!(e.contains("would not apply"), "{e}");
+        let e = check_git_view(
+            p,
+            "1\t1\tfs/ceph/a.c\0",
+            "diff --git a/l b/l\nnew file mode 120000\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("120000"), "{e}");
+        let e = check_git_view(p, "1\t1\tfs/ceph/a.c\0", "index 1..2 160000\n").unwrap_err();
+        assert!(e.contains("gitlink"), "{e}");
+        // A rename in git's -z form names both paths.
+        let e = check_git_view(p, "0\t0\t\0fs/ceph/a.c\0.GIT/config\0", text).unwrap_err();
+        assert!(e.contains(".GIT/config"), "{e}");
+    }
+
+    #[test]
+    fn a_reroll_by_another_author_is_an_error_naming_them() {
+        let series = [1, 2, 3]
+            .iter()
+            .map(|k| {
+                mail(
+                    &format!("[PATCH {k}/3] p{k}"),
+                    "Alice <alice@x>",
+                    "fs/ceph/a.c",
+                )
+            })
+            .collect::<String>();
+        let evil = format!(
+            "{series}{}",
+            mail("[PATCH v2 2/3] mine", "Mallory <m@evil>", "fs/ceph/a.c")
+        );
+        let s = parse_mbox(evil.as_bytes(), "t").unwrap();
+        let e: Vec<_> = s
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect();
+        assert_eq!(e.len(), 1, "{:?}", s.diagnostics);
+        assert!(e[0].message.contains("m@evil") && e[0].message.contains("Alice"));
+        // The same author's partial reroll is fine.
+        let own = format!(
+            "{series}{}",
+            mail("[PATCH v2 2/3] better", "Alice <ALICE@x>", "fs/ceph/a.c")
+        );
+        let s = parse_mbox(own.as_bytes(), "t").unwrap();
+        assert!(!s.has_errors(), "{:?}", s.diagnostics);
+        assert_eq!(s.patches[1].subject, "better");
+        // A format-patch series of several authors (no reroll, no duplicate) is fine.
+        let multi = format!(
+            "{}{}",
+            mail("[PATCH 1/2] a", "A <a@x>", "fs/ceph/a.c"),
+            mail("[PATCH 2/2] b", "B <b@x>", "fs/ceph/a.c")
+        );
+        assert!(!parse_mbox(multi.as_bytes(), "t").unwrap().has_errors());
+        // Version tags are bounded.
+        for v in ["v101", "v4294967295", "v99999999999"] {
+            let s = parse_mbox(
+                mail(&format!("[PATCH {v}] x"), "A <a@x>", "fs/ceph/a.c").as_bytes(),
+                "t",
+            )
+            .unwrap();
+            assert!(s.has_errors(), "{v}");
+        }
+    }
+
+    #[test]
+    fn limits_name_themselves() {
+        let many: String = (1..=501)
+            .map(|k| mail(&format!("[PATCH {k}/501] p"), "A <a@x>", "fs/ceph/a.c"))
+            .collect();
+        let e = parse_mbox(many.as_bytes(), "m").unwrap_err().to_string();
+        assert_eq!(e, "m: 501 patches is over the limit of 500 for a series");
+        let e = SeriesError::TooLarge {
+            origin: "f".into(),
+            bytes: (64 << 20) + 1,
+        }
+        .to_string();
+        assert!(
+            e.contains("64.0 MiB (67108865 bytes) is over the 64 MiB limit"),
+            "{e}"
+        );
+        let e = parse_mbox(b"\xef\xbb\xbfdiff --git a/x b/x\n", "b")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("byte order mark") && !e.contains("bare diff"),
+            "{e}"
+        );
     }
 }

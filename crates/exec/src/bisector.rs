@@ -302,7 +302,7 @@ async fn revert(
         let built = if last == n {
             &chain.builds[first - 1]
         } else {
-            let ccache = rig.cache.join("ccache");
+            let ccache = rig.kernel.ccache_dir(rig.cache);
             fresh = rig
                 .kernel
                 .build(

@@ -21,11 +21,14 @@ pub enum Kernel {
         base: String,
         /// The series touches `net/ceph` or `include/linux/ceph`: rebuild libceph too.
         libceph: bool,
+        /// The series' trust domain ([`crate::sandbox::trust_domain`]).
+        domain: String,
     },
     Tree {
         tree: KernelTree,
         config: KernelConfig,
         build_dir: PathBuf,
+        domain: String,
     },
 }
 
@@ -50,6 +53,8 @@ impl Kernel {
         spec: &KernelSpec,
         series: &Series,
     ) -> Result<Kernel> {
+        let mails: Vec<&[u8]> = series.patches.iter().map(|p| p.raw.as_slice()).collect();
+        let domain = crate::sandbox::trust_domain(&mails);
         match spec {
             KernelSpec::DistroModule {
                 release,
@@ -64,6 +69,7 @@ impl Kernel {
                     tree,
                     base,
                     libceph,
+                    domain,
                 })
             }
             KernelSpec::Tree { tree, base, config } => {
@@ -80,11 +86,12 @@ impl Kernel {
                     series.base_commit.as_deref(),
                 )
                 .await?;
-                let build_dir = ktree::build_dir(cache, &kt.base, config)?;
+                let build_dir = ktree::build_dir(cache, &kt.base, config, &domain)?;
                 Ok(Kernel::Tree {
                     tree: kt,
                     config: config.clone(),
                     build_dir,
+                    domain,
                 })
             }
         }
@@ -95,6 +102,12 @@ impl Kernel {
             Kernel::Distro { tree, .. } => tree,
             Kernel::Tree { tree, .. } => tree,
         }
+    }
+
+    /// The ccache of this series' trust domain: its objects never feed another series' build.
+    pub fn ccache_dir(&self, cache: &Path) -> PathBuf {
+        let (Kernel::Distro { domain, .. } | Kernel::Tree { domain, .. }) = self;
+        cache.join("ccache").join(domain)
     }
 
     pub fn base(&self) -> &str {
@@ -143,6 +156,7 @@ impl Kernel {
             tree,
             config,
             build_dir,
+            ..
         } = self
         else {
             return Ok(Vec::new());

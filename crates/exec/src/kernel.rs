@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::proc::{command, Procs};
+use crate::proc::Procs;
+use crate::sandbox::{self, Limits, SandboxCommand};
 use crate::{ExecError, Result};
 
 pub struct ModuleBuild {
@@ -90,6 +91,7 @@ pub async fn build_modules(
     timeout: Duration,
 ) -> Result<ModuleBuild> {
     std::fs::create_dir_all(out_dir).map_err(|e| ExecError::io(out_dir, e))?;
+    sandbox::dir(ccache_dir)?;
     let t0 = Instant::now();
     let cc = kernel_compiler(release);
     let cc = if which("ccache") {
@@ -101,7 +103,7 @@ pub async fn build_modules(
         .map(|n| n.get())
         .unwrap_or(2);
     let (m_dir, built): (PathBuf, Vec<(&str, PathBuf)>) = if libceph {
-        crate::write(&root.join("Kbuild"), "obj-m += net/ceph/ fs/ceph/\n")?;
+        sandbox::write_new(&root.join("Kbuild"), "obj-m += net/ceph/ fs/ceph/\n")?;
         (
             root.to_path_buf(),
             vec![
@@ -114,7 +116,14 @@ pub async fn build_modules(
         let ko = d.join("ceph.ko");
         (d, vec![("ceph", ko)])
     };
-    let mut c = command("make", None);
+    // The series' Makefiles and Kbuild run here: in the sandbox, the tree writable but its .git
+    // read-only (a build cannot move the `stock` tag or plant git config for later runs).
+    let mut c = SandboxCommand::new("make");
+    c.rw(root)
+        .ro(root.join(".git"))
+        .rw(ccache_dir)
+        .cwd(root)
+        .limits(Limits::build(timeout));
     c.arg("-C")
         .arg(headers_dir(release))
         .arg(format!("M={}", m_dir.display()))
@@ -133,7 +142,7 @@ pub async fn build_modules(
     c.arg("modules")
         .env("CCACHE_DIR", ccache_dir)
         .env("CCACHE_NOHASHDIR", "1");
-    let out = procs.run("make", c, timeout).await?;
+    let out = procs.run("make", c.build()?, timeout).await?;
     let text = format!("{shown} modules\n{}{}", out.stdout, out.stderr);
     crate::write(log, &text)?;
     let seconds = t0.elapsed().as_secs_f64();
@@ -148,15 +157,19 @@ pub async fn build_modules(
     }
     let mut modules = Vec::new();
     for (name, ko) in built {
+        // strip parses what the build produced: in the sandbox, into the tree, then copied out
+        // (regular files only, never through a link).
+        let in_tree = ko.with_extension("stripped.ko");
+        let mut c = SandboxCommand::new("strip");
+        c.rw(root).ro(root.join(".git")).cwd(root);
+        c.arg("--strip-debug").arg("-o").arg(&in_tree).arg(&ko);
+        procs
+            .check("strip", c.build()?, Duration::from_secs(60))
+            .await?;
         let unstripped = out_dir.join(format!("{name}.ko"));
-        std::fs::copy(&ko, &unstripped).map_err(|e| ExecError::io(&unstripped, e))?;
+        sandbox::copy_out(&ko, &unstripped)?;
         let stripped = out_dir.join(format!("{name}.stripped.ko"));
-        let mut c = command("strip", None);
-        c.arg("--strip-debug")
-            .arg("-o")
-            .arg(&stripped)
-            .arg(&unstripped);
-        procs.check("strip", c, Duration::from_secs(60)).await?;
+        sandbox::copy_out(&in_tree, &stripped)?;
         modules.push(BuiltModule {
             name: name.to_string(),
             unstripped,

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use harness_core::job::{ConfigBase, KernelConfig};
 
-use crate::proc::{command, Procs};
-use crate::tree::{git, lock_file, WorkTree};
+use crate::proc::Procs;
+use crate::sandbox::{self, Limits, SandboxCommand};
+use crate::tree::{git, lock_file, sandboxed_git, WorkTree};
 use crate::{ExecError, Result};
 
 const GIT_TIMEOUT: Duration = Duration::from_secs(900);
@@ -67,16 +68,32 @@ impl KernelTree {
         series_base: Option<&str>,
     ) -> Result<KernelTree> {
         let repo = repo.canonicalize().map_err(|e| ExecError::io(repo, e))?;
-        let top = WorkTree::new(procs, repo.clone());
-        if top.git_out(&["rev-parse", "--git-dir"]).await.is_err() {
+        // The developer's repository is trusted: host-side git, with the hygiene options.
+        let resolve = |rev: String| {
+            let repo = repo.clone();
+            async move {
+                let mut c = git(&repo);
+                c.args(["rev-parse", "-q", "--verify"])
+                    .arg(format!("{rev}^{{commit}}"));
+                procs
+                    .run("git", c, GIT_TIMEOUT)
+                    .await
+                    .ok()
+                    .filter(|o| o.ok() && !o.stdout.trim().is_empty())
+                    .map(|o| o.stdout.trim().to_string())
+            }
+        };
+        let mut c = git(&repo);
+        c.args(["rev-parse", "--git-dir"]);
+        if !procs.run("git", c, GIT_TIMEOUT).await.is_ok_and(|o| o.ok()) {
             return Err(ExecError::Other(format!(
                 "{}: not a git tree (tree mode needs a kernel git repository)",
                 repo.display()
             )));
         }
         let (base, base_note) = match series_base {
-            Some(b) if top.resolve(b).await.is_some() => (
-                top.resolve(b).await.unwrap_or_default(),
+            Some(b) if resolve(b.to_string()).await.is_some() => (
+                resolve(b.to_string()).await.unwrap_or_default(),
                 format!("the series' base-commit {b}"),
             ),
             _ => {
@@ -89,7 +106,7 @@ impl KernelTree {
                         repo.display()
                     )));
                 };
-                let Some(c) = top.resolve(r).await else {
+                let Some(c) = resolve(r.to_string()).await else {
                     return Err(ExecError::Other(format!(
                         "{}: --base {r}: no such commit in the tree",
                         repo.display()
@@ -107,15 +124,25 @@ impl KernelTree {
         let name = fnv_hex(&[repo.as_os_str().as_encoded_bytes()]);
         let lock = lock_file(&root, &format!("{name}.lock"))?;
         let dir = root.join(&name);
-        let work = WorkTree::new(procs, dir.clone());
-        if !dir.join(".git").exists() {
-            // A worktree whose directory vanished is still registered; prune it first.
-            let _ = top.git_out(&["worktree", "prune"]).await;
-            let mut c = git(&repo);
-            c.args(["worktree", "add", "--detach", "--force"])
-                .arg(&dir)
-                .arg(&base);
-            procs.check("git worktree add", c, GIT_TIMEOUT).await?;
+        sandbox::reach(&repo.join(".git"))?;
+        let work = WorkTree::new(procs, dir.clone()).with_ro(repo.clone());
+        if !dir.join(".git").is_dir() {
+            // A `--shared` clone the sandbox user owns (the developer's repository is only read:
+            // its hooks and config never apply). A worktree of the old layout is replaced.
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|e| ExecError::io(&dir, e))?;
+                let mut c = git(&repo);
+                c.args(["worktree", "prune"]);
+                let _ = procs.run("git worktree prune", c, GIT_TIMEOUT).await;
+            }
+            sandbox::dir(&dir)?;
+            let mut c = sandboxed_git(&dir, std::slice::from_ref(&repo));
+            c.args(["clone", "-q", "--shared", "--no-checkout"])
+                .arg(&repo)
+                .arg(&dir);
+            procs
+                .check("git clone --shared", c.build()?, GIT_TIMEOUT)
+                .await?;
         }
         work.checkout(&base).await?;
         Ok(KernelTree {
@@ -145,8 +172,15 @@ fn cc() -> String {
     }
 }
 
-fn make(src: &Path, build: &Path, ccache_dir: &Path) -> tokio::process::Command {
-    let mut c = command("make", None);
+/// `make` in the sandbox: the source tree read-only (an `O=` build writes only to `build`), the
+/// build directory and the ccache of the run's trust domain writable.
+fn make(src: &Path, build: &Path, ccache_dir: &Path) -> SandboxCommand {
+    let mut c = SandboxCommand::new("make");
+    c.ro(src)
+        .rw(build)
+        .rw(ccache_dir)
+        .cwd(build)
+        .limits(Limits::build(Duration::from_secs(3600)));
     c.arg("-C")
         .arg(src)
         .arg(format!("O={}", build.display()))
@@ -161,9 +195,10 @@ fn make(src: &Path, build: &Path, ccache_dir: &Path) -> tokio::process::Command 
     c
 }
 
-/// The build directory for this base and configuration.
-pub fn build_dir(cache: &Path, base: &str, config: &KernelConfig) -> Result<PathBuf> {
-    let mut parts: Vec<Vec<u8>> = vec![base.as_bytes().to_vec()];
+/// The build directory for this base, configuration and trust domain (a series' objects never
+/// seed another series' build).
+pub fn build_dir(cache: &Path, base: &str, config: &KernelConfig, domain: &str) -> Result<PathBuf> {
+    let mut parts: Vec<Vec<u8>> = vec![base.as_bytes().to_vec(), domain.as_bytes().to_vec()];
     match &config.base {
         ConfigBase::Target(t) => parts.push(t.as_bytes().to_vec()),
         ConfigBase::File(f) => parts.push(std::fs::read(f).map_err(|e| ExecError::io(f, e))?),
@@ -228,33 +263,49 @@ pub async fn configure(
 ) -> Result<Vec<String>> {
     let marker = build.join(".harness-configured");
     let dot = build.join(".config");
-    std::fs::create_dir_all(build).map_err(|e| ExecError::io(build, e))?;
+    sandbox::dir(build)?;
+    sandbox::dir(ccache_dir)?;
     if !marker.exists() {
         let _ = std::fs::remove_file(&dot);
         match &config.base {
             ConfigBase::Target(t) => {
                 let mut c = make(src, build, ccache_dir);
                 c.arg(t);
-                let out = procs.run("make config", c, CONFIG_TIMEOUT).await?;
+                let out = procs.run("make config", c.build()?, CONFIG_TIMEOUT).await?;
                 log.push_str(&format!("$ make {t}\n{}{}", out.stdout, out.stderr));
                 if !out.ok() {
                     return Err(failed(format!("make {t}"), &out));
                 }
             }
             ConfigBase::File(f) => {
+                let _ = std::fs::remove_file(&dot);
                 std::fs::copy(f, &dot).map_err(|e| ExecError::io(f, e))?;
+                sandbox::own(&dot)?;
             }
         }
         if !config.fragments.is_empty() {
-            let mut c = command("sh", None);
+            let mut c = SandboxCommand::new("sh");
+            c.ro(src).rw(build);
+            for f in &config.fragments {
+                let f = f.canonicalize().map_err(|e| ExecError::io(f, e))?;
+                sandbox::reach(&f)?;
+                c.ro(f);
+            }
             c.arg(src.join("scripts/kconfig/merge_config.sh"))
                 .arg("-m")
                 .arg("-O")
                 .arg(build)
                 .arg(&dot)
-                .args(&config.fragments)
-                .current_dir(src);
-            let out = procs.run("merge_config.sh", c, CONFIG_TIMEOUT).await?;
+                .args(
+                    config
+                        .fragments
+                        .iter()
+                        .map(|f| f.canonicalize().unwrap_or_else(|_| f.clone())),
+                )
+                .cwd(src);
+            let out = procs
+                .run("merge_config.sh", c.build()?, CONFIG_TIMEOUT)
+                .await?;
             log.push_str(&format!(
                 "$ merge_config.sh -m\n{}{}",
                 out.stdout, out.stderr
@@ -265,7 +316,9 @@ pub async fn configure(
         }
         let mut c = make(src, build, ccache_dir);
         c.arg("olddefconfig");
-        let out = procs.run("make olddefconfig", c, CONFIG_TIMEOUT).await?;
+        let out = procs
+            .run("make olddefconfig", c.build()?, CONFIG_TIMEOUT)
+            .await?;
         log.push_str(&format!(
             "$ make olddefconfig\n{}{}",
             out.stdout, out.stderr
@@ -328,9 +381,13 @@ pub async fn build(
     let jobs = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
+    sandbox::dir(build)?;
+    sandbox::dir(ccache_dir)?;
     let mut c = make(src, build, ccache_dir);
-    c.arg(format!("-j{jobs}")).arg("bzImage");
-    let out = procs.run("make bzImage", c, timeout).await?;
+    c.arg(format!("-j{jobs}"))
+        .arg("bzImage")
+        .limits(Limits::build(timeout));
+    let out = procs.run("make bzImage", c.build()?, timeout).await?;
     let text = format!(
         "$ make -C {} O={} CC=\"{}\" -j{jobs} bzImage\n{}{}",
         src.display(),
@@ -357,12 +414,12 @@ pub async fn build(
         (build.join(".config"), "config"),
     ] {
         let dst = out_dir.join(to);
-        std::fs::copy(&from, &dst).map_err(|e| ExecError::io(&from, e))?;
+        sandbox::copy_out(&from, &dst)?;
     }
     let vmlinux = match vmlinux_to {
         Some(to) => {
             let from = build.join("vmlinux");
-            std::fs::copy(&from, to).map_err(|e| ExecError::io(&from, e))?;
+            sandbox::copy_out(&from, to)?;
             Some(to.to_path_buf())
         }
         None => None,

@@ -5,6 +5,7 @@
 mod bisector;
 pub mod builder;
 pub mod cluster;
+pub mod gitview;
 pub mod guest;
 pub mod image;
 pub mod kernel;
@@ -14,6 +15,7 @@ pub mod netns;
 pub mod pipeline;
 pub mod preflight;
 pub mod proc;
+pub mod sandbox;
 pub mod symbolize;
 pub mod tree;
 

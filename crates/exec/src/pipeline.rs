@@ -292,7 +292,7 @@ async fn stages(
             job.cluster.osds, job.cluster.mds
         ),
     );
-    let ccache = input.cache.join("ccache");
+    let ccache = kernel.ccache_dir(&input.cache);
     let sink = st.sink;
     let build_all = async {
         for note in kernel

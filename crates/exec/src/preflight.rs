@@ -26,6 +26,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("ceph-mgr", "ceph-mgr"),
     ("ceph-osd", "ceph-osd"),
     ("ceph-mds", "ceph-mds"),
+    ("bwrap", "bubblewrap"),
+    ("prlimit", "util-linux"),
 ];
 
 /// What a whole kernel build needs beyond the module build.
@@ -85,6 +87,11 @@ pub fn check(job: &Job) -> Result<()> {
                     missing.push(format!("{header} ({package})"));
                 }
             }
+        }
+    }
+    if nix::unistd::geteuid().is_root() {
+        if let Err(ExecError::Missing(m)) = crate::sandbox::identity() {
+            missing.push(m);
         }
     }
     if !missing.is_empty() {

@@ -51,8 +51,15 @@ impl Output {
     }
 }
 
+/// The only variables a child inherits from the harness: no token, no `GIT_*`, no `LD_*`.
+/// Everything else a child needs is set explicitly where it is built.
+pub const INHERITED_ENV: &[&str] = &[
+    "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME",
+];
+
 /// Build a command. `netns`: run it inside that network namespace (`ip netns exec` execs in place, so
-/// the registered pid is the program's own).
+/// the registered pid is the program's own). The child gets an explicit environment: only
+/// [`INHERITED_ENV`] of the harness's own, plus what the caller sets.
 pub fn command<S: AsRef<OsStr>>(program: S, netns: Option<&str>) -> Command {
     let mut c = match netns {
         Some(ns) => {
@@ -63,6 +70,12 @@ pub fn command<S: AsRef<OsStr>>(program: S, netns: Option<&str>) -> Command {
         None => Command::new(program),
     };
     c.process_group(0).stdin(Stdio::null()).kill_on_drop(false);
+    c.env_clear();
+    for k in INHERITED_ENV {
+        if let Some(v) = std::env::var_os(k) {
+            c.env(k, v);
+        }
+    }
     c
 }
 
@@ -273,4 +286,26 @@ fn terminate(pid: i32, grace: Duration, kill_at_once: bool) {
 pub fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn children_get_an_explicit_environment() {
+        let procs = super::Procs::new();
+        let mut c = super::command("env", None);
+        c.env("EXTRA", "1");
+        let out = procs
+            .check("env", c, std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
+        for l in out.stdout.lines() {
+            let k = l.split('=').next().unwrap();
+            assert!(
+                k == "EXTRA" || super::INHERITED_ENV.contains(&k),
+                "{k} leaked into a child"
+            );
+        }
+        assert!(out.stdout.contains("EXTRA=1"));
+    }
 }

@@ -18,7 +18,8 @@ use std::time::Duration;
 use harness_core::Finding;
 use harness_scan::frames::{self, Frame, FrameKey};
 
-use crate::proc::{command, Procs};
+use crate::proc::{Output, Procs};
+use crate::ExecError;
 
 /// `nm` of a vmlinux lists ~150k symbols and `addr2line` loads all its DWARF: generous but finite.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -47,6 +48,14 @@ struct Symbol {
 }
 
 impl Symbolizer {
+    async fn run_tool(
+        &self,
+        name: &str,
+        c: crate::sandbox::SandboxCommand,
+    ) -> Result<Output, ExecError> {
+        self.procs.run(name, c.build()?, TOOL_TIMEOUT).await
+    }
+
     pub fn new(procs: Procs) -> Self {
         Symbolizer {
             procs,
@@ -150,13 +159,13 @@ impl Symbolizer {
                 .push(f.key());
         }
         for (section, addrs) in by_section {
-            let mut c = command("addr2line", None);
+            let mut c = tool("addr2line", object);
             c.arg("-e").arg(object).args(["-a", "-i", "-f"]);
             if let Some(s) = section {
                 c.args(["-j", s]);
             }
             c.args(addrs.keys().map(|a| format!("{a:#x}")));
-            let out = match self.procs.run("addr2line", c, TOOL_TIMEOUT).await {
+            let out = match self.run_tool("addr2line", c).await {
                 Ok(out) if out.ok() => out,
                 Ok(out) => {
                     tracing::debug!(object = %object.display(), "addr2line: {}", out.message());
@@ -223,15 +232,27 @@ impl Symbolizer {
     }
 }
 
+/// A binary tool over an object the series' build produced: in the sandbox, the object bound
+/// read-only (a crafted ELF meets a parser that cannot reach anything).
+fn tool(program: &str, object: &Path) -> crate::sandbox::SandboxCommand {
+    let mut c = crate::sandbox::SandboxCommand::new(program);
+    c.ro(object);
+    c
+}
+
 /// The function symbols of `object` named in `names`, from one `nm` run.
 async fn symbols(
     procs: &Procs,
     object: &Path,
     names: &BTreeSet<&str>,
 ) -> Option<HashMap<String, Vec<Symbol>>> {
-    let mut c = command("nm", None);
+    let mut c = tool("nm", object);
     c.args(["-f", "sysv", "--defined-only"]).arg(object);
-    match procs.run("nm", c, TOOL_TIMEOUT).await {
+    let run = async {
+        crate::sandbox::reach(object)?;
+        procs.run("nm", c.build()?, TOOL_TIMEOUT).await
+    };
+    match run.await {
         Ok(out) if out.ok() => Some(parse_nm_sysv(&out.stdout, names)),
         Ok(out) => {
             tracing::debug!(object = %object.display(), "nm: {}", out.message());

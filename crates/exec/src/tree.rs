@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::proc::{command, Procs};
+use crate::sandbox::{self, SandboxCommand};
 use crate::{write, ExecError, Result};
 
 const GIT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -25,6 +26,8 @@ const GITIGNORE: &str =
 pub struct WorkTree {
     pub dir: PathBuf,
     procs: Procs,
+    /// Read-only binds git needs besides the tree (a `--shared` clone's source repository).
+    ro: Vec<PathBuf>,
 }
 
 /// The cached distro source tree: `fs/ceph`, `net/ceph`, `include/linux/ceph` of the tarball.
@@ -49,18 +52,61 @@ pub struct Applied {
     pub message: String,
 }
 
+/// Options every git run gets: no hooks, no fsmonitor, no attributes file outside the tree, a
+/// fixed identity (the environment is already cleared of `GIT_*` by [`crate::proc::command`] and
+/// the sandbox; global and system config are off).
+const GIT_HYGIENE: &[&str] = &[
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "core.attributesFile=/dev/null",
+    "-c",
+    "protocol.allow=never",
+    "-c",
+    "user.name=cephfs-harness",
+    "-c",
+    "user.email=harness@localhost",
+    "-c",
+    "advice.detachedHead=false",
+];
+
+const GIT_ENV: &[(&str, &str)] = &[
+    ("GIT_CONFIG_GLOBAL", "/dev/null"),
+    ("GIT_CONFIG_NOSYSTEM", "1"),
+    ("GIT_TERMINAL_PROMPT", "0"),
+];
+
+/// git on the host, for repositories the harness trusts (the developer's own tree in tree mode,
+/// `format-patch` of a local range): hygiene options, and `safe.directory` for that one
+/// repository (it may belong to another user).
 pub(crate) fn git(dir: &Path) -> tokio::process::Command {
     let mut c = command("git", None);
-    c.arg("-C").arg(dir).args([
-        "-c",
-        "user.name=cephfs-harness",
-        "-c",
-        "user.email=harness@localhost",
-        "-c",
-        "advice.detachedHead=false",
-    ]);
-    c.env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0");
+    c.arg("-C")
+        .arg(dir)
+        .args(GIT_HYGIENE)
+        .arg("-c")
+        .arg(format!("safe.directory={}", dir.display()));
+    for (k, v) in GIT_ENV {
+        c.env(k, v);
+    }
+    c
+}
+
+/// git inside the sandbox on a work tree the sandbox user owns (the tree a series is applied in):
+/// the series' mails are parsed there and anything the tree's config could make git run stays
+/// contained. `ro`: more read-only binds (a patch file, a shared repository's objects).
+pub(crate) fn sandboxed_git(dir: &Path, ro: &[PathBuf]) -> SandboxCommand {
+    let mut c = SandboxCommand::new("git");
+    c.arg("-C").arg(dir).args(GIT_HYGIENE).rw(dir);
+    for p in ro {
+        c.ro(p);
+    }
+    for (k, v) in GIT_ENV {
+        c.env(k, v);
+    }
+    c.cwd(dir);
     c
 }
 
@@ -111,10 +157,16 @@ impl SourceTree {
     pub async fn open(procs: &Procs, cache: &Path, tarball: &Path) -> Result<SourceTree> {
         let version = source_version(procs, tarball).await?;
         let dir = cache.join("trees").join(&version);
-        if !dir.join(".git").exists() {
+        let trees = cache.join("trees");
+        std::fs::create_dir_all(&trees).map_err(|e| ExecError::io(&trees, e))?;
+        // The lock lives beside the tree, not in it: the series' build can write in the tree.
+        let lock = lock_file(&trees, &format!("{version}.lock"))?;
+        if !dir.join(".git").is_dir() {
             Self::create(procs, &dir, tarball).await?;
         }
-        let lock = lock_file(&dir, ".harness.lock")?;
+        // Trees made before the sandbox belonged to root.
+        sandbox::reach(&dir)?;
+        sandbox::own(&dir)?;
         Ok(SourceTree {
             work: WorkTree::new(procs, dir),
             version,
@@ -149,19 +201,19 @@ impl SourceTree {
         }
         write(&tmp.path().join(".gitignore"), GITIGNORE)?;
         let t = tmp.path();
-        let mut c = git(t);
-        c.args(["init", "-q", "-b", "harness"]);
-        procs.check("git", c, GIT_TIMEOUT).await?;
-        let mut c = git(t);
-        c.args(["add", "-A"]);
-        procs.check("git", c, GIT_TIMEOUT).await?;
-        let mut c = git(t);
-        c.args(["commit", "-q", "-m"])
-            .arg(format!("stock {}", tarball.display()));
-        procs.check("git", c, GIT_TIMEOUT).await?;
-        let mut c = git(t);
-        c.args(["tag", "stock"]);
-        procs.check("git", c, GIT_TIMEOUT).await?;
+        sandbox::reach(t)?;
+        sandbox::own(t)?;
+        let stock = format!("stock {}", tarball.display());
+        for args in [
+            &["init", "-q", "-b", "harness"][..],
+            &["add", "-A"],
+            &["commit", "-q", "-m", &stock],
+            &["tag", "stock"],
+        ] {
+            let mut c = sandboxed_git(t, &[]);
+            c.args(args);
+            procs.check("git", c.build()?, GIT_TIMEOUT).await?;
+        }
         let tmp = tmp.keep();
         std::fs::rename(&tmp, dir).map_err(|e| {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -181,8 +233,12 @@ impl SourceTree {
                 patch.display()
             )));
         }
+        let patch = &patch.canonicalize().map_err(|e| ExecError::io(patch, e))?;
+        sandbox::reach(patch)?;
         let patch_s = patch.to_string_lossy().to_string();
-        let hash = self.git_out(&["hash-object", &patch_s]).await?;
+        let hash = self
+            .git_out_with(&["hash-object", &patch_s], &[patch.to_path_buf()])
+            .await?;
         let tag = format!("base-{}", &hash[..12.min(hash.len())]);
         if let Ok(c) = self
             .git_out(&["rev-parse", "-q", "--verify", &format!("refs/tags/{tag}")])
@@ -192,9 +248,9 @@ impl SourceTree {
         }
         self.git_out(&["checkout", "-q", "-f", "--detach", "stock"])
             .await?;
-        let mut c = git(&self.dir);
+        let mut c = sandboxed_git(&self.dir, &[patch.to_path_buf()]);
         c.args(["apply", "--index"]).arg(patch);
-        let out = self.procs.run("git apply", c, GIT_TIMEOUT).await?;
+        let out = self.procs.run("git apply", c.build()?, GIT_TIMEOUT).await?;
         if !out.ok() {
             let _ = self.git_out(&["reset", "-q", "--hard", "stock"]).await;
             return Err(ExecError::Other(format!(
@@ -218,42 +274,62 @@ impl SourceTree {
 }
 
 impl WorkTree {
+    /// A work tree the sandbox user owns; git runs on it inside the sandbox.
     pub fn new(procs: &Procs, dir: PathBuf) -> WorkTree {
         WorkTree {
             dir,
             procs: procs.clone(),
+            ro: Vec::new(),
         }
     }
 
+    /// Also bind `path` read-only for git (the source of a `--shared` clone).
+    pub fn with_ro(mut self, path: PathBuf) -> WorkTree {
+        self.ro.push(path);
+        self
+    }
+
     pub async fn git_out(&self, args: &[&str]) -> Result<String> {
-        let mut c = git(&self.dir);
+        self.git_out_with(args, &[]).await
+    }
+
+    async fn git_out_with(&self, args: &[&str], ro: &[PathBuf]) -> Result<String> {
+        let mut binds = self.ro.clone();
+        binds.extend_from_slice(ro);
+        let mut c = sandboxed_git(&self.dir, &binds);
         c.args(args);
         Ok(self
             .procs
-            .check("git", c, GIT_TIMEOUT)
+            .check("git", c.build()?, GIT_TIMEOUT)
             .await?
             .stdout
             .trim()
             .to_string())
     }
 
-    /// Check out `commit` (detached), discarding any leftover of an interrupted run.
+    /// Check out `commit` (detached), discarding any leftover of an interrupted run and every
+    /// untracked or ignored file (`git clean -ffdx`): what one series' build left in the tree (a
+    /// planted `Kbuild`, objects) never reaches the next prefix or run.
     pub async fn checkout(&self, commit: &str) -> Result<()> {
         let _ = self.git_out(&["am", "--abort"]).await;
         self.git_out(&["checkout", "-q", "-f", "--detach", commit])
-            .await
-            .map(|_| ())
+            .await?;
+        self.git_out(&["clean", "-q", "-ffdx"]).await.map(|_| ())
     }
 
     /// `git am` one patch (a whole mail, as it came) on the current HEAD.
     pub async fn am(&self, mail: &[u8], scratch: &Path, three_way: bool) -> Result<Applied> {
         let f = scratch.join("patch.mbox");
+        let _ = std::fs::remove_file(&f);
         write(&f, mail)?;
-        let mut c = git(&self.dir);
+        sandbox::reach(&f)?;
+        let mut binds = self.ro.clone();
+        binds.push(f.clone());
+        let mut c = sandboxed_git(&self.dir, &binds);
         c.args(["am", "--quiet"])
             .arg(if three_way { "--3way" } else { "--no-3way" })
             .arg(&f);
-        let out = self.procs.run("git am", c, GIT_TIMEOUT).await?;
+        let out = self.procs.run("git am", c.build()?, GIT_TIMEOUT).await?;
         let _ = std::fs::remove_file(&f);
         if out.ok() {
             let commit = self.git_out(&["rev-parse", "HEAD"]).await?;

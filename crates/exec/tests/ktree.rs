@@ -86,10 +86,18 @@ async fn the_series_applies_in_a_worktree_and_the_debug_config_takes_effect() {
         assert!(a.ok, "{}: {}", p.subject, a.message);
     }
     // Base + the six patches is stock 6.1.192 again, and the developer's checkout is untouched.
+    // (The clone belongs to the sandbox user: root's git needs to be told it is fine.)
     let diff = Command::new("git")
         .arg("-C")
         .arg(&kt.dir)
-        .args(["diff", "--quiet", "v6.1.192", "HEAD"])
+        .args([
+            "-c",
+            "safe.directory=*",
+            "diff",
+            "--quiet",
+            "v6.1.192",
+            "HEAD",
+        ])
         .status()
         .unwrap();
     assert!(diff.success(), "tip differs from v6.1.192");
@@ -112,7 +120,7 @@ async fn the_series_applies_in_a_worktree_and_the_debug_config_takes_effect() {
             repo().join("jobs/kconfig/debug.config"),
         ],
     };
-    let build = ktree::build_dir(cache.path(), &kt.base, &config).unwrap();
+    let build = ktree::build_dir(cache.path(), &kt.base, &config, "base").unwrap();
     let mut log = String::new();
     let unmet = ktree::configure(
         &procs,
@@ -138,14 +146,18 @@ async fn the_series_applies_in_a_worktree_and_the_debug_config_takes_effect() {
     ] {
         assert!(dot.lines().any(|l| l == opt), "{opt} missing from .config");
     }
-    // The build directory is per base and configuration.
+    // The build directory is per base, configuration and trust domain.
     let other = KernelConfig {
         fragments: vec![repo().join("jobs/kconfig/qemu-guest.config")],
         ..config.clone()
     };
     assert_ne!(
         build,
-        ktree::build_dir(cache.path(), &kt.base, &other).unwrap()
+        ktree::build_dir(cache.path(), &kt.base, &other, "base").unwrap()
+    );
+    assert_ne!(
+        build,
+        ktree::build_dir(cache.path(), &kt.base, &config, "series-1").unwrap()
     );
     drop(kt);
     // Worktrees of the test's throw-away cache are pruned from the test tree.

@@ -23,6 +23,8 @@ pub enum GithubError {
     InvalidRepo { repo: String },
     #[error("api url {url:?} is not an http:// or https:// url")]
     InvalidApiUrl { url: String },
+    #[error("api url {url:?} is plain http to a host that is not loopback: the token needs https")]
+    CleartextApiUrl { url: String },
     #[error("commit {sha:?} is not a full commit id")]
     InvalidSha { sha: String },
     #[error("cannot set up the github client")]

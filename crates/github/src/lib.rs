@@ -47,6 +47,14 @@ impl Config {
                 url: api_url.into(),
             });
         }
+        // The token goes in a header: never in clear over a network (a loopback test server aside).
+        if let Ok(u) = api_url.parse::<http::Uri>() {
+            if u.scheme_str() == Some("http") && !is_loopback(u.host().unwrap_or("")) {
+                return Err(GithubError::CleartextApiUrl {
+                    url: api_url.into(),
+                });
+            }
+        }
         if !valid_repo(repo) {
             return Err(GithubError::InvalidRepo { repo: repo.into() });
         }
@@ -56,6 +64,13 @@ impl Config {
             token,
         })
     }
+}
+
+/// `localhost`, 127.0.0.0/8, `[::1]`.
+fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
 }
 
 /// GitHub's rules, which also keep both parts safe in a URL path: owner of ASCII letters, digits
@@ -259,6 +274,30 @@ async fn find_issue(api: &Api<'_>, signature: &str) -> Result<Option<u64>, Githu
 
 #[cfg(test)]
 pub(crate) mod test_report;
+
+#[cfg(test)]
+mod https_tests {
+    use super::*;
+
+    #[test]
+    fn the_token_never_goes_in_clear_except_to_loopback() {
+        let t = || {
+            Token::from_env_value("T", Some("ghp_abc123".into()))
+                .unwrap()
+                .unwrap()
+        };
+        let e = Config::new("http://api.example.com", "o/r", t()).unwrap_err();
+        assert!(e.to_string().contains("https"), "{e}");
+        for ok in [
+            "https://api.github.com",
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:2",
+        ] {
+            assert!(Config::new(ok, "o/r", t()).is_ok(), "{ok}");
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,15 @@ pub struct Token(String);
 impl Token {
     /// The token in environment variable `var`; `None` when it is unset or empty.
     pub fn from_env(var: &str) -> Result<Option<Token>, GithubError> {
-        let Some(raw) = std::env::var_os(var) else {
+        Self::from_env_value(var, std::env::var_os(var))
+    }
+
+    /// The token a caller took out of environment variable `var` (so children never see it).
+    pub fn from_env_value(
+        var: &str,
+        raw: Option<std::ffi::OsString>,
+    ) -> Result<Option<Token>, GithubError> {
+        let Some(raw) = raw else {
             return Ok(None);
         };
         let raw = raw

@@ -8,8 +8,13 @@
 //! runs/<run-id>/input/    what the run started from (job text, series files, overrides): resume
 //! ```
 //! A run is inserted as `running` when it starts, its guest boots as they end, and the rest in one
-//! transaction when it ends; a run whose process died is found `running` with a dead pid and
-//! reported as `interrupted`, and can be taken over ([`Store::claim_resume`]).
+//! transaction when it ends. The harness running a run (or a nightly) holds a lock on
+//! `locks/run-<id>.lock` (flock) for as long as it runs it; a `running` run whose lock nobody holds
+//! is reported as `interrupted` (whatever its pid: pids are reused and differ across namespaces
+//! and hosts) and can be taken over ([`Store::claim_resume`]).
+//!
+//! Read commands open the store with [`Store::open_read_only`]: no migration, no write, and a
+//! read-only mount works.
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +50,13 @@ pub enum StoreError {
     },
     #[error("results store has schema version {found}, this harness knows up to {SCHEMA_VERSION}")]
     TooNew { found: i64 },
+    #[error("results store {} has schema version {found} (this harness reads {SCHEMA_VERSION}): a read command does not migrate it; run a writing command (harness test) once", path.display())]
+    Outdated { path: PathBuf, found: i64 },
+    #[error("results store {} cannot be opened read-only", path.display())]
+    ReadOnly {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("run {id} is {status}: only an interrupted run can be resumed")]
     NotResumable { id: String, status: String },
     #[error("run {0} has no artifact `{1}`")]
@@ -58,6 +70,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     root: PathBuf,
     db: Connection,
+    read_only: bool,
+    /// The liveness locks of the runs and nightlies this process runs (see [`Store::begin_run`]).
+    held: std::sync::Mutex<Vec<(String, nix::fcntl::Flock<std::fs::File>)>>,
 }
 
 /// One line of `harness list`.
@@ -383,6 +398,44 @@ fn run_row(r: &rusqlite::Row) -> rusqlite::Result<RunRow> {
     })
 }
 
+/// The liveness lock file of a run (`kind` = "run") or nightly.
+fn lock_path(root: &Path, kind: &str, id: &str) -> PathBuf {
+    let safe: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    root.join("locks").join(format!("{kind}-{safe}.lock"))
+}
+
+/// Is the lock of `path` held by some process? `None` when there is no lock file (a run recorded
+/// by an older harness: its pid is all there is).
+fn lock_held(path: &Path) -> Option<bool> {
+    let f = std::fs::File::open(path).ok()?;
+    match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockSharedNonblock) {
+        Ok(_unlocked_on_drop) => Some(false),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Some(true),
+        Err(_) => Some(true),
+    }
+}
+
+/// Percent-encode what a SQLite URI filename must not hold raw.
+fn uri_path(p: &Path) -> String {
+    let mut s = String::from("file:");
+    for b in p.as_os_str().as_encoded_bytes() {
+        match b {
+            b'?' | b'#' | b'%' => s.push_str(&format!("%{b:02X}")),
+            _ => s.push(*b as char),
+        }
+    }
+    s
+}
+
 fn pid_alive(pid: Option<i64>) -> bool {
     pid.map(|p| Path::new(&format!("/proc/{p}")).exists())
         .unwrap_or(false)
@@ -409,9 +462,148 @@ impl Store {
         let mut s = Store {
             root: root.to_path_buf(),
             db,
+            read_only: false,
+            held: Default::default(),
         };
         s.migrate()?;
         Ok(s)
+    }
+
+    /// Open the store under `root` for reading only (list, show, export, serve, report): nothing
+    /// is created, migrated or written, and a store on a read-only mount opens. A store that does
+    /// not exist yet reads as empty; one of another schema version is an error naming it.
+    pub fn open_read_only(root: &Path) -> Result<Store> {
+        let path = root.join("harness.db");
+        if !path.exists() {
+            let mut s = Store {
+                root: root.to_path_buf(),
+                db: Connection::open_in_memory()?,
+                read_only: false,
+                held: Default::default(),
+            };
+            s.migrate()?;
+            s.read_only = true;
+            return Ok(s);
+        }
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let open = |uri: String| -> Result<Connection> {
+            let db = Connection::open_with_flags(uri, flags).map_err(|e| StoreError::ReadOnly {
+                path: path.clone(),
+                source: e,
+            })?;
+            db.busy_timeout(std::time::Duration::from_secs(60))?;
+            // A WAL database needs its -shm file: on a read-only mount, reading fails here.
+            db.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(|e| StoreError::ReadOnly {
+                path: path.clone(),
+                source: e,
+            })?;
+            Ok(db)
+        };
+        let db = match open(uri_path(&path)) {
+            Ok(db) => db,
+            // Nobody can be writing to a read-only mount: read the file as it is.
+            Err(_) => open(format!("{}?immutable=1", uri_path(&path)))?,
+        };
+        let s = Store {
+            root: root.to_path_buf(),
+            db,
+            read_only: true,
+            held: Default::default(),
+        };
+        let v = s.schema_version()?;
+        if v > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { found: v });
+        }
+        if v < SCHEMA_VERSION {
+            return Err(StoreError::Outdated { path, found: v });
+        }
+        Ok(s)
+    }
+
+    /// Hold the liveness lock of a run or nightly this process runs, until it ends.
+    fn hold(&self, kind: &str, id: &str) -> Result<()> {
+        let p = lock_path(&self.root, kind, id);
+        let dir = p.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|e| StoreError::Io {
+                path: p.clone(),
+                source: e,
+            })?;
+        let lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| StoreError::Io {
+                path: p.clone(),
+                source: std::io::Error::from(e),
+            })?;
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((format!("{kind}-{id}"), lock));
+        Ok(())
+    }
+
+    /// Let go of a run's or nightly's liveness lock (it ended).
+    fn release(&self, kind: &str, id: &str) {
+        let key = format!("{kind}-{id}");
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = held.iter().position(|(k, _)| *k == key) {
+            let _ = std::fs::remove_file(lock_path(&self.root, kind, id));
+            held.remove(i);
+        }
+    }
+
+    /// Is the process running this `running` run or nightly still there? By its lock; by its
+    /// pid only for one recorded before locks (no lock file).
+    fn alive(&self, kind: &str, id: &str, pid: Option<i64>) -> bool {
+        let key = format!("{kind}-{id}");
+        if self
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|(k, _)| *k == key)
+        {
+            return true;
+        }
+        lock_held(&lock_path(&self.root, kind, id)).unwrap_or_else(|| pid_alive(pid))
+    }
+
+    /// In a read-only store nothing is marked: a `running` row whose process is gone reads as
+    /// `interrupted`.
+    fn effective_status(&self, kind: &str, id: &str, status: String) -> String {
+        if !self.read_only || status != "running" {
+            return status;
+        }
+        let table = if kind == "run" { "runs" } else { "nightlies" };
+        let pid: Option<i64> = self
+            .db
+            .query_row(
+                &format!("SELECT pid FROM {table} WHERE id=?1"),
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .ok()
+            .flatten()
+            .flatten();
+        if self.alive(kind, id, pid) {
+            status
+        } else {
+            "interrupted".into()
+        }
     }
 
     /// The schema version of the open store.
@@ -515,6 +707,7 @@ impl Store {
             "INSERT INTO runs(id, started_at, status, pid, series, patch_count, job) VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
             params![id, started_at, std::process::id(), series, patch_count as i64, job],
         )?;
+        self.hold("run", id)?;
         Ok(dir)
     }
 
@@ -598,6 +791,7 @@ impl Store {
             )?;
         }
         tx.commit()?;
+        self.release("run", &report.run_id);
         Ok(())
     }
 
@@ -607,6 +801,7 @@ impl Store {
             "UPDATE runs SET status='interrupted', finished_at=?2, reason=?3 WHERE id=?1 AND status='running'",
             params![id, Self::now(), reason],
         )?;
+        self.release("run", id);
         Ok(())
     }
 
@@ -617,6 +812,9 @@ impl Store {
             "UPDATE runs SET status='running', pid=?2, resumes=resumes+1, finished_at=NULL WHERE id=?1 AND status='interrupted'",
             params![id, std::process::id()],
         )?;
+        if n > 0 {
+            self.hold("run", id)?;
+        }
         if n == 0 {
             let status: String =
                 self.db
@@ -634,6 +832,9 @@ impl Store {
     /// Runs (and nightlies) whose harness process is gone but which are still `running` become
     /// `interrupted`.
     fn reap_dead(&self) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
         for table in ["runs", "nightlies"] {
             let mut st = self.db.prepare(&format!(
                 "SELECT id, pid FROM {table} WHERE status='running'"
@@ -641,7 +842,11 @@ impl Store {
             let rows: Vec<(String, Option<i64>)> = st
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
-            for (id, _) in rows.into_iter().filter(|(_, pid)| !pid_alive(*pid)) {
+            let kind = if table == "runs" { "run" } else { "nightly" };
+            for (id, _) in rows
+                .into_iter()
+                .filter(|(id, pid)| !self.alive(kind, id, *pid))
+            {
                 if table == "runs" {
                     self.interrupt_run(&id, "the harness process ended before the run finished")?;
                 } else {
@@ -663,7 +868,13 @@ impl Store {
         let rows = st
             .query_map(params![limit.min(i64::MAX as usize) as i64], run_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                r.status = self.effective_status("run", &r.id, std::mem::take(&mut r.status));
+                r
+            })
+            .collect())
     }
 
     /// Resolve a run id, a unique prefix of one, or `last`.
@@ -696,14 +907,17 @@ impl Store {
 
     pub fn row(&self, id: &str) -> Result<RunRow> {
         self.reap_dead()?;
-        self.db
+        let mut r = self
+            .db
             .query_row(
                 &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id=?1"),
                 params![id],
                 run_row,
             )
             .optional()?
-            .ok_or_else(|| StoreError::NoSuchRun(id.into()))
+            .ok_or_else(|| StoreError::NoSuchRun(id.into()))?;
+        r.status = self.effective_status("run", &r.id, std::mem::take(&mut r.status));
+        Ok(r)
     }
 
     pub fn report(&self, id: &str) -> Result<Report> {
@@ -856,6 +1070,7 @@ impl Store {
                 source.dir.to_string_lossy()
             ],
         )?;
+        self.hold("nightly", id)?;
         Ok(())
     }
 
@@ -866,6 +1081,9 @@ impl Store {
             "UPDATE nightlies SET status='running', pid=?2, finished_at=NULL WHERE id=?1 AND status='interrupted'",
             params![id, std::process::id()],
         )?;
+        if n > 0 {
+            self.hold("nightly", id)?;
+        }
         let row = self
             .nightlies(None, usize::MAX >> 1)?
             .into_iter()
@@ -899,6 +1117,7 @@ impl Store {
             "UPDATE nightlies SET status=?2, finished_at=?3, summary=?4 WHERE id=?1",
             params![id, status, Self::now(), summary.to_string()],
         )?;
+        self.release("nightly", id);
         Ok(())
     }
 
@@ -939,6 +1158,7 @@ impl Store {
             .db
             .prepare("SELECT id FROM runs WHERE nightly=?1 ORDER BY started_at, id")?;
         for n in &mut rows {
+            n.status = self.effective_status("nightly", &n.id, std::mem::take(&mut n.status));
             n.runs = st
                 .query_map(params![n.id], |r| r.get(0))?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -968,22 +1188,26 @@ impl Store {
     }
 }
 
-/// Write via a temp file and rename: readers see the old file or the whole new one.
+/// Write via a temp file (a fresh name beside `path`) that is synced and renamed: readers see the
+/// old file or the whole new one, and a failure leaves no temp file behind.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or_default()
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| StoreError::Io {
-        path: tmp.clone(),
-        source: e,
-    })?;
-    std::fs::rename(&tmp, path).map_err(|e| StoreError::Io {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e: std::io::Error| StoreError::Io { path: p, source: e }
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
+    tmp.write_all(bytes).map_err(io(path))?;
+    tmp.as_file().sync_all().map_err(io(path))?;
+    tmp.persist(path).map_err(|e| StoreError::Io {
         path: path.to_path_buf(),
-        source: e,
-    })
+        source: e.error,
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1128,6 +1352,95 @@ mod tests {
         assert!(s.artifact("r1", "report.json").is_ok());
     }
 
+    impl Store {
+        /// What the death of the process running the runs does to their locks.
+        fn forget_locks(&self) {
+            self.held.lock().unwrap().clear();
+        }
+    }
+
+    #[test]
+    fn liveness_is_the_lock_not_the_pid() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        s.begin_run("r1", "2026-01-01T00:00:00Z", "s", 1, "default")
+            .unwrap();
+        // A pid that is dead (or reused, or of another namespace) does not matter while the lock
+        // is held: another reader, in this process or another, sees the run running.
+        s.db.execute("UPDATE runs SET pid = 999999999 WHERE id='r1'", [])
+            .unwrap();
+        let other = Store::open(d.path()).unwrap();
+        assert_eq!(other.row("r1").unwrap().status, "running");
+        let ro = Store::open_read_only(d.path()).unwrap();
+        assert_eq!(ro.list(10).unwrap()[0].status, "running");
+        // A live pid does not keep a run whose lock nobody holds alive.
+        s.db.execute(
+            &format!("UPDATE runs SET pid = {} WHERE id='r1'", std::process::id()),
+            [],
+        )
+        .unwrap();
+        s.forget_locks();
+        // The read-only store says interrupted without writing it...
+        assert_eq!(ro.row("r1").unwrap().status, "interrupted");
+        let raw: String =
+            s.db.query_row("SELECT status FROM runs WHERE id='r1'", [], |r| r.get(0))
+                .unwrap();
+        assert_eq!(raw, "running");
+        // ... a writer marks it.
+        assert_eq!(other.row("r1").unwrap().status, "interrupted");
+        // A finished run lets its lock file go.
+        other.claim_resume("r1").unwrap();
+        assert!(lock_path(d.path(), "run", "r1").exists());
+        other.interrupt_run("r1", "test").unwrap();
+        assert!(!lock_path(d.path(), "run", "r1").exists());
+    }
+
+    #[test]
+    fn the_read_only_store_writes_nothing_and_names_the_path() {
+        let d = tempfile::tempdir().unwrap();
+        // No store yet: reads as empty, creates nothing.
+        let ro = Store::open_read_only(d.path()).unwrap();
+        assert!(ro.list(10).unwrap().is_empty());
+        assert!(std::fs::read_dir(d.path()).unwrap().next().is_none());
+        drop(ro);
+        let s = Store::open(d.path()).unwrap();
+        s.begin_run("r1", "2026-01-01T00:00:00Z", "s", 1, "default")
+            .unwrap();
+        drop(s);
+        let db = d.path().join("harness.db");
+        let before = std::fs::read(&db).unwrap();
+        let ro = Store::open_read_only(d.path()).unwrap();
+        assert_eq!(ro.list(10).unwrap().len(), 1);
+        assert!(ro.db.execute("DELETE FROM runs", []).is_err(), "writable");
+        drop(ro);
+        assert_eq!(std::fs::read(&db).unwrap(), before);
+        // An older schema is not migrated by a reader: the error names the store.
+        let c = Connection::open(&db).unwrap();
+        c.execute("UPDATE meta SET value='1' WHERE key='schema_version'", [])
+            .unwrap();
+        drop(c);
+        let e = Store::open_read_only(d.path()).err().unwrap().to_string();
+        assert!(
+            e.contains(&db.display().to_string()) && e.contains("schema version 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn atomic_writes_leave_no_temp_files() {
+        let d = tempfile::tempdir().unwrap();
+        write_atomic(&d.path().join("a.json"), b"one").unwrap();
+        write_atomic(&d.path().join("a.json"), b"two").unwrap();
+        assert_eq!(std::fs::read(d.path().join("a.json")).unwrap(), b"two");
+        // Into a directory that does not exist: an error, and nothing left behind.
+        assert!(write_atomic(&d.path().join("no/a.json"), b"x").is_err());
+        let names: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.json")]);
+    }
+
     #[test]
     fn a_run_whose_process_died_is_interrupted_and_resumable() {
         let d = tempfile::tempdir().unwrap();
@@ -1136,8 +1449,8 @@ mod tests {
             .unwrap();
         s.record_attempt("r1", &attempt("console-prefix-0.log", 0))
             .unwrap();
-        s.db.execute("UPDATE runs SET pid = 999999999 WHERE id='r1'", [])
-            .unwrap();
+        // Its process is gone: nobody holds its lock (its pid says nothing).
+        s.forget_locks();
         let rows = s.list(10).unwrap();
         assert_eq!(rows[0].status, "interrupted");
         s.begin_run("r2", "2026-01-01T00:00:01Z", "s", 1, "default")
@@ -1297,11 +1610,7 @@ mod tests {
             &suite_source(),
         )
         .unwrap();
-        s.db.execute(
-            "UPDATE nightlies SET pid = 999999999 WHERE id='night-x'",
-            [],
-        )
-        .unwrap();
+        s.forget_locks();
         let row = s.claim_nightly_resume("night-x").unwrap();
         assert_eq!(
             (row.status.as_str(), row.suite.as_str()),

@@ -29,10 +29,14 @@ mod server;
 mod templates;
 mod view;
 
-pub use server::{serve, serve_listener, serve_with_shutdown};
+pub use server::{serve, serve_listener, serve_with_options, serve_with_shutdown, ServeOptions};
 
 /// The Content-Security-Policy of every page (also sent as a header when served).
 pub const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:";
+
+/// The served pages' policy header: [`CSP`] plus what a `<meta>` policy cannot say (no framing).
+pub const CSP_HEADER: &str =
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -168,6 +172,14 @@ pub fn render(store: &Store, path: &str) -> Result<Option<Page>, WebError> {
         return Ok(None);
     };
     view::render_route(store, &route, &view::Site::Served)
+}
+
+/// The file of a raw artifact URL (`/raw/<run>/<name>`) and its content type, for streaming.
+pub fn raw_file(store: &Store, path: &str) -> Result<Option<(&'static str, PathBuf)>, WebError> {
+    match route(path) {
+        Some(Route::Raw(id, name)) => view::raw_file(store, &id, &name),
+        _ => Ok(None),
+    }
 }
 
 /// Write the pages of one run as static files under `dir`: the index, the run's page and its

@@ -258,6 +258,27 @@ pub(crate) fn render_route(
     }
 }
 
+/// A raw artifact's file and content type (binary if its first bytes hold a NUL), unread.
+pub(crate) fn raw_file(
+    store: &Store,
+    id: &str,
+    name: &str,
+) -> Result<Option<(&'static str, std::path::PathBuf)>, WebError> {
+    if store.row(id).ok().is_none() {
+        return Ok(None);
+    }
+    let Some(p) = lookup(store, id, name)? else {
+        return Ok(None);
+    };
+    let (head, _) = read_prefix(&p, SNIFF_BYTES)?;
+    let content_type = if head.contains(&0) {
+        Page::BINARY
+    } else {
+        Page::TEXT
+    };
+    Ok(Some((content_type, p)))
+}
+
 #[derive(Serialize)]
 struct Base {
     root: String,

@@ -6,6 +6,7 @@
 pub mod bisect;
 pub mod event;
 pub mod finding;
+pub mod fix;
 pub mod health;
 pub mod job;
 pub mod nightly;

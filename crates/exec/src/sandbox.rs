@@ -111,7 +111,10 @@ pub fn identity() -> Result<Identity> {
         }
     })
     .clone()
-    .map_err(ExecError::Missing)
+    .map_err(|what| ExecError::Missing {
+        what,
+        install: "scripts/install-deps".into(),
+    })
 }
 
 /// One mount of the sandbox, in the order given.

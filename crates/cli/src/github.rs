@@ -35,8 +35,12 @@ pub fn token(env: &str, file: Option<&Path>) -> Result<Token, Fail> {
     if let Some(t) = Token::from_env_value(env, value).map_err(bad)? {
         return Ok(t);
     }
-    match file {
-        Some(f) => Token::from_file(f).map_err(bad),
+    // systemd's LoadCredential= (scripts/systemd): the token as a file only this service reads.
+    let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(|d| Path::new(&d).join("github-token"))
+        .filter(|p| p.is_file());
+    match file.map(Path::to_path_buf).or(credential) {
+        Some(f) => Token::from_file(&f).map_err(bad),
         None => Err(Fail(
             crate::exit::BAD_INPUT,
             anyhow::anyhow!("github: no token: set ${env} or give a token file"),

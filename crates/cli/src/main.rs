@@ -106,6 +106,10 @@ enum Cmd {
         /// Address to listen on (loopback by default: the dashboard has no authentication).
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
+        /// A host name the dashboard also answers to (besides localhost, the loopback addresses
+        /// and the bound address); other Host headers get 421 (DNS rebinding). Repeatable.
+        #[arg(long = "allow-host")]
+        allow_hosts: Vec<String>,
     },
     /// Write a run's dashboard pages as static files (a CI artifact).
     Report {
@@ -291,7 +295,7 @@ fn real_main(cli: Cli) -> Result<u8, Fail> {
             format,
             output,
         } => export(&cli.results, &run, &format, output.as_deref()),
-        Cmd::Serve { addr } => serve(&cli.results, addr),
+        Cmd::Serve { addr, allow_hosts } => serve(&cli.results, addr, allow_hosts),
         Cmd::Report { run, html } => report_html(&cli.results, &run, &html),
         Cmd::Nightly { suite, cache } => nightly::run(&cli.results, &suite, cache),
         Cmd::Show { run, json } => show(&cli.results, &run, json),
@@ -1269,7 +1273,7 @@ fn export(results: &Path, run: &str, format: &str, output: Option<&Path>) -> Res
     Ok(0)
 }
 
-fn serve(results: &Path, addr: std::net::SocketAddr) -> Result<u8, Fail> {
+fn serve(results: &Path, addr: std::net::SocketAddr, allow_hosts: Vec<String>) -> Result<u8, Fail> {
     // A store that cannot be read is an error now, not on the first page.
     drop(Store::open_read_only(results)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -1280,9 +1284,17 @@ fn serve(results: &Path, addr: std::net::SocketAddr) -> Result<u8, Fail> {
             .await
             .with_context(|| format!("listen on {addr}"))?;
         let local = listener.local_addr()?;
-        println!("harness: dashboard of {} at http://{local}/", results.display());
+        println!(
+            "harness: dashboard of {} at http://{local}/",
+            results.display()
+        );
         tokio::select! {
-            r = harness_web::serve_listener(results.to_path_buf(), listener) => r.map_err(anyhow::Error::from),
+            r = harness_web::serve_with_options(
+                results.to_path_buf(),
+                listener,
+                harness_web::ServeOptions { allow_hosts, ..Default::default() },
+                std::future::pending(),
+            ) => r.map_err(anyhow::Error::from),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })?;

@@ -233,6 +233,9 @@ impl SandboxCommand {
             v.push(p.clone().into_os_string());
             v.push(p.clone().into_os_string());
         }
+        // The sandbox's own root (a tmpfs holding the mount points) is read-only too.
+        v.push("--remount-ro".into());
+        v.push("/".into());
         let mut env: Vec<(String, OsString)> = vec![
             ("PATH".into(), PATH.into()),
             ("HOME".into(), "/tmp".into()),

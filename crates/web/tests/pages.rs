@@ -444,3 +444,117 @@ fn the_static_export_lands_whole() {
         .collect();
     assert_eq!(names, vec!["report"], "temp dirs left: {names:?}");
 }
+
+/// A raw HTTP/1.1 exchange with a given Host header: the status line.
+async fn status_with_host(addr: std::net::SocketAddr, host: Option<&str>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let host = host.map(|h| format!("Host: {h}\r\n")).unwrap_or_default();
+    c.write_all(format!("GET / HTTP/1.1\r\n{host}Connection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    c.read_to_end(&mut buf).await.unwrap();
+    String::from_utf8_lossy(&buf)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// DNS rebinding (a page of a hostile site reading the dashboard through its own name), slow
+/// clients, too many clients, framing, big artifacts.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_answers_only_its_own_names_and_bounds_its_clients() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let d = tempfile::tempdir().unwrap();
+    build(d.path());
+    // A 20 MiB console: streamed, and its length announced.
+    let big = d
+        .path()
+        .join("runs")
+        .join(FAIL_RUN)
+        .join(format!("console-prefix-{CULPRIT}.log"));
+    std::fs::write(&big, vec![b'x'; 20 << 20]).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let opts = harness_web::ServeOptions {
+        allow_hosts: vec!["dash.example.org".into()],
+        header_read_timeout: Duration::from_secs(1),
+        max_connections: 2,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(harness_web::serve_with_options(
+        d.path().to_path_buf(),
+        listener,
+        opts,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let port = addr.port();
+    for ok in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "dash.example.org".to_string(),
+    ] {
+        let s = status_with_host(addr, Some(&ok)).await;
+        assert!(s.contains(" 200 "), "{ok}: {s}");
+    }
+    for bad in [
+        Some(format!("evil.example:{port}")),
+        Some("attacker.test".to_string()),
+        Some(format!("127.0.0.1:{}", port.wrapping_add(1))),
+        None,
+    ] {
+        let s = status_with_host(addr, bad.as_deref()).await;
+        assert!(s.contains(" 421 ") || s.contains(" 400 "), "{bad:?}: {s}");
+    }
+    // Framing is refused in the header (a <meta> policy cannot say it).
+    let (_, headers, _) = get(addr, "/").await;
+    assert!(headers.contains("frame-ancestors 'none'"), "{headers}");
+    assert!(headers.contains("x-frame-options: deny"), "{headers}");
+
+    // Slow clients: two connections that never send their headers hold both slots; a third
+    // client waits for them and is served once the header-read timeout has closed them.
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: loc").await.unwrap();
+        idle.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t0 = Instant::now();
+    let (status, _, _) = get(addr, "/").await;
+    let waited = t0.elapsed();
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(
+        waited >= Duration::from_millis(500) && waited < Duration::from_secs(5),
+        "the third client waited {waited:?}"
+    );
+    // The slow ones were cut off.
+    for mut c in idle {
+        let mut buf = Vec::new();
+        let r = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut buf)).await;
+        assert!(
+            r.is_ok(),
+            "a client that sends no headers keeps its connection"
+        );
+    }
+
+    // The big artifact arrives whole, with its length.
+    let (status, headers, body) = get(
+        addr,
+        &format!("/raw/{FAIL_RUN}/console-prefix-{CULPRIT}.log"),
+    )
+    .await;
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(
+        headers.contains(&format!("content-length: {}", 20 << 20)),
+        "{headers}"
+    );
+    assert_eq!(body.len(), 20 << 20);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}

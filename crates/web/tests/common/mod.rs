@@ -485,6 +485,9 @@ pub fn build(root: &Path) -> Fixture {
         )
         .unwrap();
 
+    // The running run is running: its harness (this store) stays alive, holding its lock, for
+    // as long as the test process runs.
+    std::mem::forget(store);
     Fixture {
         root: root.to_path_buf(),
     }

@@ -301,3 +301,63 @@ fn job_errors_name_the_file_line_and_key() {
         text(&o.stderr)
     );
 }
+
+/// Anyone can post into a thread: a `[PATCH v2 3/6]` from someone else than the thread root's
+/// author must not replace patch 3 (b4's rule); the error names that author.
+#[test]
+fn a_foreign_reroll_in_a_thread_is_refused_naming_its_author() {
+    use std::io::Write;
+    let mut thread = std::fs::read(shared("ceph-cap-locking-rfc.mbox")).unwrap();
+    thread.extend_from_slice(
+        b"\nFrom mallory Mon Sep 17 00:00:00 2001\n\
+From: Mallory Evil <mallory@evil.example>\n\
+Date: Wed, 16 Jun 2021 10:00:00 +0000\n\
+Subject: [PATCH v2 3/6] ceph: take my version instead\n\
+Message-Id: <evil-3@evil.example>\n\
+In-Reply-To: <20210615145730.21952-1-jlayton@kernel.org>\n\n\
+Better.\n---\n\
+diff --git a/fs/ceph/caps.c b/fs/ceph/caps.c\n\
+--- a/fs/ceph/caps.c\n+++ b/fs/ceph/caps.c\n@@ -1 +1 @@\n-a\n+b\n",
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&thread).unwrap();
+    let body = gz.finish().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move {
+        let app = axum::Router::new().route(
+            "/all/20210615145730.21952-1-jlayton@kernel.org/t.mbox.gz",
+            axum::routing::get(move || {
+                let body = body.clone();
+                async move { ([("content-type", "application/gzip")], body) }
+            }),
+        );
+        axum::serve(listener, app).await.unwrap();
+    });
+    let t = tempfile::tempdir().unwrap();
+    let base = format!("http://{addr}/all");
+    let o = harness(
+        &[
+            "test",
+            "--lore-url",
+            &base,
+            "--msgid",
+            "<20210615145730.21952-1-jlayton@kernel.org>",
+        ],
+        &t.path().join("res"),
+    );
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("mallory@evil.example") && err.contains("Jeff Layton"),
+        "{err}"
+    );
+    assert!(
+        !t.path().join("res").join("runs").exists(),
+        "nothing recorded"
+    );
+}

@@ -172,6 +172,16 @@ fn qemu_args(g: &GuestConfig) -> Vec<String> {
         "-qmp",
         &format!("unix:{},server=on,wait=off", g.qmp.display()),
     ]);
+    // The guest runs the series' module: QEMU confines itself (seccomp: no obsolete syscalls, no
+    // spawning, no resource control) and, once its devices are open, drops to the sandbox user.
+    // (`elevateprivileges=deny` would forbid the drop itself.)
+    push(&[
+        "-sandbox",
+        "on,obsolete=deny,spawn=deny,resourcecontrol=deny",
+    ]);
+    if crate::sandbox::identity().is_ok_and(|id| id.switch) {
+        push(&["-runas", crate::sandbox::USER]);
+    }
     a
 }
 

@@ -1,5 +1,6 @@
-//! Tree mode: a whole kernel from a developer's git tree. The series is applied in a git worktree
-//! the harness owns (`$CACHE/worktrees/<tree>`), so the developer's checkout is never touched; the
+//! Tree mode: a whole kernel from a developer's git tree. The series is applied (in the sandbox) in
+//! a repository the sandbox user owns (`$CACHE/worktrees/<tree>`) that reads the developer's
+//! objects through git alternates, so the developer's checkout, hooks and config are never touched; the
 //! kernel is configured from a base config plus fragments and built out of tree (`O=`) in a build
 //! directory cached per base and configuration, so each prefix is an incremental rebuild.
 
@@ -124,10 +125,16 @@ impl KernelTree {
         let name = fnv_hex(&[repo.as_os_str().as_encoded_bytes()]);
         let lock = lock_file(&root, &format!("{name}.lock"))?;
         let dir = root.join(&name);
-        sandbox::reach(&repo.join(".git"))?;
-        let work = WorkTree::new(procs, dir.clone()).with_ro(repo.clone());
+        // The developer's objects, read through git's alternates: nothing is copied, and no
+        // transport (with its own view of config) is involved.
+        let mut c = git(&repo);
+        c.args(["rev-parse", "--path-format=absolute", "--git-common-dir"]);
+        let common = PathBuf::from(procs.check("git", c, GIT_TIMEOUT).await?.stdout.trim());
+        let objects = common.join("objects");
+        sandbox::reach(&objects)?;
+        let work = WorkTree::new(procs, dir.clone()).with_ro(objects.clone());
         if !dir.join(".git").is_dir() {
-            // A `--shared` clone the sandbox user owns (the developer's repository is only read:
+            // A repository of its own that the sandbox user owns (the developer's is only read:
             // its hooks and config never apply). A worktree of the old layout is replaced.
             if dir.exists() {
                 std::fs::remove_dir_all(&dir).map_err(|e| ExecError::io(&dir, e))?;
@@ -136,13 +143,12 @@ impl KernelTree {
                 let _ = procs.run("git worktree prune", c, GIT_TIMEOUT).await;
             }
             sandbox::dir(&dir)?;
-            let mut c = sandboxed_git(&dir, std::slice::from_ref(&repo));
-            c.args(["clone", "-q", "--shared", "--no-checkout"])
-                .arg(&repo)
-                .arg(&dir);
-            procs
-                .check("git clone --shared", c.build()?, GIT_TIMEOUT)
-                .await?;
+            let mut c = sandboxed_git(&dir, std::slice::from_ref(&objects));
+            c.args(["init", "-q", "-b", "harness"]);
+            procs.check("git init", c.build()?, GIT_TIMEOUT).await?;
+            let alternates = dir.join(".git/objects/info/alternates");
+            sandbox::write_new(&alternates, format!("{}\n", objects.display()))?;
+            sandbox::own(&alternates)?;
         }
         work.checkout(&base).await?;
         Ok(KernelTree {

@@ -26,7 +26,7 @@ const GITIGNORE: &str =
 pub struct WorkTree {
     pub dir: PathBuf,
     procs: Procs,
-    /// Read-only binds git needs besides the tree (a `--shared` clone's source repository).
+    /// Read-only binds git needs besides the tree (the developer's objects, read through alternates).
     ro: Vec<PathBuf>,
 }
 
@@ -99,7 +99,13 @@ pub(crate) fn git(dir: &Path) -> tokio::process::Command {
 /// contained. `ro`: more read-only binds (a patch file, a shared repository's objects).
 pub(crate) fn sandboxed_git(dir: &Path, ro: &[PathBuf]) -> SandboxCommand {
     let mut c = SandboxCommand::new("git");
-    c.arg("-C").arg(dir).args(GIT_HYGIENE).rw(dir);
+    // Inside, only the bound trees exist: any of them may be read (the developer's objects
+    // belongs to the developer, not to the sandbox user).
+    c.arg("-C")
+        .arg(dir)
+        .args(GIT_HYGIENE)
+        .args(["-c", "safe.directory=*"])
+        .rw(dir);
     for p in ro {
         c.ro(p);
     }
@@ -283,7 +289,7 @@ impl WorkTree {
         }
     }
 
-    /// Also bind `path` read-only for git (the source of a `--shared` clone).
+    /// Also bind `path` read-only for git (the developer's objects, in tree mode).
     pub fn with_ro(mut self, path: PathBuf) -> WorkTree {
         self.ro.push(path);
         self

@@ -155,3 +155,72 @@ async fn the_sandbox_costs_milliseconds_per_command() {
     eprintln!("per command: plain {plain:?}, sandboxed {boxed:?}");
     assert!(boxed < Duration::from_millis(500), "{boxed:?}");
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let st = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=T", "-c", "user.email=t@example.org"])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(st.success(), "git {args:?}");
+}
+
+/// Tree mode applies in a repository the sandbox user owns (the developer's objects through alternates): the developer's repository is
+/// only read (its hooks never run, its checkout is untouched), and the series' mails are applied
+/// by git in the sandbox.
+#[tokio::test(flavor = "multi_thread")]
+async fn tree_mode_applies_in_a_sandboxed_clone_of_the_developers_repository() {
+    if !ready() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("linux");
+    std::fs::create_dir_all(repo.join("fs/ceph")).unwrap();
+    git(&repo, &["init", "-q", "-b", "master"]);
+    std::fs::write(repo.join("fs/ceph/a.c"), "int a;\n").unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "base"]);
+    // The developer's hooks must never run for a series.
+    let proof = t.path().join("hook-ran");
+    for hook in [
+        "applypatch-msg",
+        "pre-applypatch",
+        "post-applypatch",
+        "post-checkout",
+    ] {
+        let h = repo.join(".git/hooks").join(hook);
+        std::fs::write(&h, format!("#!/bin/sh\ntouch {}\n", proof.display())).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&h, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let cache = t.path().join("cache");
+    let procs = Procs::new();
+    let kt = harness_exec::ktree::KernelTree::open(&procs, &cache, &repo, Some("master"), None)
+        .await
+        .unwrap();
+    let mail = b"From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001\n\
+From: A <a@example.org>\nDate: Tue, 1 Jun 2021 10:00:00 +0000\nSubject: [PATCH] ceph: b\n\n---\n\
+diff --git a/fs/ceph/a.c b/fs/ceph/a.c\n--- a/fs/ceph/a.c\n+++ b/fs/ceph/a.c\n@@ -1 +1 @@\n-int a;\n+int b;\n";
+    let scratch = tempfile::tempdir().unwrap();
+    let a = kt.am(mail, scratch.path(), false).await.unwrap();
+    assert!(a.ok, "{}", a.message);
+    assert_eq!(
+        std::fs::read_to_string(kt.dir.join("fs/ceph/a.c")).unwrap(),
+        "int b;\n"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(kt.dir.join(".git")).unwrap().uid();
+    assert_eq!(owner, sandbox::identity().unwrap().uid);
+    assert!(!proof.exists(), "a hook of the developer's repository ran");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("fs/ceph/a.c")).unwrap(),
+        "int a;\n",
+        "the developer's checkout changed"
+    );
+    // A file left in the tree (a planted Kbuild) does not survive the next checkout.
+    std::fs::write(kt.dir.join("fs/ceph/Kbuild"), "planted\n").unwrap();
+    kt.checkout(&kt.base).await.unwrap();
+    assert!(!kt.dir.join("fs/ceph/Kbuild").exists());
+}

@@ -182,8 +182,16 @@ fn cc() -> String {
 /// build directory and the ccache of the run's trust domain writable.
 fn make(src: &Path, build: &Path, ccache_dir: &Path) -> SandboxCommand {
     let mut c = SandboxCommand::new("make");
-    c.ro(src)
-        .rw(build)
+    c.ro(src);
+    // The developer's objects (git alternates): scripts/setlocalversion asks git about the tree.
+    if let Ok(alt) = std::fs::read_to_string(src.join(".git/objects/info/alternates")) {
+        for l in alt.lines().map(str::trim).filter(|l| l.starts_with('/')) {
+            if Path::new(l).is_dir() {
+                c.ro(l);
+            }
+        }
+    }
+    c.rw(build)
         .rw(ccache_dir)
         .cwd(build)
         .limits(Limits::build(Duration::from_secs(3600)));

@@ -1035,12 +1035,13 @@ fn print_report(r: &Report, artifacts: &Path) {
         println!(
             "finding [{}] {} (prefix {}, console line {})",
             f.kind,
-            f.title,
+            harness_core::text::line(&f.title),
             f.prefix.map(|p| p.to_string()).unwrap_or("-".into()),
             f.line
         );
+        // The console is the kernel under test's: its text is escaped like a patch's.
         for l in f.excerpt.lines().take(14) {
-            println!("    {l}");
+            println!("    {}", harness_core::text::line(l));
         }
     }
     print_bisection(r);

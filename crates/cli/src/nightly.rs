@@ -203,7 +203,7 @@ fn print_summary(id: &str, s: &Summary) {
             ("fixed", &j.fixed),
         ] {
             for sig in sigs {
-                println!("    {word:<13} {sig}");
+                println!("    {word:<13} {}", harness_core::text::line(sig));
             }
         }
     }

@@ -28,6 +28,9 @@ pub struct BuiltModule {
     pub stripped: PathBuf,
 }
 
+/// The size of one trust domain's ccache (ccache's default, 5 GB, per series would fill a disk).
+pub const CCACHE_MAXSIZE: &str = "1G";
+
 pub fn headers_dir(release: &str) -> PathBuf {
     PathBuf::from(format!("/lib/modules/{release}/build"))
 }
@@ -141,7 +144,9 @@ pub async fn build_modules(
     }
     c.arg("modules")
         .env("CCACHE_DIR", ccache_dir)
-        .env("CCACHE_NOHASHDIR", "1");
+        .env("CCACHE_NOHASHDIR", "1")
+        // One ccache per series: each is kept small (old series' caches are not removed yet).
+        .env("CCACHE_MAXSIZE", CCACHE_MAXSIZE);
     let out = procs.run("make", c.build()?, timeout).await?;
     let text = format!("{shown} modules\n{}{}", out.stdout, out.stderr);
     crate::write(log, &text)?;

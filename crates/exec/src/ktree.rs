@@ -202,6 +202,7 @@ fn make(src: &Path, build: &Path, ccache_dir: &Path) -> SandboxCommand {
         .arg(format!("CC={}", cc()))
         .env("CCACHE_DIR", ccache_dir)
         .env("CCACHE_NOHASHDIR", "1")
+        .env("CCACHE_MAXSIZE", crate::kernel::CCACHE_MAXSIZE)
         // Reproducible-ish and cache-friendly: no per-build timestamps or hostnames in the image.
         .env("KBUILD_BUILD_TIMESTAMP", "harness")
         .env("KBUILD_BUILD_HOST", "harness")

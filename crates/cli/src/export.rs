@@ -92,11 +92,8 @@ fn boot_cases(r: &Report, k: usize, n: usize, t: &TestResult) -> Vec<Case> {
         .filter(|f| f.kind != FindingKind::Hazard)
         .filter(|f| f.during.as_ref().is_none_or(|d| !ran.contains(d)))
         .collect();
-    let error = (t.verdict == Verdict::InfraError).then(|| {
-        t.infra
-            .clone()
-            .unwrap_or_else(|| format!("guest run could not be completed ({:?})", t.exit))
-    });
+    let error = (t.verdict == Verdict::InfraError)
+        .then(|| t.infra.clone().unwrap_or_else(|| t.exit.incomplete()));
     if !elsewhere.is_empty() || error.is_some() || t.workloads.is_empty() {
         cases.push(Case {
             class,
@@ -104,9 +101,7 @@ fn boot_cases(r: &Report, k: usize, n: usize, t: &TestResult) -> Vec<Case> {
             seconds: t.seconds,
             failure: match elsewhere.first() {
                 Some(f) => Some((f.title.clone(), excerpts(&elsewhere))),
-                None if t.verdict == Verdict::Fail => {
-                    Some((format!("guest exit: {:?}", t.exit), String::new()))
-                }
+                None if t.verdict == Verdict::Fail => Some((t.exit.signature(), String::new())),
                 None => None,
             },
             skipped: None,
@@ -174,7 +169,7 @@ fn suites(r: &Report) -> Vec<Suite> {
             failure: (c.index > 0).then(|| {
                 (
                     c.describe(),
-                    harness_core::report::bisect_text(c, &r.bisection, r.revert.as_ref()),
+                    harness_core::wording::bisect_text(c, &r.bisection, r.revert.as_ref()),
                 )
             }),
             skipped: None,

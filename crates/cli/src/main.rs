@@ -973,7 +973,7 @@ fn print_bisection(r: &Report) {
     let Some(c) = &r.culprit else { return };
     // The same story as the run's bisect-report.txt.
     println!("bisection of \"{}\":", c.signature);
-    for l in harness_core::report::bisect_text(c, &r.bisection, r.revert.as_ref()).lines() {
+    for l in harness_core::wording::bisect_text(c, &r.bisection, r.revert.as_ref()).lines() {
         println!("{}", format!("  {l}").trim_end());
     }
 }

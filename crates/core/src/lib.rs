@@ -12,8 +12,11 @@ pub mod nightly;
 pub mod probe;
 pub mod report;
 pub mod series;
+pub mod verdict;
+pub mod wording;
 
 pub use event::{Event, EventSink, Phase};
 pub use finding::{Finding, FindingKind};
-pub use report::{PrefixResult, Report, TestResult, Verdict};
+pub use report::{PrefixResult, Report, TestResult};
 pub use series::{Patch, Series};
+pub use verdict::{GuestExit, Verdict};

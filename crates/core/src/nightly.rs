@@ -25,15 +25,10 @@ pub fn signatures(report: &Report, hazards_fail: bool) -> Vec<String> {
                 }
             }
             if out.is_empty() && report.verdict == Verdict::Fail {
-                // A failure without a finding is named by the verdict's reason ("guest exit: ...").
-                out.push(
-                    report
-                        .reason
-                        .split("; culprit")
-                        .next()
-                        .unwrap_or("")
-                        .to_string(),
-                );
+                // A failure without a finding is named as its verdict's reason names it ("guest
+                // exit: ..."), from the prefixes, not from the reason's text (which carries the
+                // culprit too).
+                out.push(Report::decide(&report.prefixes, &report.findings, hazards_fail).1);
             }
         }
     }
@@ -225,6 +220,21 @@ mod tests {
         r.verdict = Verdict::Fail;
         r.findings.clear();
         r.reason = "guest exit: Panic; culprit: patch 1".into();
+        let mut tip = crate::report::PrefixResult::new(1, "x");
+        tip.applied = true;
+        tip.built = Some(true);
+        tip.set_attempts(vec![crate::report::TestResult {
+            verdict: Verdict::Fail,
+            exit: crate::verdict::GuestExit::Panic,
+            qemu_status: Some(0),
+            seconds: 1.0,
+            console: "console-prefix-1.log".into(),
+            findings: 0,
+            infra: None,
+            workloads: Vec::new(),
+            evictions: Default::default(),
+        }]);
+        r.prefixes = vec![tip];
         assert_eq!(signatures(&r, false), vec!["guest exit: Panic"]);
     }
 }

@@ -3,62 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::finding::Finding;
-
-/// The outcome of a run. Kernel failures are verdicts; only `InfraError` is the harness's own trouble.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Pass,
-    Fail,
-    ApplyFailed,
-    BuildFailed,
-    InfraError,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "fail",
-            Verdict::ApplyFailed => "apply-failed",
-            Verdict::BuildFailed => "build-failed",
-            Verdict::InfraError => "infra-error",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Verdict> {
-        Some(match s {
-            "pass" => Verdict::Pass,
-            "fail" => Verdict::Fail,
-            "apply-failed" => Verdict::ApplyFailed,
-            "build-failed" => Verdict::BuildFailed,
-            "infra-error" => Verdict::InfraError,
-            _ => return None,
-        })
-    }
-}
-
-impl std::fmt::Display for Verdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How a guest run ended, as told by the guest exit protocol and the host's deadlines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum GuestExit {
-    /// The workload finished and reported success (isa-debug-exit 0 → QEMU status 1).
-    Ok,
-    /// The workload finished and reported failure (isa-debug-exit 1 → QEMU status 3).
-    WorkloadFailed,
-    /// The kernel panicked (QEMU exited 0 because of `panic=-1` + `-no-reboot`).
-    Panic,
-    /// The host deadline passed; the guest was killed.
-    Timeout,
-    /// QEMU exited in a way the protocol does not define.
-    Unexpected,
-}
+pub use crate::verdict::{GuestExit, Verdict};
 
 /// The result of testing one prefix in a guest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -227,98 +172,6 @@ pub struct Culprit {
     pub found_after_s: f64,
 }
 
-impl Culprit {
-    /// One line: "culprit: patch 4 \"subject\" (99.6%, 9 runs, verified)".
-    pub fn describe(&self) -> String {
-        let who =
-            match self.candidates.as_slice() {
-                [0] => "culprit: none in the series, the base fails too".to_string(),
-                [k] => format!("culprit: patch {k} \"{}\"", self.subject),
-                g => format!(
-                "culprit: one of patches {} (untestable prefixes between them), likely {} \"{}\"",
-                g.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "),
-                self.index,
-                self.subject
-            ),
-            };
-        format!(
-            "{who} ({:.1}%{}, {} runs, {})",
-            self.confidence * 100.0,
-            if self.confident {
-                ""
-            } else {
-                ", below the stated confidence: a best guess"
-            },
-            self.runs,
-            if self.verified {
-                "verified"
-            } else {
-                "not verified"
-            }
-        )
-    }
-}
-
-/// The bisection as a maintainer reads it (`bisect-report.txt`).
-pub fn bisect_text(c: &Culprit, runs: &[BisectRun], revert: Option<&Revert>) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let _ = writeln!(s, "signature: {}", c.signature);
-    let _ = writeln!(s, "{}", c.describe());
-    let _ = writeln!(
-        s,
-        "estimated reproduction rate {:.2}; {} runs in {} rounds",
-        c.rate, c.runs, c.rounds
-    );
-    if !c.skipped.is_empty() {
-        let k: Vec<String> = c.skipped.iter().map(|k| k.to_string()).collect();
-        let _ = writeln!(
-            s,
-            "skipped prefixes (do not build or boot): {}",
-            k.join(", ")
-        );
-    }
-    let _ = writeln!(s, "\nruns:");
-    for (i, r) in runs.iter().enumerate() {
-        let _ = writeln!(
-            s,
-            "  {:>3}. prefix {:>3}{} {:<10} {:>5.0}s  {}  {}",
-            i + 1,
-            r.prefix,
-            if r.verify { " verify" } else { "       " },
-            format!("{:?}", r.outcome).to_lowercase(),
-            r.seconds,
-            r.console,
-            r.signatures.join(" | ")
-        );
-    }
-    if let Some(r) = revert {
-        let _ = writeln!(s, "\nrevert:");
-        for t in [&r.without_culprit, &r.whole_series] {
-            let _ = writeln!(
-                s,
-                "  {}: {} ({} clean runs, {:.1}% sure a variant with the bug would have failed){}{}",
-                t.what,
-                t.verdict,
-                t.runs,
-                t.confidence * 100.0,
-                t.file.as_ref().map(|f| format!(", {f}")).unwrap_or_default(),
-                t.note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
-            );
-        }
-        match (&r.revert_patch, &r.revert_note) {
-            (Some(f), _) => {
-                let _ = writeln!(s, "  git revert of the culprit on the full series: {f}");
-            }
-            (None, Some(n)) => {
-                let _ = writeln!(s, "  {n}");
-            }
-            _ => {}
-        }
-    }
-    s
-}
-
 /// One guest run made by the bisection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BisectRun {
@@ -411,9 +264,7 @@ impl Report {
         if let Some(t) = tested.iter().find(|t| t.verdict == Verdict::InfraError) {
             return (
                 Verdict::InfraError,
-                t.infra
-                    .clone()
-                    .unwrap_or_else(|| format!("guest run could not be completed ({:?})", t.exit)),
+                t.infra.clone().unwrap_or_else(|| t.exit.incomplete()),
             );
         }
         if let Some(f) = findings
@@ -423,7 +274,7 @@ impl Report {
             return (Verdict::Fail, f.title.clone());
         }
         if let Some(t) = tested.iter().find(|t| t.verdict == Verdict::Fail) {
-            return (Verdict::Fail, format!("guest exit: {:?}", t.exit));
+            return (Verdict::Fail, t.exit.signature());
         }
         if tested.is_empty() {
             return (Verdict::InfraError, "no prefix was tested".into());
@@ -550,22 +401,5 @@ mod tests {
             Verdict::Pass
         );
         assert_eq!(Report::decide(&passed, &[hazard], true).0, Verdict::Fail);
-    }
-
-    #[test]
-    fn verdict_names_round_trip() {
-        for v in [
-            Verdict::Pass,
-            Verdict::Fail,
-            Verdict::ApplyFailed,
-            Verdict::BuildFailed,
-            Verdict::InfraError,
-        ] {
-            assert_eq!(Verdict::parse(v.as_str()), Some(v));
-            assert_eq!(
-                serde_json::to_string(&v).unwrap(),
-                format!("\"{}\"", v.as_str())
-            );
-        }
     }
 }

@@ -18,12 +18,14 @@ use harness_core::report::{
 use harness_core::series::Series;
 use harness_proto::{Msg, Plan, Probe, WorkloadPlan};
 
+use crate::bisector::{self, Span, Tester, Tried, Variant, Without};
 use crate::builder::{Built, Kernel};
 use crate::cluster::Cluster;
 use crate::guest::{self, Accel, GuestConfig};
 use crate::netns::{self, Netns};
 use crate::proc::Procs;
 use crate::symbolize::Symbolizer;
+use crate::tree::WorkTree;
 use crate::{image, ExecError, Result};
 
 pub struct RunInput {
@@ -41,18 +43,18 @@ pub struct RunInput {
     pub replay: Vec<AttemptRecord>,
 }
 
-pub(crate) struct State<'a> {
-    pub sink: &'a dyn EventSink,
+struct State<'a> {
+    sink: &'a dyn EventSink,
     /// When the run started.
-    pub t0: Instant,
+    t0: Instant,
     phases: Mutex<Vec<PhaseTime>>,
-    pub prefixes: Vec<PrefixResult>,
-    pub findings: Vec<Finding>,
+    prefixes: Vec<PrefixResult>,
+    findings: Vec<Finding>,
     coverage: Vec<PatchCoverage>,
     accel: Option<Accel>,
-    pub culprit: Option<harness_core::report::Culprit>,
-    pub bisection: Vec<harness_core::report::BisectRun>,
-    pub revert: Option<harness_core::report::Revert>,
+    culprit: Option<harness_core::report::Culprit>,
+    bisection: Vec<harness_core::report::BisectRun>,
+    revert: Option<harness_core::report::Revert>,
     /// Boots to replay (by console name), and how many were.
     replay: Mutex<(BTreeMap<String, AttemptRecord>, u32)>,
 }
@@ -549,20 +551,173 @@ async fn stages(
     // in the series still decides the verdict; the bisection skips it.)
     let failed = seen.iter().any(|(_, v, _)| *v == Verdict::Fail);
     if failed && job.on_failure != OnFailure::None {
-        let chain = crate::bisector::Chain {
+        let subjects: Vec<String> = input
+            .series
+            .patches
+            .iter()
+            .map(|p| p.subject.clone())
+            .collect();
+        let built: Vec<bool> = builds.iter().map(|b| b.ok).collect();
+        let bisect_input = bisector::Input {
+            subjects: &subjects[..commits.len() - 1],
+            built: &built,
+            model: job.bisect,
+            revert: job.on_failure == OnFailure::Revert,
+            seen: &seen,
+        };
+        let mut out = bisector::Bisected::default();
+        let mut tester = RigTester {
+            rig: &rig,
+            st,
             work,
             series: &input.series,
             commits: &commits,
             builds: &builds,
+            without: None,
         };
-        crate::bisector::bisect(&rig, st, &chain, &seen).await?;
+        let r = bisector::bisect(&mut tester, &bisect_input, &mut out).await;
+        st.bisection = out.runs;
+        st.culprit = out.culprit;
+        st.revert = out.revert;
+        r?;
+        if let Some(c) = &st.culprit {
+            let text = harness_core::wording::bisect_text(c, &st.bisection, st.revert.as_ref());
+            let _ = crate::write(&rig.artifacts.join("bisect-report.txt"), text);
+        }
     }
     Ok(())
 }
 
+/// The rig as the bisection and revert drivers see it: boots prefixes and the revert's variants.
+struct RigTester<'a, 's> {
+    rig: &'a Rig<'a>,
+    st: &'a State<'s>,
+    work: &'a WorkTree,
+    series: &'a Series,
+    /// `commits[k]` is prefix k, `builds[k]` its build.
+    commits: &'a [String],
+    builds: &'a [Built],
+    /// The series without the culprit, once built (when it is not a prefix already built).
+    without: Option<Built>,
+}
+
+impl Tester for RigTester<'_, '_> {
+    async fn boot(&mut self, variant: Variant, console: &str, what: &str) -> Result<Tried> {
+        let prefix = variant.prefix();
+        let built = match (variant, &self.without) {
+            (Variant::WithoutCulprit(_), Some(fresh)) => fresh,
+            _ => &self.builds[prefix],
+        };
+        let boot = self
+            .rig
+            .boot(self.st, prefix, built, &variant.name(), console, what)
+            .await?;
+        Ok(Tried {
+            verdict: boot.result.verdict,
+            titles: boot.titles(),
+            booted: boot.booted(),
+            infra: boot.result.infra.clone(),
+            seconds: boot.result.seconds,
+        })
+    }
+
+    async fn without(&mut self, first: usize, last: usize) -> Result<Without> {
+        let n = self.commits.len() - 1;
+        let (rig, work) = (self.rig, self.work);
+        work.checkout(&self.commits[first - 1]).await?;
+        for j in last + 1..=n {
+            let a = work
+                .am(&self.series.patches[j - 1].raw, rig.scratch, true)
+                .await?;
+            if !a.ok {
+                return Ok(Without::DoesNotApply {
+                    patch: j,
+                    message: a.message,
+                });
+            }
+        }
+        let mbox = work
+            .git_out(&[
+                "format-patch",
+                "--stdout",
+                &format!("{}..HEAD", self.commits[0]),
+            ])
+            .await?;
+        let file = "without-culprit.mbox";
+        crate::write(&rig.artifacts.join(file), format!("{mbox}\n"))?;
+        // Without later patches the variant is the prefix before the culprit, already built.
+        let built = if last == n {
+            &self.builds[first - 1]
+        } else {
+            let fresh = rig
+                .kernel
+                .build(
+                    rig.procs,
+                    &rig.scratch.join("without-culprit"),
+                    &rig.artifacts.join("without-culprit"),
+                    &rig.artifacts.join("build-without-culprit.log"),
+                    &rig.cache.join("ccache"),
+                    rig.job.timeouts.build,
+                    true,
+                )
+                .await?;
+            self.without.insert(fresh)
+        };
+        Ok(Without::Made {
+            file: file.into(),
+            built: if built.ok {
+                Ok(())
+            } else {
+                Err(built.error_excerpt.clone().unwrap_or_default())
+            },
+        })
+    }
+
+    async fn revert_patch(
+        &mut self,
+        candidates: &[usize],
+    ) -> Result<std::result::Result<String, (usize, String)>> {
+        let n = self.commits.len() - 1;
+        let work = self.work;
+        work.checkout(&self.commits[n]).await?;
+        for &k in candidates.iter().rev().filter(|&&k| k > 0) {
+            if let Err(e) = work
+                .git_out(&["revert", "--no-edit", &self.commits[k]])
+                .await
+            {
+                let _ = work.git_out(&["revert", "--abort"]).await;
+                return Ok(Err((k, e.to_string())));
+            }
+        }
+        let patch = work
+            .git_out(&[
+                "format-patch",
+                "--stdout",
+                &format!("{}..HEAD", self.commits[n]),
+            ])
+            .await?;
+        let file = "revert-culprit.patch";
+        crate::write(&self.rig.artifacts.join(file), format!("{patch}\n"))?;
+        Ok(Ok(file.to_string()))
+    }
+
+    fn begin(&self, phase: Phase, detail: String) -> Span {
+        self.st.begin(phase, detail)
+    }
+    fn end(&self, span: Span, ok: bool) {
+        self.st.end(span, ok)
+    }
+    fn progress(&self, phase: Phase, message: String) {
+        self.st.progress(phase, message)
+    }
+    fn elapsed(&self) -> f64 {
+        self.st.t0.elapsed().as_secs_f64()
+    }
+}
+
 /// Everything a guest boot needs once the cluster is up and the image is made: boots any built
 /// variant of the kernel (a prefix, or the series without its culprit).
-pub(crate) struct Rig<'a> {
+struct Rig<'a> {
     pub procs: &'a Procs,
     pub job: &'a Job,
     pub kernel: &'a Kernel,
@@ -579,7 +734,7 @@ pub(crate) struct Rig<'a> {
 }
 
 /// One guest boot: its result, its (symbolised) findings and the guest program's messages.
-pub(crate) struct Boot {
+struct Boot {
     pub result: TestResult,
     pub findings: Vec<Finding>,
     pub messages: Vec<Msg>,
@@ -596,7 +751,7 @@ impl Boot {
             }
         }
         if t.is_empty() && self.result.verdict == Verdict::Fail {
-            t.push(format!("guest exit: {:?}", self.result.exit));
+            t.push(self.result.exit.signature());
         }
         t
     }

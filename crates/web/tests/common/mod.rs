@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use harness_core::bisect::Outcome;
 use harness_core::finding::{Finding, FindingKind};
 use harness_core::report::{
-    bisect_text, AttemptRecord, BisectRun, Culprit, GuestExit, PhaseTime, PrefixResult, Report,
-    Revert, RevertTest, SeriesSummary, TestResult, Verdict, WorkloadRun,
+    AttemptRecord, BisectRun, Culprit, GuestExit, PhaseTime, PrefixResult, Report, Revert,
+    RevertTest, SeriesSummary, TestResult, Verdict, WorkloadRun,
 };
+use harness_core::wording::bisect_text;
 use harness_store::Store;
 
 /// The broken patch's subject (from `tests/fixtures/broken/warn-with-markup.patch`).

@@ -574,6 +574,9 @@ impl Timeouts {
 pub struct WorkloadInfo {
     pub name: &'static str,
     pub about: &'static str,
+    /// A targeted trigger for the deadlock hunt (jobs/deadlock-hunt-*.yaml): slow and disruptive
+    /// (it evicts the client's MDS session), so not in the default job.
+    pub hunt: bool,
     /// (name, default, min, max, meaning)
     pub params: &'static [(&'static str, u64, u64, u64, &'static str)],
 }
@@ -585,6 +588,7 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
         about: "mount/unmount cycles with writers, readers and unlinkers; unmount right after \
                 dirtying, with inodes cached, with writeback in flight, and lazily with files \
                 open; remount and verify",
+        hunt: false,
         params: &[
             (
                 "cycles",
@@ -607,6 +611,7 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
         name: "iput-stress",
         about: "short-lived processes in a small memory cgroup create, write, truncate, rename, \
                 link, unlink and read ahead, and exit before writeback; caches dropped meanwhile",
+        hunt: false,
         params: &[
             ("rounds", 3, 1, 10_000, "rounds of processes"),
             ("processes", 12, 1, 1000, "concurrent processes per round"),
@@ -624,6 +629,7 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
         name: "snap-stress",
         about: "snapshots taken and removed while files are rewritten and fsynced; every \
                 snapshot must hold whole versions",
+        hunt: false,
         params: &[
             (
                 "snapshots",
@@ -640,6 +646,7 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
         name: "cap-revoke",
         about: "two clients (a second noshare mount) take turns on the same files, so the MDS \
                 revokes caps back and forth; then each appends while the other reads",
+        hunt: false,
         params: &[
             (
                 "rounds",
@@ -669,6 +676,7 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
         name: "mds-failover",
         about: "files written, some held open with dirty caps, while the host fails the MDS \
                 (ceph mds fail 0): the client reconnects its sessions and caps; then verify",
+        hunt: false,
         params: &[
             ("failovers", 1, 1, 100, "MDS failovers, one after the other"),
             (
@@ -677,6 +685,32 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
                 1,
                 100_000,
                 "files written (and verified) around each failover",
+            ),
+        ],
+    },
+    WorkloadInfo {
+        name: "session-loss",
+        about: "dirty files closed with writeback held off, the client's MDS session evicted \
+                (ceph tell mds.* client evict), a second client truncates them, dentries and \
+                inodes dropped, then sync: the trigger of the 2025 writeback deadlock; verify",
+        hunt: true,
+        params: &[
+            ("rounds", 2, 1, 100, "evictions, one per round"),
+            ("files", 2, 1, 64, "dirty files per round"),
+            ("file_mib", 8, 1, 256, "MiB written to each dirty file"),
+            (
+                "truncate_kib",
+                0,
+                0,
+                1_048_576,
+                "size the second client truncates each file to",
+            ),
+            (
+                "blocklist",
+                0,
+                0,
+                1,
+                "1: the eviction also blocklists the client (mds_session_blocklist_on_evict)",
             ),
         ],
     },
@@ -1165,7 +1199,11 @@ mod tests {
             .ends_with("shared/series/pre-series-6.1.patch"));
         // Every workload the guest program knows, in the default job, in the documented order.
         let names: Vec<&str> = job.workloads.iter().map(|w| w.name.as_str()).collect();
-        let known: Vec<&str> = WORKLOADS.iter().map(|w| w.name).collect();
+        let known: Vec<&str> = WORKLOADS
+            .iter()
+            .filter(|w| !w.hunt)
+            .map(|w| w.name)
+            .collect();
         assert_eq!(names, known);
         assert_eq!(job.workloads[0].params["cycles"], 4);
         assert!(job.probes.coverage && job.probes.hazards && !job.probes.hazards_fail);
@@ -1207,7 +1245,7 @@ mod tests {
         assert!(e.starts_with("jobs/x.yaml:8: unknown field `bogus`"), "{e}");
         assert_eq!(
             err(&MIN.replace("umount-stress", "nope")),
-            "jobs/x.yaml:7: key `workloads[0].name`: unknown workload `nope` (known: umount-stress, iput-stress, snap-stress, cap-revoke, mds-failover)"
+            "jobs/x.yaml:7: key `workloads[0].name`: unknown workload `nope` (known: umount-stress, iput-stress, snap-stress, cap-revoke, mds-failover, session-loss)"
         );
         let y =
             format!("{MIN}  - name: umount-stress\n    seed: 3\n    params:\n      cycles: 0\n");

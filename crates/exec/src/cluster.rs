@@ -373,6 +373,49 @@ impl Cluster {
         harness_core::health::Health::parse(&out, time)
     }
 
+    /// Evict every client session of the active MDS (`ceph tell mds.* client evict`), blocklisting
+    /// the clients (`mds_session_blocklist_on_evict`) or not.
+    pub async fn evict_sessions(&self, blocklist: bool) -> Result<()> {
+        let on = if blocklist { "true" } else { "false" };
+        self.ceph(&[
+            "config",
+            "set",
+            "mds",
+            "mds_session_blocklist_on_evict",
+            on,
+        ])
+        .await?;
+        self.ceph(&["tell", "mds.*", "client", "evict"]).await?;
+        Ok(())
+    }
+
+    /// Client sessions the MDS daemons hold (`ceph tell mds.* session ls`).
+    pub async fn client_sessions(&self) -> Result<usize> {
+        let out = self
+            .ceph(&["tell", "mds.*", "session", "ls", "--format", "json"])
+            .await?;
+        Ok(count_sessions(&out))
+    }
+
+    /// After a guest boot: evict and blocklist whatever session it left (a crashed, hung or killed
+    /// guest's caps would otherwise hold up the next boot for the session timeout), then check
+    /// that none is left. An error names what did not work.
+    pub async fn evict_clients(&self) -> Result<()> {
+        if self.client_sessions().await? == 0 {
+            return Ok(());
+        }
+        self.evict_sessions(true).await?;
+        for _ in 0..20 {
+            if self.client_sessions().await? == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(ExecError::Other(
+            "the MDS still holds a client session after `ceph tell mds.* client evict`".into(),
+        ))
+    }
+
     /// `ceph health detail` for evidence in reports.
     pub async fn health_detail(&self) -> String {
         self.ceph(&["health", "detail"])
@@ -381,9 +424,33 @@ impl Cluster {
     }
 }
 
+/// Sessions in `ceph tell mds.* session ls --format json` output: one JSON array per daemon that
+/// answered, possibly prefixed by the daemon's name (`mds.a: [...]`).
+fn count_sessions(out: &str) -> usize {
+    out.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let json = l.find('[').map(|i| &l[i..])?;
+            serde_json::from_str::<Vec<serde_json::Value>>(json).ok()
+        })
+        .map(|v| v.len())
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sessions_are_counted_per_daemon() {
+        assert_eq!(count_sessions("[]"), 0);
+        assert_eq!(count_sessions(r#"[{"id":4242,"state":"open"}]"#), 1);
+        assert_eq!(
+            count_sessions("mds.a: [{\"id\":1},{\"id\":2}]\nmds.b: []\n"),
+            2
+        );
+        assert_eq!(count_sessions("Error ENOSYS"), 0);
+    }
 
     #[test]
     fn readiness_needs_mds_all_pgs_and_health_ok() {

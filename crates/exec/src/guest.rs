@@ -100,6 +100,8 @@ pub struct GuestConfig {
     pub workload_deadline: Duration,
     /// No sign of life for this long: sysrq w/t, then kill.
     pub silence: Duration,
+    /// Names the boot on the kernel command line (`harness.boot=`): the guest's CephFS workspace.
+    pub boot_name: String,
     /// Where the guest program's requests for cluster actions go.
     pub requests: Option<tokio::sync::mpsc::UnboundedSender<harness_proto::Action>>,
 }
@@ -160,7 +162,12 @@ fn qemu_args(g: &GuestConfig) -> Vec<String> {
         "-initrd",
         &g.initrd.to_string_lossy(),
     ]);
-    push(&["-append", "console=ttyS0 panic=-1 oops=panic loglevel=7"]);
+    let append = format!(
+        "console=ttyS0 panic=-1 oops=panic loglevel=7 {}{}",
+        harness_proto::BOOT_ARG,
+        harness_proto::sanitize_boot_name(&g.boot_name)
+    );
+    push(&["-append", &append]);
     push(&[
         "-qmp",
         &format!("unix:{},server=on,wait=off", g.qmp.display()),

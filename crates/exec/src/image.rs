@@ -21,6 +21,8 @@ pub const GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/harness-guest
 pub const HARDWARE_MODULES: &[&str] = &["virtio_pci", "virtio_net"];
 
 const T: Duration = Duration::from_secs(120);
+/// What `modinfo -n` answers for a module built into the kernel.
+const BUILTIN: &str = "(builtin)";
 
 async fn modinfo(procs: &Procs, release: &str, args: &[&str]) -> Result<String> {
     let mut c = command("modinfo", None);
@@ -76,7 +78,16 @@ pub async fn resolve_modules(
             if !skip.contains(&name) {
                 let path = match file {
                     Some(f) => f,
-                    None => PathBuf::from(modinfo(procs, release, &["-n", &name]).await?),
+                    None => match modinfo(procs, release, &["-n", &name]).await {
+                        // Built into this kernel (6.12's virtio_pci): nothing to load.
+                        Ok(p) if p == BUILTIN => continue,
+                        Ok(p) => PathBuf::from(p),
+                        Err(e) => {
+                            return Err(ExecError::Other(format!(
+                                "module {name} of kernel {release}: {e}"
+                            )))
+                        }
+                    },
                 };
                 order.push((name, path));
             }

@@ -41,8 +41,13 @@ pub enum ExecError {
         status: String,
         message: String,
     },
-    #[error("missing system packages or tools: {0}; run scripts/install-deps")]
-    Missing(String),
+    #[error("missing system packages or tools: {what}; run `{install}`")]
+    Missing { what: String, install: String },
+    #[error("kernel image {image} and kernel source {source_package} are different versions: a module built from other source would test the wrong code")]
+    VersionMismatch {
+        image: String,
+        source_package: String,
+    },
     #[error("must run as root (network namespaces, tap devices): try sudo")]
     NotRoot,
     #[error("cluster did not become ready within {after:?}: {detail}")]

@@ -836,6 +836,11 @@ impl Rig<'_> {
             boot_deadline: self.timeouts.boot,
             workload_deadline: self.timeouts.workload,
             silence: self.timeouts.silence,
+            boot_name: console
+                .strip_prefix("console-")
+                .unwrap_or(console)
+                .trim_end_matches(".log")
+                .to_string(),
             requests: Some(req_tx),
         };
         let mut on_line = |l: &str| {
@@ -856,6 +861,14 @@ impl Rig<'_> {
             },
         )
         .await;
+        // Whatever session this guest left (it may have crashed or hung holding caps) must not
+        // hold up the next boot.
+        if let Err(e) = self.cluster.evict_clients().await {
+            sink.emit(&Event::Progress {
+                phase: Phase::Guest,
+                message: format!("evicting the guest's client session: {e}"),
+            });
+        }
         let run = run?;
         let mut findings = run.findings;
         if !findings.is_empty() {
@@ -979,6 +992,14 @@ async fn attend<T>(
                     progress(match r {
                         Ok(_) => "ceph mds fail 0 (asked by the guest)".to_string(),
                         Err(e) => format!("ceph mds fail 0 failed: {e}"),
+                    });
+                }
+                harness_proto::Action::EvictSession { blocklist } => {
+                    let r = cluster.evict_sessions(blocklist).await;
+                    let how = if blocklist { ", blocklisted" } else { "" };
+                    progress(match r {
+                        Ok(()) => format!("client sessions evicted{how} (asked by the guest)"),
+                        Err(e) => format!("evicting client sessions failed: {e}"),
                     });
                 }
             }

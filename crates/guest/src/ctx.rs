@@ -2,15 +2,25 @@
 //! CephFS mounts, deterministic file contents and their verification, a cache dropper.
 
 use std::ffi::CString;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use harness_proto::{Msg, Plan, WorkloadPlan};
 
 static OUT: Mutex<()> = Mutex::new(());
+/// This boot's workspace (from the kernel command line), and whether it exists yet.
+static WORKSPACE: OnceLock<Option<String>> = OnceLock::new();
+static WORKSPACE_MADE: AtomicBool = AtomicBool::new(false);
+
+/// The boot's name the host put on the kernel command line (`harness.boot=NAME`): every boot works
+/// in a directory of its own, so nothing an earlier (crashed, hung) boot left is in its way.
+fn boot_name() -> Option<String> {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").ok()?;
+    harness_proto::boot_name(&cmdline).map(str::to_string)
+}
 
 /// One protocol line on the console, in one write.
 pub fn emit(m: &Msg) {
@@ -118,7 +128,33 @@ impl Ctx {
     /// MDS becoming active). `extra` mount options, e.g. `noshare` for a second client.
     pub fn mount(&self, target: &str, extra: &str) -> bool {
         let _ = std::fs::create_dir_all(target);
-        let src = c(&format!("{}:/", self.mon));
+        let Some(ws) = self.workspace(target) else {
+            return false;
+        };
+        self.mount_path(target, extra, &ws)
+    }
+
+    /// This boot's directory in the file system (`/` when the host named none), created on the
+    /// first call with a mount of the root at `target`.
+    fn workspace(&self, target: &str) -> Option<String> {
+        let Some(name) = WORKSPACE.get_or_init(boot_name) else {
+            return Some("/".into());
+        };
+        let dir = format!("/{name}");
+        if !WORKSPACE_MADE.load(Ordering::Relaxed) {
+            if !self.mount_path(target, "", "/") {
+                return None;
+            }
+            let made = std::fs::create_dir_all(Path::new(target).join(name));
+            self.umount(target, false);
+            self.check(&format!("mkdir {dir} failed"), made)?;
+            WORKSPACE_MADE.store(true, Ordering::Relaxed);
+        }
+        Some(dir)
+    }
+
+    fn mount_path(&self, target: &str, extra: &str, path: &str) -> bool {
+        let src = c(&format!("{}:{path}", self.mon));
         let tgt = c(target);
         let fstype = c("ceph");
         let data = c(&self.mount_opts(extra));
@@ -305,4 +341,42 @@ impl Drop for Dropper {
 /// `rm -rf`, counting nothing and reporting nothing (clean-up between phases).
 pub fn remove_all(p: &Path) {
     let _ = std::fs::remove_dir_all(p);
+}
+
+/// The kernel log from now on (`/dev/kmsg`, non-blocking).
+pub struct Kmsg {
+    file: Option<std::fs::File>,
+}
+
+impl Kmsg {
+    pub fn open() -> Kmsg {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/kmsg")
+            .ok();
+        if let Some(f) = &file {
+            use std::os::fd::AsRawFd;
+            unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_END) };
+        }
+        Kmsg { file }
+    }
+
+    /// Has a record containing `text` arrived since the last call?
+    pub fn saw(&mut self, text: &str) -> bool {
+        let Some(f) = self.file.as_mut() else {
+            return false;
+        };
+        let mut buf = vec![0u8; 8192];
+        let mut found = false;
+        // One record per read; EAGAIN when none is left.
+        while let Ok(n) = f.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            found |= String::from_utf8_lossy(&buf[..n]).contains(text);
+        }
+        found
+    }
 }

@@ -16,6 +16,45 @@ pub const VERSION: u32 = 1;
 /// Every protocol line carries this marker, then one JSON object.
 pub const MARKER: &str = "HARNESS/1 ";
 
+/// The kernel command-line parameter that names a guest boot (`harness.boot=p6-1`): the guest
+/// works in a CephFS directory of that name, one no other boot touched.
+pub const BOOT_ARG: &str = "harness.boot=";
+
+/// The boot name in a kernel command line, if it carries a well-formed one (ASCII letters,
+/// digits, `.`, `_`, `-`; not starting with `.`).
+pub fn boot_name(cmdline: &str) -> Option<&str> {
+    let name = cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(BOOT_ARG))?;
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    ok.then_some(name)
+}
+
+/// A boot name made of `s` (characters outside the allowed set become `-`).
+pub fn sanitize_boot_name(s: &str) -> String {
+    let mut n: String = s
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if n.is_empty() || n.starts_with('.') {
+        n.insert(0, 'b');
+        n.truncate(64);
+    }
+    n
+}
+
 /// The workloads the guest program runs, by name (harness-core's job validation knows their
 /// parameters; a test checks both lists agree).
 pub const WORKLOADS: &[&str] = &[
@@ -24,6 +63,7 @@ pub const WORKLOADS: &[&str] = &[
     "snap-stress",
     "cap-revoke",
     "mds-failover",
+    "session-loss",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,6 +123,10 @@ impl Probe {
 pub enum Action {
     /// `ceph mds fail 0`: the MDS restarts, replays its journal and the clients reconnect.
     FailMds,
+    /// Evict every client session of the MDS (`ceph tell mds.* client evict`), with or without
+    /// blocklisting the clients (`mds_session_blocklist_on_evict`): the client loses its caps and
+    /// the inode references they held, as on a network partition.
+    EvictSession { blocklist: bool },
 }
 
 /// What a workload measured.
@@ -236,11 +280,35 @@ mod tests {
     }
 
     #[test]
+    fn boot_names() {
+        let c = "console=ttyS0 harness.boot=p6-1 panic=-1";
+        assert_eq!(boot_name(c), Some("p6-1"));
+        assert_eq!(boot_name("console=ttyS0"), None);
+        assert_eq!(boot_name("harness.boot=../x"), None);
+        assert_eq!(boot_name("harness.boot=a/b"), None);
+        assert_eq!(boot_name("harness.boot="), None);
+        assert_eq!(sanitize_boot_name("console-p6 r1.log"), "console-p6-r1.log");
+        assert_eq!(sanitize_boot_name("../x"), "b..-x");
+        for s in ["console-p6 r1.log", "../x", "", "é/ü", ".hidden"] {
+            let n = sanitize_boot_name(s);
+            assert_eq!(boot_name(&format!("{BOOT_ARG}{n}")), Some(n.as_str()), "{s}");
+        }
+    }
+
+    #[test]
     fn requests() {
         let line = encode(&Msg::Request {
             action: Action::FailMds,
         });
         assert_eq!(line, r#"HARNESS/1 {"t":"request","action":"fail-mds"}"#);
+        let line = encode(&Msg::Request {
+            action: Action::EvictSession { blocklist: false },
+        });
+        assert_eq!(
+            line,
+            r#"HARNESS/1 {"t":"request","action":{"evict-session":{"blocklist":false}}}"#
+        );
+        assert!(decode(&line).is_some());
     }
 
     #[test]

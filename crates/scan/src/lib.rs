@@ -235,6 +235,42 @@ pub const UNINTERESTING_FRAMES: &[&str] = &[
     r"entry_SYSCALL_64.*|do_syscall_64|syscall_exit_.*|exit_to_user_mode.*|ret_from_fork.*|kthread|worker_thread|process_one_work|smpboot_thread_fn|rescuer_thread",
 ];
 
+/// Waits that a final `iput()` in the wrong context turns into a self-deadlock (the 2025 CephFS
+/// reports): `evict()` waiting for writeback the calling worker itself is doing, or for I/O whose
+/// completion the calling messenger worker itself must receive; and the other side, a lookup
+/// waiting for an inode being freed.
+pub const DEADLOCK_WAITS: &[&str] = &[
+    "inode_wait_for_writeback",
+    "netfs_wait_for_outstanding_io",
+    "wait_on_freeing_inode",
+];
+
+/// CephFS helpers between a wait and the code that chose to wait: not the caller a title names.
+const DEADLOCK_HELPERS: &[&str] = &["ceph_find_inode", "ceph_get_inode", "ceph_evict_inode"];
+
+/// A precise, stable title for a task blocked in one of [`DEADLOCK_WAITS`]: the wait (leading
+/// underscores dropped) and the CephFS function it was reached from (after `evict`, for the
+/// evict waits), e.g. `INFO: task hung in inode_wait_for_writeback (from
+/// ceph_put_wrbuffer_cap_refs)`. `frames`: the reliable call-trace frames, innermost first.
+pub fn deadlock_title(frames: &[String]) -> Option<String> {
+    let (at, wait) = frames.iter().enumerate().find_map(|(i, f)| {
+        let bare = f.trim_start_matches('_');
+        DEADLOCK_WAITS.iter().find(|w| bare == **w).map(|w| (i, *w))
+    })?;
+    let from = if wait == "wait_on_freeing_inode" {
+        at
+    } else {
+        at + frames[at..].iter().position(|f| f == "evict")?
+    };
+    let caller = frames[from + 1..].iter().find(|f| {
+        (f.starts_with("ceph_") || f.starts_with("netfs_")) && !DEADLOCK_HELPERS.contains(&f.as_str())
+    });
+    Some(match caller {
+        Some(c) => format!("INFO: task hung in {wait} (from {c})"),
+        None => format!("INFO: task hung in {wait}"),
+    })
+}
+
 static UNINTERESTING_RE: LazyLock<Regex> = LazyLock::new(|| {
     let alts: Vec<String> = UNINTERESTING_FRAMES
         .iter()
@@ -973,7 +1009,8 @@ impl Open {
                 ),
                 Header::HungTask => (
                     FindingKind::HungTask,
-                    with("INFO: task hung", self.frame_func(false)),
+                    deadlock_title(&self.frames)
+                        .unwrap_or_else(|| with("INFO: task hung", self.frame_func(false))),
                 ),
                 Header::SoftLockup => (
                     FindingKind::SoftLockup,
@@ -2262,6 +2299,32 @@ Starting workload fsstress...
         );
         assert!(f[0].excerpt.ends_with("[  247.104327]  </TASK>"));
         assert_eq!(f[0].excerpt.lines().count(), 26);
+    }
+
+    #[test]
+    fn deadlock_titles_name_the_wait_and_the_cephfs_caller() {
+        let fr = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        // Deadlock A: writeback waits for itself (6.12.118, from a real hang of the stock module).
+        assert_eq!(
+            deadlock_title(&fr("__schedule schedule inode_wait_for_writeback evict iput ceph_put_wrbuffer_cap_refs ceph_invalidate_folio truncate_cleanup_folio ceph_writepages_start do_writepages")).as_deref(),
+            Some("INFO: task hung in inode_wait_for_writeback (from ceph_put_wrbuffer_cap_refs)")
+        );
+        // Deadlock B: the messenger waits for I/O only it can complete.
+        assert_eq!(
+            deadlock_title(&fr("netfs_wait_for_outstanding_io ceph_evict_inode evict iput ceph_mdsc_release_request ceph_handle_reply")).as_deref(),
+            Some("INFO: task hung in netfs_wait_for_outstanding_io (from ceph_mdsc_release_request)")
+        );
+        // The other side: a cap message looks up the inode being freed.
+        assert_eq!(
+            deadlock_title(&fr("__wait_on_freeing_inode find_inode ilookup5_nowait ilookup5 ceph_find_inode ceph_handle_caps")).as_deref(),
+            Some("INFO: task hung in wait_on_freeing_inode (from ceph_handle_caps)")
+        );
+        // The same wait outside evict is not this deadlock.
+        assert_eq!(
+            deadlock_title(&fr("inode_wait_for_writeback writeback_single_inode sync_inode_metadata")),
+            None
+        );
+        assert_eq!(deadlock_title(&fr("ceph_fsync vfs_fsync_range")), None);
     }
 
     #[test]

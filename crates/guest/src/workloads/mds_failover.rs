@@ -6,14 +6,14 @@
 //! logs `reconnect success` is reported (`reconnect_ms`).
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use harness_proto::{Action, Msg, WorkloadPlan};
 
 use super::counters;
-use crate::ctx::{content, emit, remove_all, Ctx};
+use crate::ctx::{content, emit, remove_all, Ctx, Kmsg};
 
 const ROOT: &str = "/mnt/h";
 /// The shortest time the first mount stays up (two runs of the client's delayed cap work).
@@ -100,42 +100,4 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
         ("files_verified", kept.len() as u64),
         ("reconnect_ms", reconnect_ms),
     ])
-}
-
-/// The kernel log from now on (`/dev/kmsg`, non-blocking).
-struct Kmsg {
-    file: Option<std::fs::File>,
-}
-
-impl Kmsg {
-    fn open() -> Kmsg {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open("/dev/kmsg")
-            .ok();
-        if let Some(f) = &file {
-            use std::os::fd::AsRawFd;
-            unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_END) };
-        }
-        Kmsg { file }
-    }
-
-    /// Has a record containing `text` arrived since the last call?
-    fn saw(&mut self, text: &str) -> bool {
-        let Some(f) = self.file.as_mut() else {
-            return false;
-        };
-        let mut buf = vec![0u8; 8192];
-        let mut found = false;
-        // One record per read; EAGAIN when none is left.
-        while let Ok(n) = f.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            found |= String::from_utf8_lossy(&buf[..n]).contains(text);
-        }
-        found
-    }
 }

@@ -4,6 +4,7 @@
 pub mod cap_revoke;
 pub mod iput;
 pub mod mds_failover;
+pub mod session_loss;
 pub mod snap;
 pub mod umount;
 
@@ -22,6 +23,7 @@ const TABLE: &[(&str, Workload)] = &[
     ("snap-stress", snap::run),
     ("cap-revoke", cap_revoke::run),
     ("mds-failover", mds_failover::run),
+    ("session-loss", session_loss::run),
 ];
 
 /// Run one workload; its named counters.

@@ -58,11 +58,10 @@ fn boot_cases(r: &Report, k: usize, n: usize, t: &TestResult) -> Vec<Case> {
         .collect();
     let mut cases = Vec::new();
     for w in &t.workloads {
-        let during = format!("workload {}", w.name);
         let found: Vec<&Finding> = mine
             .iter()
             .copied()
-            .filter(|f| f.during.as_deref() == Some(during.as_str()))
+            .filter(|f| f.workload() == Some(w.name.as_str()))
             .collect();
         let failure = if !found.is_empty() {
             Some((found[0].title.clone(), excerpts(&found)))
@@ -81,16 +80,12 @@ fn boot_cases(r: &Report, k: usize, n: usize, t: &TestResult) -> Vec<Case> {
             console: Some(t.console.clone()),
         });
     }
-    let ran: Vec<String> = t
-        .workloads
-        .iter()
-        .map(|w| format!("workload {}", w.name))
-        .collect();
+    let ran: Vec<&str> = t.workloads.iter().map(|w| w.name.as_str()).collect();
     let elsewhere: Vec<&Finding> = mine
         .iter()
         .copied()
         .filter(|f| f.kind != FindingKind::Hazard)
-        .filter(|f| f.during.as_ref().is_none_or(|d| !ran.contains(d)))
+        .filter(|f| f.workload().is_none_or(|w| !ran.contains(&w)))
         .collect();
     let error = (t.verdict == Verdict::InfraError)
         .then(|| t.infra.clone().unwrap_or_else(|| t.exit.incomplete()));
@@ -365,7 +360,9 @@ mod tests {
                 time: None,
                 prefix: Some(1),
                 console: Some("console-prefix-1.log".into()),
-                during: Some("workload iput-stress".into()),
+                during: Some(harness_core::finding::During::Workload(
+                    "iput-stress".into(),
+                )),
             }],
             coverage: vec![],
             phases: vec![],

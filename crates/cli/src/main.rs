@@ -1061,7 +1061,7 @@ fn show(results: &Path, run: &str, json: bool) -> Result<u8, Fail> {
                 );
                 println!("{}", line.trim_end());
             }
-            if row.status == "interrupted" {
+            if row.status == harness_store::RunStatus::Interrupted {
                 println!("`harness resume {id}` continues it");
             }
         }
@@ -1074,10 +1074,10 @@ fn list(results: &Path, limit: usize, nightlies: bool) -> Result<u8, Fail> {
     let store = Store::open(results)?;
     if nightlies {
         for n in store.nightlies(None, limit)? {
-            let count = |k: &str| {
+            let count = |k: fn(&harness_core::nightly::Summary) -> &Vec<String>| {
                 n.summary
                     .as_ref()
-                    .and_then(|s| s[k].as_array().map(|a| a.len().to_string()))
+                    .map(|s| k(s).len().to_string())
                     .unwrap_or_else(|| "-".into())
             };
             println!(
@@ -1087,9 +1087,9 @@ fn list(results: &Path, limit: usize, nightlies: bool) -> Result<u8, Fail> {
                 n.status,
                 n.started_at,
                 n.runs.len(),
-                count("new"),
-                count("still"),
-                count("fixed")
+                count(|s| &s.new),
+                count(|s| &s.still),
+                count(|s| &s.fixed)
             );
         }
         return Ok(0);

@@ -377,14 +377,8 @@ impl Cluster {
     /// the clients (`mds_session_blocklist_on_evict`) or not.
     pub async fn evict_sessions(&self, blocklist: bool) -> Result<()> {
         let on = if blocklist { "true" } else { "false" };
-        self.ceph(&[
-            "config",
-            "set",
-            "mds",
-            "mds_session_blocklist_on_evict",
-            on,
-        ])
-        .await?;
+        self.ceph(&["config", "set", "mds", "mds_session_blocklist_on_evict", on])
+            .await?;
         self.ceph(&["tell", "mds.*", "client", "evict"]).await?;
         Ok(())
     }

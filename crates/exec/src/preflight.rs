@@ -75,7 +75,9 @@ pub fn check(job: &Job) -> Result<()> {
                 missing.push(format!(
                     "{} ({})",
                     source.display(),
-                    source_package.as_deref().unwrap_or("a linux-source package")
+                    source_package
+                        .as_deref()
+                        .unwrap_or("a linux-source package")
                 ));
             }
             if missing.is_empty() {
@@ -113,7 +115,9 @@ pub fn check(job: &Job) -> Result<()> {
 /// `linux-source-6.12`).
 fn source_package(source: &Path) -> Option<String> {
     let name = source.file_name()?.to_str()?;
-    let stem = name.strip_suffix(".tar.xz").or(name.strip_suffix(".tar.bz2"))?;
+    let stem = name
+        .strip_suffix(".tar.xz")
+        .or(name.strip_suffix(".tar.bz2"))?;
     stem.starts_with("linux-source-").then(|| stem.to_string())
 }
 
@@ -160,7 +164,9 @@ fn installed_version<'a>(status: &'a str, package: &str) -> Option<&'a str> {
                 installed = v.trim().ends_with(" installed");
             }
         }
-        (name == Some(package) && installed).then_some(version).flatten()
+        (name == Some(package) && installed)
+            .then_some(version)
+            .flatten()
     })
 }
 
@@ -197,7 +203,10 @@ Version: 6.1.158-1
             installed_version(STATUS, "linux-source-6.12"),
             Some("6.12.118-1~deb12u1")
         );
-        assert_eq!(installed_version(STATUS, "linux-image-6.1.0-56-amd64"), None);
+        assert_eq!(
+            installed_version(STATUS, "linux-image-6.1.0-56-amd64"),
+            None
+        );
         assert_eq!(installed_version(STATUS, "nope"), None);
         assert_eq!(upstream("6.12.118-1~deb12u1"), "6.12.118");
         assert_eq!(upstream("1:2.3-4"), "2.3");

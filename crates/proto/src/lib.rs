@@ -291,7 +291,11 @@ mod tests {
         assert_eq!(sanitize_boot_name("../x"), "b..-x");
         for s in ["console-p6 r1.log", "../x", "", "é/ü", ".hidden"] {
             let n = sanitize_boot_name(s);
-            assert_eq!(boot_name(&format!("{BOOT_ARG}{n}")), Some(n.as_str()), "{s}");
+            assert_eq!(
+                boot_name(&format!("{BOOT_ARG}{n}")),
+                Some(n.as_str()),
+                "{s}"
+            );
         }
     }
 

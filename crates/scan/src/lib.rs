@@ -263,7 +263,8 @@ pub fn deadlock_title(frames: &[String]) -> Option<String> {
         at + frames[at..].iter().position(|f| f == "evict")?
     };
     let caller = frames[from + 1..].iter().find(|f| {
-        (f.starts_with("ceph_") || f.starts_with("netfs_")) && !DEADLOCK_HELPERS.contains(&f.as_str())
+        (f.starts_with("ceph_") || f.starts_with("netfs_"))
+            && !DEADLOCK_HELPERS.contains(&f.as_str())
     });
     Some(match caller {
         Some(c) => format!("INFO: task hung in {wait} (from {c})"),
@@ -2321,7 +2322,9 @@ Starting workload fsstress...
         );
         // The same wait outside evict is not this deadlock.
         assert_eq!(
-            deadlock_title(&fr("inode_wait_for_writeback writeback_single_inode sync_inode_metadata")),
+            deadlock_title(&fr(
+                "inode_wait_for_writeback writeback_single_inode sync_inode_metadata"
+            )),
             None
         );
         assert_eq!(deadlock_title(&fr("ceph_fsync vfs_fsync_range")), None);

@@ -13,8 +13,10 @@
 
 use std::path::{Path, PathBuf};
 
+use harness_core::nightly::Summary;
 use harness_core::report::{AttemptRecord, Report};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -46,7 +48,7 @@ pub enum StoreError {
     #[error("results store has schema version {found}, this harness knows up to {SCHEMA_VERSION}")]
     TooNew { found: i64 },
     #[error("run {id} is {status}: only an interrupted run can be resumed")]
-    NotResumable { id: String, status: String },
+    NotResumable { id: String, status: RunStatus },
     #[error("run {0} has no artifact `{1}`")]
     NoArtifact(String, String),
     #[error("migration to schema version {version}: {why}")]
@@ -54,6 +56,60 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Where a run (or a nightly) is: the `status` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunStatus {
+    Running,
+    Finished,
+    /// Stopped before it finished (Ctrl-C, a killed harness); resumable.
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        [
+            RunStatus::Running,
+            RunStatus::Finished,
+            RunStatus::Interrupted,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for RunStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl FromSql for RunStatus {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = v.as_str()?;
+        RunStatus::parse(s).ok_or_else(|| FromSqlError::Other(format!("run status `{s}`").into()))
+    }
+}
+
+impl ToSql for RunStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
 
 pub struct Store {
     root: PathBuf,
@@ -65,7 +121,7 @@ pub struct Store {
 pub struct RunRow {
     pub id: String,
     pub started_at: String,
-    pub status: String,
+    pub status: RunStatus,
     pub verdict: Option<String>,
     pub reason: Option<String>,
     pub series: String,
@@ -108,9 +164,9 @@ pub struct NightlyRow {
     pub id: String,
     pub suite: String,
     pub started_at: String,
-    pub status: String,
-    /// The comparison as the nightly command wrote it (JSON).
-    pub summary: Option<serde_json::Value>,
+    pub status: RunStatus,
+    /// The comparison with the previous nightly (None until it finished).
+    pub summary: Option<Summary>,
     pub runs: Vec<String>,
     /// The suite it ran: its text, file name and directory (None before schema version 3).
     pub suite_source: Option<SuiteSource>,
@@ -618,7 +674,7 @@ impl Store {
             params![id, std::process::id()],
         )?;
         if n == 0 {
-            let status: String =
+            let status: RunStatus =
                 self.db
                     .query_row("SELECT status FROM runs WHERE id=?1", params![id], |r| {
                         r.get(0)
@@ -892,12 +948,13 @@ impl Store {
     pub fn finish_nightly(
         &self,
         id: &str,
-        status: &str,
-        summary: &serde_json::Value,
+        status: RunStatus,
+        summary: Option<&Summary>,
     ) -> Result<()> {
+        let summary = serde_json::to_string(&summary).expect("a summary serialises");
         self.db.execute(
             "UPDATE nightlies SET status=?2, finished_at=?3, summary=?4 WHERE id=?1",
-            params![id, status, Self::now(), summary.to_string()],
+            params![id, status, Self::now(), summary],
         )?;
         Ok(())
     }
@@ -955,7 +1012,7 @@ impl Store {
             .map(|n| n.started_at.clone());
         Ok(all.into_iter().find(|n| {
             n.id != this
-                && n.status == "finished"
+                && n.status == RunStatus::Finished
                 && before.as_ref().is_none_or(|b| n.started_at < *b)
         }))
     }
@@ -1257,7 +1314,8 @@ mod tests {
             }
             r.phases[0].seconds = i as f64 + 1.0;
             s.finish_run(&r).unwrap();
-            s.finish_nightly(&nid, "finished", &serde_json::json!({"new": []}))
+            let summary = harness_core::nightly::compare("n", None, Vec::new());
+            s.finish_nightly(&nid, RunStatus::Finished, Some(&summary))
                 .unwrap();
         }
         let sig = s.signatures(10).unwrap();

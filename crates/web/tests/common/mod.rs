@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use harness_core::bisect::Outcome;
-use harness_core::finding::{Finding, FindingKind};
+use harness_core::finding::{During, Finding, FindingKind};
 use harness_core::report::{
     AttemptRecord, BisectRun, Culprit, GuestExit, PhaseTime, PrefixResult, Report, Revert,
     RevertTest, SeriesSummary, TestResult, Verdict, WorkloadRun,
@@ -231,10 +231,10 @@ pub fn build(root: &Path) -> Fixture {
     store
         .finish_nightly(
             NIGHTLY_1,
-            "finished",
-            &serde_json::json!({"suite": "nightly", "previous": null,
+            harness_store::RunStatus::Finished,
+            Some(&serde_json::from_value(serde_json::json!({"suite": "nightly", "previous": null,
                 "jobs": [{"job": "default", "run": PASS_RUN, "verdict": "pass", "signatures": [], "new": [], "still": [], "fixed": []}],
-                "new": [], "still": [], "fixed": []}),
+                "new": [], "still": [], "fixed": []})).unwrap()),
         )
         .unwrap();
 
@@ -267,7 +267,7 @@ pub fn build(root: &Path) -> Fixture {
         .map(|mut f| {
             f.prefix = Some(CULPRIT);
             f.console = Some(console7.clone());
-            f.during = Some(format!("workload {WORKLOAD}"));
+            f.during = Some(During::Workload(WORKLOAD.into()));
             f
         })
         .collect();
@@ -288,7 +288,7 @@ pub fn build(root: &Path) -> Fixture {
         time: Some(29.85),
         prefix: Some(CULPRIT),
         console: Some(console7.clone()),
-        during: Some(format!("workload {WORKLOAD}")),
+        during: Some(During::Workload(WORKLOAD.into())),
     });
     for p in &mut ps {
         let console = format!("console-prefix-{}.log", p.index);
@@ -401,11 +401,11 @@ pub fn build(root: &Path) -> Fixture {
     store
         .finish_nightly(
             NIGHTLY_2,
-            "finished",
-            &serde_json::json!({"suite": "nightly", "previous": NIGHTLY_1,
+            harness_store::RunStatus::Finished,
+            Some(&serde_json::from_value(serde_json::json!({"suite": "nightly", "previous": NIGHTLY_1,
                 "jobs": [{"job": "default", "run": FAIL_RUN, "verdict": "fail",
                           "signatures": [SIGNATURE, HOSTILE_TITLE], "new": [SIGNATURE, HOSTILE_TITLE], "still": [], "fixed": []}],
-                "new": [SIGNATURE, HOSTILE_TITLE], "still": [], "fixed": []}),
+                "new": [SIGNATURE, HOSTILE_TITLE], "still": [], "fixed": []})).unwrap()),
         )
         .unwrap();
 

@@ -4,11 +4,14 @@
 //! no socket. The executor (`harness-exec`) does the I/O and feeds results back in.
 
 pub mod bisect;
+pub mod boot;
+pub mod coverage;
 pub mod event;
 pub mod finding;
 pub mod health;
 pub mod job;
 pub mod nightly;
+pub mod plan;
 pub mod probe;
 pub mod report;
 pub mod series;

@@ -7,16 +7,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use harness_core::coverage::{self, Changed};
 use harness_core::event::{Event, EventSink, Phase};
 use harness_core::finding::Finding;
 use harness_core::job::{Job, OnFailure, TestPrefixes};
-use harness_core::probe::{self, FunctionCoverage, PatchCoverage};
+use harness_core::plan;
+use harness_core::probe::{self, PatchCoverage};
 use harness_core::report::{
-    AttemptRecord, GuestExit, PhaseTime, PrefixResult, Report, SeriesSummary, TestResult, Verdict,
-    WorkloadRun,
+    AttemptRecord, PhaseTime, PrefixResult, Report, SeriesSummary, TestResult, Verdict, WorkloadRun,
 };
 use harness_core::series::Series;
-use harness_proto::{Msg, Plan, Probe, WorkloadPlan};
+use harness_proto::{Msg, Plan, Probe};
 
 use crate::bisector::{self, Span, Tester, Tried, Variant, Without};
 use crate::builder::{Built, Kernel};
@@ -430,38 +431,16 @@ async fn stages(
     } else {
         Vec::new()
     };
-    let mut coverage_probes: Vec<Probe> = changed
-        .iter()
-        .flat_map(|(_, fs)| fs.iter().filter_map(|(_, _, p)| p.clone()))
-        .collect();
-    coverage_probes.sort();
-    coverage_probes.dedup();
-    let plan = Plan {
-        version: harness_proto::VERSION,
-        mon: cluster.mon_addr.clone(),
-        key: if job.cluster.auth == harness_core::job::Auth::Cephx {
-            cluster.admin_key.clone()
-        } else {
-            String::new()
+    let plan = plan::build(
+        job,
+        plan::Mount {
+            mon: &cluster.mon_addr,
+            admin_key: &cluster.admin_key,
         },
-        hung_task_timeout_s: job.guests.hung_task_timeout_s,
-        heartbeat_s: 5,
-        stall_s: timeouts.stall.as_secs() as u32,
-        workloads: job
-            .workloads
-            .iter()
-            .map(|w| WorkloadPlan {
-                name: w.name.clone(),
-                seed: w.seed,
-                params: w.params.clone(),
-            })
-            .collect(),
-        coverage: coverage_probes,
-        evict_probe: job.probes.hazards.then(|| Probe {
-            module: modular.then(|| "ceph".to_string()),
-            function: "ceph_evict_inode".into(),
-        }),
-    };
+        timeouts.stall,
+        coverage::probes(&changed),
+        modular,
+    );
     let rig = Rig {
         procs,
         job,
@@ -545,7 +524,7 @@ async fn stages(
             }
         }
     }
-    st.coverage = coverage_report(&input.series, &changed, &hits, &probe_failures);
+    st.coverage = coverage::report(&input.series, &changed, &hits, &probe_failures);
 
     // A failing prefix: which patch, and the way back. (A prefix that does not build elsewhere
     // in the series still decides the verdict; the bisection skips it.)
@@ -744,16 +723,7 @@ impl Boot {
     /// The distinct titles of its findings, in order; a failure without one is named by how the
     /// guest ended.
     pub fn titles(&self) -> Vec<String> {
-        let mut t: Vec<String> = Vec::new();
-        for f in &self.findings {
-            if !t.contains(&f.title) {
-                t.push(f.title.clone());
-            }
-        }
-        if t.is_empty() && self.result.verdict == Verdict::Fail {
-            t.push(self.result.exit.signature());
-        }
-        t
+        harness_core::boot::titles(&self.findings, self.result.verdict, self.result.exit)
     }
 
     /// The guest program started (the kernel booted and the modules loaded).
@@ -881,24 +851,7 @@ impl Rig<'_> {
             f.console = Some(console.to_string());
             sink.emit(&Event::Finding { finding: f.clone() });
         }
-        // A guest that hung, or whose workload failed, while the cluster could not serve it
-        // is the cluster's trouble (a kernel splat is still the kernel's).
-        let stuck = run.hung || run.exit == GuestExit::Timeout;
-        let workload_only = !findings.is_empty()
-            && findings
-                .iter()
-                .all(|f| f.kind == harness_core::finding::FindingKind::Workload);
-        let infra = if stuck || workload_only {
-            harness_core::health::infra_evidence(&health)
-        } else {
-            None
-        };
-        let verdict = match run.exit {
-            GuestExit::Unexpected => Verdict::InfraError,
-            _ if infra.is_some() => Verdict::InfraError,
-            GuestExit::Ok if findings.is_empty() => Verdict::Pass,
-            _ => Verdict::Fail,
-        };
+        let (verdict, infra) = harness_core::boot::judge(run.exit, run.hung, &findings, &health);
         let mut workloads = Vec::new();
         let mut stacks = Vec::new();
         for m in &run.messages {
@@ -1017,10 +970,6 @@ async fn attend<T>(
 /// (prefix, evictions per context, stacks) of a tested prefix's first boot.
 type Evictions = (usize, BTreeMap<String, u64>, Vec<(Vec<String>, u64)>);
 
-/// Per patch (1-based): (file, function, probe) for each function it changes; the probe is
-/// `None` for code that cannot be probed (headers).
-type Changed = Vec<(usize, Vec<(String, String, Option<Probe>)>)>;
-
 /// The functions each patch changes: its diff (`git diff`, from the previous commit) mapped onto
 /// the functions of the patched source.
 async fn changed_functions(
@@ -1057,44 +1006,6 @@ async fn changed_functions(
         out.push((k, fs));
     }
     out
-}
-
-fn coverage_report(
-    series: &Series,
-    changed: &Changed,
-    hits: &BTreeMap<String, u64>,
-    failures: &BTreeMap<String, String>,
-) -> Vec<PatchCoverage> {
-    changed
-        .iter()
-        .map(|(k, fs)| PatchCoverage {
-            index: *k,
-            subject: series.patches[k - 1].subject.clone(),
-            functions: fs
-                .iter()
-                .map(|(file, function, probe)| {
-                    let target = probe.as_ref().map(|p| p.target()).unwrap_or_default();
-                    let (calls, note) = match (hits.get(&target), failures.get(&target)) {
-                        (_, Some(why)) if why.contains("Invalid probed address or symbol") => (
-                            None,
-                            Some("not probeable: inlined, or no symbol of its own".into()),
-                        ),
-                        (_, Some(why)) => (None, Some(format!("not probeable: {why}"))),
-                        (Some(n), None) => (Some(*n), None),
-                        (None, None) => {
-                            (None, Some("not counted (no guest boot reported it)".into()))
-                        }
-                    };
-                    FunctionCoverage {
-                        function: function.clone(),
-                        file: file.clone(),
-                        calls,
-                        note,
-                    }
-                })
-                .collect(),
-        })
-        .collect()
 }
 
 /// `/etc/harness.conf` for `/init`: the guest's address.

@@ -36,11 +36,11 @@ const HOLD: &[(&str, &str)] = &[
 ];
 
 pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
-    let rounds = w.param("rounds", 2);
-    let files = w.param("files", 2);
-    let file_mib = w.param("file_mib", 8);
-    let truncate_kib = w.param("truncate_kib", 0);
-    let blocklist = w.param("blocklist", 0) != 0;
+    let rounds = w.param("rounds");
+    let files = w.param("files");
+    let file_mib = w.param("file_mib");
+    let truncate_kib = w.param("truncate_kib");
+    let blocklist = w.param("blocklist") != 0;
     let mut closed = 0;
     let mut sync_ms = 0u64;
     for n in 0..rounds {
@@ -67,7 +67,12 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
         emit(&Msg::Request {
             action: Action::EvictSession { blocklist },
         });
-        if wait_for(ctx, &mut kmsg, "closed our session", Duration::from_secs(30)) {
+        if wait_for(
+            ctx,
+            &mut kmsg,
+            "closed our session",
+            Duration::from_secs(30),
+        ) {
             closed += 1;
         }
         // A second client with its own session shrinks the files the first still has dirty.

@@ -408,8 +408,11 @@ pub enum ConfigBase {
     File(PathBuf),
 }
 
-/// Directories distro-module mode rebuilds; a series touching code elsewhere needs tree mode.
+/// Directories distro-module mode rebuilds (and the distro source tree keeps); a series touching
+/// code elsewhere needs tree mode.
 pub const MODULE_DIRS: &[&str] = &["fs/ceph/", "net/ceph/", "include/linux/ceph/"];
+/// The modules built from those directories: (directory, module).
+pub const MODULES: &[(&str, &str)] = &[("fs/ceph/", "ceph"), ("net/ceph/", "libceph")];
 /// Directories whose change means libceph is rebuilt too.
 pub const LIBCEPH_DIRS: &[&str] = &["net/ceph/", "include/linux/ceph/"];
 

@@ -6,6 +6,7 @@
 pub mod bisect;
 pub mod boot;
 pub mod coverage;
+pub mod diff;
 pub mod event;
 pub mod finding;
 pub mod health;

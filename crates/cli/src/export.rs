@@ -371,6 +371,8 @@ mod tests {
             culprit: None,
             bisection: vec![],
             revert: None,
+            fixes: Vec::new(),
+            pre_existing: Vec::new(),
             replayed: 0,
         }
     }

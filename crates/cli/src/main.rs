@@ -195,6 +195,10 @@ struct TestArgs {
     /// What a failing series leads to (overrides the job).
     #[arg(long, value_parser = ["bisect", "revert", "none"])]
     on_failure: Option<String>,
+    /// The series fixes this failure (a signature, e.g. "INFO: task hung in ..."): the base must
+    /// fail with it and the tip be verified free of it (overrides the job's `check.expect_fix`).
+    #[arg(long, value_name = "SIGNATURE")]
+    expect_fix: Option<String>,
     /// Write the machine-readable report here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -481,6 +485,8 @@ struct Overrides {
     base: Option<String>,
     /// The series came from `--range` (then --tree names where it was read).
     range: bool,
+    #[serde(default)]
+    expect_fix: Option<String>,
 }
 
 impl Overrides {
@@ -491,6 +497,7 @@ impl Overrides {
             tree: args.input.tree.clone(),
             base: args.base.clone(),
             range: args.input.range.is_some(),
+            expect_fix: args.expect_fix.clone(),
         }
     }
 }
@@ -506,6 +513,9 @@ fn fit_job(job: &mut Job, args: &Overrides, series: &Series) -> Result<(), Fail>
         })?;
     }
     job.apply.three_way |= args.three_way;
+    if let Some(s) = &args.expect_fix {
+        job.check.expect_fix = Some(s.clone());
+    }
     match &mut job.kernel {
         KernelSpec::Tree { tree, base, .. } => {
             if let Some(t) = &args.tree {

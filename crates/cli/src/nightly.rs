@@ -78,6 +78,7 @@ fn run_suite(
         tree: suite.tree.clone(),
         base: None,
         range: suite.range.is_some(),
+        expect_fix: None,
     };
     let preps = suite
         .jobs

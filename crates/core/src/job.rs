@@ -135,6 +135,24 @@ struct RawJob {
     probes: RawProbes,
     #[serde(default)]
     bisect: RawBisect,
+    #[serde(default)]
+    check: RawCheck,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCheck {
+    expect_fix: Option<String>,
+    max_boots: u32,
+}
+
+impl Default for RawCheck {
+    fn default() -> Self {
+        RawCheck {
+            expect_fix: None,
+            max_boots: crate::fix::MAX_BOOTS,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -360,6 +378,20 @@ pub struct Job {
     pub probes: ProbeSpec,
     /// How a failure is bisected (`on_failure: bisect|revert`).
     pub bisect: crate::bisect::Model,
+    /// Fix verification: what the base must fail with, and how many tip boots may settle it.
+    pub check: CheckSpec,
+}
+
+/// Fix verification (`check:`): with the base booted (`test_prefixes: all`), a failure of the
+/// base the tip does not show is a fix; the tip is booted again (up to `max_boots` in all) until
+/// the fix is verified at [`crate::fix::CONFIDENCE`] or the tip fails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckSpec {
+    /// The signature the series must fix (`--expect-fix`): the base must fail with it, the tip
+    /// must be verified free of it; otherwise the verdict is `fail` saying which.
+    pub expect_fix: Option<String>,
+    /// Tip boots in all, the job's repeats included.
+    pub max_boots: u32,
 }
 
 /// Probes in the guest.
@@ -980,6 +1012,10 @@ impl Job {
                 coverage: raw.probes.coverage,
                 hazards: raw.probes.hazards,
                 hazards_fail: raw.probes.hazards_fail,
+            },
+            check: CheckSpec {
+                expect_fix: raw.check.expect_fix,
+                max_boots: raw.check.max_boots,
             },
         })
     }

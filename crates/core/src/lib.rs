@@ -9,6 +9,7 @@ pub mod coverage;
 pub mod diff;
 pub mod event;
 pub mod finding;
+pub mod fix;
 pub mod health;
 pub mod job;
 pub mod nightly;

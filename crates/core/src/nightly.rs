@@ -25,10 +25,8 @@ pub fn signatures(report: &Report, hazards_fail: bool) -> Vec<String> {
                 }
             }
             if out.is_empty() && report.verdict == Verdict::Fail {
-                // A failure without a finding is named as its verdict's reason names it ("guest
-                // exit: ..."), from the prefixes, not from the reason's text (which carries the
-                // culprit too).
-                out.push(Report::decide(&report.prefixes, &report.findings, hazards_fail).1);
+                // A failure without a finding is named by its verdict's reason ("guest exit: ...").
+                out.push(report.verdict_reason().to_string());
             }
         }
     }
@@ -219,22 +217,15 @@ mod tests {
         assert!(signatures(&r, false).is_empty());
         r.verdict = Verdict::Fail;
         r.findings.clear();
-        r.reason = "guest exit: Panic; culprit: patch 1".into();
-        let mut tip = crate::report::PrefixResult::new(1, "x");
-        tip.applied = true;
-        tip.built = Some(true);
-        tip.set_attempts(vec![crate::report::TestResult {
-            verdict: Verdict::Fail,
-            exit: crate::verdict::GuestExit::Panic,
-            qemu_status: Some(0),
-            seconds: 1.0,
-            console: "console-prefix-1.log".into(),
-            findings: 0,
-            infra: None,
-            workloads: Vec::new(),
-            evictions: Default::default(),
-        }]);
-        r.prefixes = vec![tip];
+        let culprit: crate::report::Culprit = serde_json::from_value(serde_json::json!({
+            "index": 1, "subject": "x", "signature": "guest exit: Panic", "candidates": [1],
+            "confidence": 0.997, "confident": true, "verified": true, "rate": 1.0,
+            "runs": 4, "rounds": 4, "found_after_s": 10.0
+        }))
+        .unwrap();
+        r.reason = format!("guest exit: Panic; {}", culprit.describe());
+        assert!(r.reason.contains("; culprit: patch 1"));
+        r.culprit = Some(culprit);
         assert_eq!(signatures(&r, false), vec!["guest exit: Panic"]);
     }
 }

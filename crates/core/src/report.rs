@@ -134,6 +134,12 @@ pub struct Report {
     /// The verified way back (`on_failure: revert`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revert: Option<Revert>,
+    /// Failures of the base the series makes go away (the base and the tip booted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fixes: Vec<crate::fix::Fix>,
+    /// Failures the tip shares with the base: not the series' doing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_existing: Vec<crate::fix::PreExisting>,
     /// Guest boots taken over from before an interruption (`harness resume`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub replayed: u32,
@@ -239,12 +245,32 @@ pub struct RevertTest {
 }
 
 impl Report {
+    /// The one-line reason of a verdict with the culprit's line after it (the `reason` field).
+    pub fn reason_with_culprit(reason: &str, culprit: Option<&Culprit>) -> String {
+        match culprit {
+            Some(c) => format!("{reason}; {}", c.describe()),
+            None => reason.to_string(),
+        }
+    }
+
+    /// The verdict's own reason, without the culprit's line `reason` carries.
+    pub fn verdict_reason(&self) -> &str {
+        self.culprit
+            .as_ref()
+            .and_then(|c| self.reason.strip_suffix(&format!("; {}", c.describe())))
+            .unwrap_or(&self.reason)
+    }
+
     /// The verdict of a run from its prefix results: the first failing stage decides. Hazard
-    /// findings fail it only with `hazards_fail`.
+    /// findings fail it only with `hazards_fail`. The base's own failures (prefix 0) and failures
+    /// the tip shares with it (`fix.pre_existing`) are not the series' doing; with `expect_fix`,
+    /// the base must fail with that signature and the tip must be verified free of it.
     pub fn decide(
         prefixes: &[PrefixResult],
         findings: &[Finding],
         hazards_fail: bool,
+        fix: &crate::fix::Assessment,
+        expect_fix: Option<&str>,
     ) -> (Verdict, String) {
         if let Some(p) = prefixes.iter().find(|p| !p.applied && p.index > 0) {
             return (
@@ -267,19 +293,47 @@ impl Report {
                 t.infra.clone().unwrap_or_else(|| t.exit.incomplete()),
             );
         }
-        if let Some(f) = findings
-            .iter()
-            .find(|f| hazards_fail || f.kind != crate::finding::FindingKind::Hazard)
-        {
+        let not_series = fix.not_series();
+        // The base's failures are its own once a prefix of the series was booted too.
+        let series_tested = prefixes.iter().any(|p| p.index > 0 && p.test.is_some());
+        let blamed = |k: Option<usize>| !series_tested || k != Some(0);
+        if let Some(f) = findings.iter().find(|f| {
+            (hazards_fail || f.kind != crate::finding::FindingKind::Hazard)
+                && blamed(f.prefix)
+                && !not_series.contains(f.title.as_str())
+        }) {
             return (Verdict::Fail, f.title.clone());
         }
-        if let Some(t) = tested.iter().find(|t| t.verdict == Verdict::Fail) {
-            return (Verdict::Fail, t.exit.signature());
+        // A failure no finding names, at a prefix of the series.
+        for p in prefixes.iter().filter(|p| blamed(Some(p.index))) {
+            let boots: Vec<&TestResult> = if p.attempts.is_empty() {
+                p.test.iter().collect()
+            } else {
+                p.attempts.iter().collect()
+            };
+            for t in boots.into_iter().filter(|t| t.verdict == Verdict::Fail) {
+                let sigs = crate::fix::boot_signatures(t, findings);
+                if sigs.iter().all(|s| !not_series.contains(s.as_str())) {
+                    if let Some(s) = sigs.into_iter().next() {
+                        return (Verdict::Fail, s);
+                    }
+                }
+            }
         }
         if tested.is_empty() {
             return (Verdict::InfraError, "no prefix was tested".into());
         }
-        (Verdict::Pass, "console clean, workload ok".into())
+        if let Some(why) = expect_fix.and_then(|s| crate::fix::expectation(fix, prefixes, s)) {
+            return (Verdict::Fail, why);
+        }
+        let mut reason = "console clean, workload ok".to_string();
+        for f in &fix.fixes {
+            reason = format!("{reason}; {}", crate::fix::describe_fix(f));
+        }
+        for p in &fix.pre_existing {
+            reason = format!("{reason}; {}", crate::fix::describe_pre_existing(p));
+        }
+        (Verdict::Pass, reason)
     }
 }
 
@@ -287,6 +341,10 @@ impl Report {
 mod tests {
     use super::*;
     use crate::finding::FindingKind;
+
+    fn none() -> crate::fix::Assessment {
+        Default::default()
+    }
 
     fn prefix(
         index: usize,
@@ -331,14 +389,17 @@ mod tests {
             prefix(0, true, Some(true), None),
             prefix(1, true, Some(true), ok),
         ];
-        assert_eq!(Report::decide(&all_good, &[], false).0, Verdict::Pass);
+        assert_eq!(
+            Report::decide(&all_good, &[], false, &none(), None).0,
+            Verdict::Pass
+        );
 
         let not_applied = [
             prefix(0, true, None, None),
             prefix(1, true, None, None),
             prefix(2, false, None, None),
         ];
-        let (v, why) = Report::decide(&not_applied, &[], false);
+        let (v, why) = Report::decide(&not_applied, &[], false, &none(), None);
         assert_eq!(v, Verdict::ApplyFailed);
         assert_eq!(why, "patch 2 does not apply: patch 2");
 
@@ -348,7 +409,7 @@ mod tests {
             prefix(1, true, Some(false), None),
             prefix(2, true, Some(true), ok),
         ];
-        let (v, why) = Report::decide(&mid_broken, &[], false);
+        let (v, why) = Report::decide(&mid_broken, &[], false, &none(), None);
         assert_eq!(v, Verdict::BuildFailed);
         assert_eq!(why, "prefix 1 (patch 1) does not build");
 
@@ -357,7 +418,13 @@ mod tests {
             prefix(1, true, Some(true), Some((Verdict::Fail, GuestExit::Ok))),
         ];
         assert_eq!(
-            Report::decide(&warned, &[finding("WARNING in ceph_unlink")], false),
+            Report::decide(
+                &warned,
+                &[finding("WARNING in ceph_unlink")],
+                false,
+                &none(),
+                None
+            ),
             (Verdict::Fail, "WARNING in ceph_unlink".into())
         );
 
@@ -369,12 +436,15 @@ mod tests {
             Some((Verdict::InfraError, GuestExit::Unexpected)),
         )];
         assert_eq!(
-            Report::decide(&odd, &[finding("x")], false).0,
+            Report::decide(&odd, &[finding("x")], false, &none(), None).0,
             Verdict::InfraError
         );
 
         let untested = [prefix(0, true, Some(true), None)];
-        assert_eq!(Report::decide(&untested, &[], false).0, Verdict::InfraError);
+        assert_eq!(
+            Report::decide(&untested, &[], false, &none(), None).0,
+            Verdict::InfraError
+        );
 
         let failed_without_finding = [prefix(
             0,
@@ -383,7 +453,7 @@ mod tests {
             Some((Verdict::Fail, GuestExit::WorkloadFailed)),
         )];
         assert_eq!(
-            Report::decide(&failed_without_finding, &[], false).0,
+            Report::decide(&failed_without_finding, &[], false, &none(), None).0,
             Verdict::Fail
         );
 
@@ -397,9 +467,12 @@ mod tests {
         let mut hazard = finding("HAZARD: final iput in the ceph messenger worker");
         hazard.kind = FindingKind::Hazard;
         assert_eq!(
-            Report::decide(&passed, std::slice::from_ref(&hazard), false).0,
+            Report::decide(&passed, std::slice::from_ref(&hazard), false, &none(), None).0,
             Verdict::Pass
         );
-        assert_eq!(Report::decide(&passed, &[hazard], true).0, Verdict::Fail);
+        assert_eq!(
+            Report::decide(&passed, &[hazard], true, &none(), None).0,
+            Verdict::Fail
+        );
     }
 }

@@ -164,13 +164,18 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
     );
     st.end(p, true);
 
-    let (verdict, mut reason) = match &outcome {
-        Ok(()) => Report::decide(&st.prefixes, &st.findings, input.job.probes.hazards_fail),
+    let fix = harness_core::fix::assess(&st.prefixes, &st.findings);
+    let (verdict, reason) = match &outcome {
+        Ok(()) => Report::decide(
+            &st.prefixes,
+            &st.findings,
+            input.job.probes.hazards_fail,
+            &fix,
+            input.job.check.expect_fix.as_deref(),
+        ),
         Err(e) => (Verdict::InfraError, error_chain(e)),
     };
-    if let Some(c) = &st.culprit {
-        reason = format!("{reason}; {}", c.describe());
-    }
+    let reason = Report::reason_with_culprit(&reason, st.culprit.as_ref());
     let series = SeriesSummary {
         subject: input.series.title(),
         patch_count: input.series.patches.len(),
@@ -193,6 +198,8 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
         culprit: st.culprit,
         bisection: st.bisection,
         revert: st.revert,
+        fixes: fix.fixes,
+        pre_existing: fix.pre_existing,
         replayed: st.replay.into_inner().unwrap().1,
     };
     sink.emit(&Event::Verdict { verdict, reason });
@@ -511,6 +518,47 @@ async fn stages(
         }
         st.prefixes[k].set_attempts(attempts);
     }
+    // Fix verification: a failure of the base that the tip did not show is settled with more
+    // boots of the tip, until verified or the tip fails (core::fix says when it is enough).
+    if let (Some(&0), Some(&tip @ 1..)) = (tested.first(), tested.last()) {
+        let mut n = 0;
+        loop {
+            let a = harness_core::fix::assess(&st.prefixes, &st.findings);
+            let boots = st.prefixes[tip].attempts.len() as u32;
+            if !a.fixes.iter().any(|f| !f.confident) || boots >= job.check.max_boots {
+                break;
+            }
+            n += 1;
+            let what = format!(
+                "prefix {tip} check {n} (verifying the fix of {})",
+                a.fixes
+                    .iter()
+                    .find(|f| !f.confident)
+                    .map(|f| f.signature.as_str())
+                    .unwrap_or_default()
+            );
+            let console_name = format!("console-prefix-{tip}-check-{n}.log");
+            let boot = rig
+                .boot(
+                    st,
+                    tip,
+                    &builds[tip],
+                    &format!("prefix-{tip}"),
+                    &console_name,
+                    &what,
+                )
+                .await?;
+            let ok = boot.result.verdict == Verdict::Pass;
+            seen.push((tip, boot.result.verdict, boot.titles()));
+            let mut attempts = st.prefixes[tip].attempts.clone();
+            attempts.push(boot.result);
+            st.prefixes[tip].set_attempts(attempts);
+            st.findings.extend(boot.findings);
+            if !ok {
+                break;
+            }
+        }
+    }
     // Hazards: each tested prefix against the base, when the base was booted.
     let base = evictions
         .iter()
@@ -528,7 +576,11 @@ async fn stages(
 
     // A failing prefix: which patch, and the way back. (A prefix that does not build elsewhere
     // in the series still decides the verdict; the bisection skips it.)
-    let failed = seen.iter().any(|(_, v, _)| *v == Verdict::Fail);
+    // (The base's own failures are not the series': with the base booted, they are fixed or
+    // pre-existing, not bisected.)
+    let failed = seen
+        .iter()
+        .any(|(k, v, _)| *v == Verdict::Fail && (*k > 0 || tested == [0]));
     if failed && job.on_failure != OnFailure::None {
         let subjects: Vec<String> = input
             .series

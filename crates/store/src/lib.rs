@@ -1085,6 +1085,8 @@ mod tests {
             culprit: None,
             bisection: vec![],
             revert: None,
+            fixes: Vec::new(),
+            pre_existing: Vec::new(),
             replayed: 0,
         }
     }

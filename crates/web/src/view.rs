@@ -1305,6 +1305,8 @@ mod tests {
             culprit: None,
             bisection: vec![],
             revert: None,
+            fixes: Vec::new(),
+            pre_existing: Vec::new(),
             replayed: 0,
         };
         store.finish_run(&report).unwrap();

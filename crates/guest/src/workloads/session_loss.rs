@@ -4,8 +4,9 @@
 //! and fsync a control file, then ask the host to evict this client's MDS session (`ceph tell
 //! mds.* client evict`, blocklisting it only with `blocklist: 1`): the MDS drops the session and
 //! with it the caps that held inode references. A second client (a `noshare` mount, its own
-//! session) then truncates the dirty files to `truncate_kib` KiB, so the first client learns a
-//! smaller size while its folios beyond the new EOF are still dirty; dentries and inodes are
+//! session) then truncates the dirty files to `truncate_kib` KiB, and the first client, looking
+//! at them again, learns the smaller size while its folios beyond the new EOF are still dirty;
+//! dentries and inodes are
 //! dropped (`drop_caches` 2, three times) so the write-buffer reference is the inode's last one;
 //! then `sync` starts writeback, which invalidates those folios from inside `ceph_writepages_start`
 //! (`ceph_invalidate_folio` → `ceph_put_wrbuffer_cap_refs` → `iput` → `evict` →
@@ -80,6 +81,11 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
             for p in &names {
                 let other = Path::new(SECOND).join(p.strip_prefix(ROOT).expect("under ROOT"));
                 truncate(ctx, &other, truncate_kib << 10);
+            }
+            // The first client learns the new sizes (its session reopens, the MDS grants caps
+            // with the truncated size) while its folios beyond them are still dirty.
+            for p in &names {
+                check_len(ctx, p, truncate_kib << 10);
             }
             for _ in 0..3 {
                 let _ = std::fs::write("/proc/sys/vm/drop_caches", "2");

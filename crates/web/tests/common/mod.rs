@@ -183,6 +183,8 @@ fn report(id: &str, subject: &str, prefixes: Vec<PrefixResult>, started_at: &str
         culprit: None,
         bisection: vec![],
         revert: None,
+        fixes: Vec::new(),
+        pre_existing: Vec::new(),
         replayed: 0,
     }
 }

@@ -550,7 +550,7 @@ fn fit_job(job: &mut Job, args: &Overrides, series: &Series) -> Result<(), Fail>
                     ),
                 ));
             }
-            let scope = harness_core::job::module_scope(series);
+            let scope = harness_core::modules::module_scope(series);
             if let Some((k, path)) = scope.outside.first() {
                 let p = &series.patches[k - 1];
                 return Err(bad_input(anyhow::anyhow!(
@@ -558,7 +558,7 @@ fn fit_job(job: &mut Job, args: &Overrides, series: &Series) -> Result<(), Fail>
                      ({} file(s) outside); test this series in tree mode: --job tree --tree PATH --base REF",
                     p.origin,
                     p.subject,
-                    harness_core::job::MODULE_DIRS.join(", "),
+                    harness_core::modules::MODULE_DIRS.join(", "),
                     scope.outside.len()
                 )));
             }

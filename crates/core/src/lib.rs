@@ -6,12 +6,14 @@
 pub mod bisect;
 pub mod boot;
 pub mod coverage;
+pub mod decide;
 pub mod diff;
 pub mod event;
 pub mod finding;
 pub mod fix;
 pub mod health;
 pub mod job;
+pub mod modules;
 pub mod nightly;
 pub mod plan;
 pub mod probe;

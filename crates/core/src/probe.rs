@@ -138,7 +138,7 @@ pub fn probe_module(path: &str, modular: bool) -> Option<Option<String>> {
         return Some(None);
     }
     Some(
-        crate::job::MODULES
+        crate::modules::MODULES
             .iter()
             .find(|(dir, _)| path.starts_with(dir))
             .map(|(_, module)| module.to_string()),

@@ -135,7 +135,7 @@ impl SourceTree {
             .arg("-xJf")
             .arg(tarball)
             .args(["--strip-components=1", "--wildcards"]);
-        for d in harness_core::job::MODULE_DIRS {
+        for d in harness_core::modules::MODULE_DIRS {
             c.arg(format!("{stem}/{d}*"));
         }
         procs.check("tar", c, EXTRACT_TIMEOUT).await?;

@@ -6,7 +6,8 @@ use std::path::Path;
 use harness_core::report::Report;
 use harness_github::{Config, Target, Token};
 
-use crate::{Fail, GithubArgs};
+use crate::args::GithubArgs;
+use crate::exit::Fail;
 
 /// A configured GitHub client and the dashboard base URL its links use.
 pub struct Client {
@@ -79,6 +80,6 @@ pub fn post(rt: &tokio::runtime::Runtime, c: &Client, report: &Report, target: &
             c.cfg.repo,
             p.url.unwrap_or_else(|| format!("(id {})", p.id))
         ),
-        Err(e) => eprintln!("harness: github: {what}: {}", crate::chain(&e.into())),
+        Err(e) => eprintln!("harness: github: {what}: {}", crate::exit::chain(&e.into())),
     }
 }

@@ -12,7 +12,11 @@ use harness_core::report::Report;
 use harness_github::{Change, IssueAction, Regression, Target};
 use harness_store::{NightlyRow, RunStatus, Store, SuiteSource};
 
-use crate::{bad_input, execute, exit, github, prepare, Fail, Outputs, Overrides, SeriesArgs};
+use crate::args::SeriesArgs;
+use crate::cmd::run::{execute, Outputs};
+use crate::exit::{self, bad_input, Fail};
+use crate::github;
+use crate::prepare::{prepare, Overrides};
 
 pub fn run(results: &Path, suite_path: &Path, cache: Option<PathBuf>) -> Result<u8, Fail> {
     let text = std::fs::read_to_string(suite_path)
@@ -135,7 +139,7 @@ fn run_suite(
                 "harness: nightly job {job}: run {} finished before",
                 report.run_id
             );
-            (crate::verdict_code(report.verdict), Some(report))
+            (crate::exit::verdict_code(report.verdict), Some(report))
         } else {
             let out = Outputs {
                 nightly: Some(id.clone()),
@@ -153,7 +157,7 @@ fn run_suite(
                 }
                 Ok(r) => r,
                 Err(Fail(c, e)) => {
-                    eprintln!("harness: nightly job {job}: {}", crate::chain(&e));
+                    eprintln!("harness: nightly job {job}: {}", crate::exit::chain(&e));
                     (c, None)
                 }
             }
@@ -258,7 +262,7 @@ fn report_to_github(c: &github::Client, suite: &Suite, s: &Summary, reports: &[O
                         Ok(IssueAction::Nothing) => {}
                         Err(e) => eprintln!(
                             "harness: github: issue for \"{sig}\": {}",
-                            crate::chain(&e.into())
+                            crate::exit::chain(&e.into())
                         ),
                     }
                 }

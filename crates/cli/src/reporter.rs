@@ -69,7 +69,7 @@ impl Terminal {
 }
 
 impl EventSink for Terminal {
-    fn emit(&self, event: &Event) {
+    fn emit(&self, _elapsed: f64, event: &Event) {
         match event {
             Event::RunStarted {
                 run_id,
@@ -175,7 +175,7 @@ pub struct Recorder<'a> {
 }
 
 impl EventSink for Recorder<'_> {
-    fn emit(&self, event: &Event) {
+    fn emit(&self, elapsed: f64, event: &Event) {
         if let Event::Attempt { record } = event {
             if let Err(e) = self
                 .store
@@ -190,6 +190,6 @@ impl EventSink for Recorder<'_> {
                 ));
             }
         }
-        self.terminal.emit(event);
+        self.terminal.emit(elapsed, event);
     }
 }

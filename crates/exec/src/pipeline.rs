@@ -45,7 +45,7 @@ pub struct RunInput {
 }
 
 struct State<'a> {
-    sink: &'a dyn EventSink,
+    sink: Clock<'a>,
     /// When the run started.
     t0: Instant,
     phases: Mutex<Vec<PhaseTime>>,
@@ -103,10 +103,24 @@ impl State<'_> {
     }
 }
 
+/// The run's sink and its clock: every event is stamped with the time since the run started.
+#[derive(Clone, Copy)]
+struct Clock<'a> {
+    sink: &'a dyn EventSink,
+    t0: Instant,
+}
+
+impl Clock<'_> {
+    fn emit(&self, event: &Event) {
+        self.sink.emit(self.t0.elapsed().as_secs_f64(), event);
+    }
+}
+
 /// Run a job on a series. Call [`crate::preflight::check`] first. `Err` only when the artifact or scratch
 /// directory cannot be made (nothing started yet); every later fault is an `infra-error` report.
 pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
     let t0 = Instant::now();
+    let sink = Clock { sink, t0 };
     sink.emit(&Event::RunStarted {
         run_id: input.run_id.clone(),
         series: input.series.title(),

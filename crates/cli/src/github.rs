@@ -17,16 +17,15 @@ pub struct Client {
 
 /// The token from `$env`, else from `file`; a clear error when neither gives one.
 pub fn token(env: &str, file: Option<&Path>) -> Result<Token, Fail> {
-    let bad = |e: harness_github::GithubError| Fail(crate::exit::BAD_INPUT, e.into());
+    let bad = |e: harness_github::GithubError| Fail::BadInput(e.into());
     if let Some(t) = Token::from_env(env).map_err(bad)? {
         return Ok(t);
     }
     match file {
         Some(f) => Token::from_file(f).map_err(bad),
-        None => Err(Fail(
-            crate::exit::BAD_INPUT,
-            anyhow::anyhow!("github: no token: set ${env} or give a token file"),
-        )),
+        None => Err(Fail::BadInput(anyhow::anyhow!(
+            "github: no token: set ${env} or give a token file"
+        ))),
     }
 }
 
@@ -36,7 +35,7 @@ pub fn client(
     token: Token,
     dashboard: Option<String>,
 ) -> Result<Client, Fail> {
-    let cfg = Config::new(api, repo, token).map_err(|e| Fail(crate::exit::BAD_INPUT, e.into()))?;
+    let cfg = Config::new(api, repo, token).map_err(|e| Fail::BadInput(e.into()))?;
     Ok(Client { cfg, dashboard })
 }
 
@@ -49,10 +48,9 @@ pub fn for_test(a: &GithubArgs) -> Result<Option<(Client, Target)>, Fail> {
         (Some(sha), _) => Target::Commit { sha: sha.clone() },
         (None, Some(number)) => Target::PullRequest { number },
         (None, None) => {
-            return Err(Fail(
-                crate::exit::USAGE,
-                anyhow::anyhow!("--github-repo needs --github-commit SHA or --github-pr N"),
-            ))
+            return Err(Fail::Usage(anyhow::anyhow!(
+                "--github-repo needs --github-commit SHA or --github-pr N"
+            )))
         }
     };
     let token = token("GITHUB_TOKEN", a.github_token_file.as_deref())?;

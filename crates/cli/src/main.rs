@@ -42,9 +42,9 @@ fn main() -> ExitCode {
     };
     match real_main(cli) {
         Ok(code) => ExitCode::from(code),
-        Err(Fail(code, e)) => {
-            eprintln!("harness: {}", chain(&e));
-            ExitCode::from(code)
+        Err(f) => {
+            eprintln!("harness: {}", chain(f.error()));
+            ExitCode::from(f.process_exit_code())
         }
     }
 }

@@ -156,9 +156,12 @@ fn run_suite(
                     return Ok(exit::INTERRUPTED);
                 }
                 Ok(r) => r,
-                Err(Fail(c, e)) => {
-                    eprintln!("harness: nightly job {job}: {}", crate::exit::chain(&e));
-                    (c, None)
+                Err(f) => {
+                    eprintln!(
+                        "harness: nightly job {job}: {}",
+                        crate::exit::chain(f.error())
+                    );
+                    (f.process_exit_code(), None)
                 }
             }
         };

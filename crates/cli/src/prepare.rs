@@ -10,7 +10,7 @@ use harness_store::Store;
 
 use crate::args::*;
 use crate::block_on;
-use crate::exit::{self, bad_input, Fail};
+use crate::exit::{bad_input, Fail};
 
 /// The default job is a file in `jobs/`, embedded so the binary works from anywhere; its relative
 /// paths resolve against the repository's `jobs/` directory it was built from.
@@ -235,10 +235,10 @@ pub(crate) fn fit_job(job: &mut Job, args: &Overrides, series: &Series) -> Resul
             }
             match tree {
                 None => {
-                    return Err(Fail(
-                        exit::USAGE,
-                        anyhow::anyhow!("job `{}` is a tree-mode job: give --tree PATH", job.name),
-                    ))
+                    return Err(Fail::Usage(anyhow::anyhow!(
+                        "job `{}` is a tree-mode job: give --tree PATH",
+                        job.name
+                    )))
                 }
                 Some(t) if !t.join(".git").exists() => {
                     return Err(bad_input(anyhow::anyhow!(
@@ -251,9 +251,7 @@ pub(crate) fn fit_job(job: &mut Job, args: &Overrides, series: &Series) -> Resul
         }
         KernelSpec::DistroModule { .. } => {
             if args.base.is_some() || (args.tree.is_some() && !args.range) {
-                return Err(Fail(
-                    exit::USAGE,
-                    anyhow::anyhow!(
+                return Err(Fail::Usage(anyhow::anyhow!(
                         "--tree and --base are for tree-mode jobs (e.g. --job tree-debug); job `{}` is distro-module",
                         job.name
                     ),

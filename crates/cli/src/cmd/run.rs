@@ -67,14 +67,8 @@ pub(crate) fn execute(
     resume: Option<&str>,
     out: &Outputs,
 ) -> Result<(u8, Option<Report>), Fail> {
-    harness_exec::preflight::check(&prep.job).map_err(|e| {
-        let code = match e {
-            harness_exec::ExecError::NotRoot => exit::NOT_ROOT,
-            _ => exit::MISSING_DEPS,
-        };
-        Fail(code, e.into())
-    })?;
-    let mut store = Store::open(results).map_err(|e| Fail(exit::INFRA_ERROR, e.into()))?;
+    harness_exec::preflight::check(&prep.job).map_err(Fail::preflight)?;
+    let mut store = Store::open(results).map_err(|e| Fail::Infra(e.into()))?;
     let (run_id, started_at, replay) = match resume {
         None => {
             let run_id = Store::new_run_id();
@@ -156,7 +150,7 @@ pub(crate) fn execute(
         Some(Err(e)) => {
             terminal.finish();
             store.interrupt_run(&run_id, &e.to_string())?;
-            return Err(Fail(exit::INFRA_ERROR, e.into()));
+            return Err(Fail::Infra(e.into()));
         }
         Some(Ok(r)) => r,
     };

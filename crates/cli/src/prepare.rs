@@ -120,7 +120,6 @@ pub(crate) fn load_series(args: &SeriesArgs) -> Result<(Series, Vec<String>, Raw
         let s = series::parse_mbox(&bytes, &origin).map_err(bad_input)?;
         return Ok((s, vec![origin.clone()], vec![vec![(origin, bytes)]]));
     }
-    let mut parts = Vec::new();
     let mut sources = Vec::new();
     let mut raw = Vec::new();
     for f in &args.series {
@@ -144,15 +143,25 @@ pub(crate) fn load_series(args: &SeriesArgs) -> Result<(Series, Vec<String>, Raw
                 .map_err(bad_input)?;
             inputs.push((p.display().to_string(), bytes));
         }
-        let refs: Vec<(&str, &[u8])> = inputs
+        sources.push(f.display().to_string());
+        raw.push(inputs);
+    }
+    Ok((parse_groups(&raw)?, sources, raw))
+}
+
+/// The series of the given files: each group (one command-line input) parsed together, so its
+/// numbering is checked across its files, then the groups concatenated. A new run and a resumed
+/// one both start here.
+fn parse_groups(raw: &RawInputs) -> Result<Series, Fail> {
+    let mut parts = Vec::new();
+    for group in raw {
+        let refs: Vec<(&str, &[u8])> = group
             .iter()
             .map(|(o, b)| (o.as_str(), b.as_slice()))
             .collect();
         parts.push(series::parse_many(&refs).map_err(bad_input)?);
-        sources.push(f.display().to_string());
-        raw.push(inputs);
     }
-    Ok((series::concat(parts), sources, raw))
+    Ok(series::concat(parts))
 }
 
 /// A series file, or the patch files of a directory (`git format-patch -o DIR` output), sorted.
@@ -285,13 +294,12 @@ pub(crate) struct Prepared {
     pub(crate) cache: Option<PathBuf>,
 }
 
-/// What a run keeps of its inputs (`input/run.json` beside the series files and the job text).
+/// The command's record of a run, kept by the store with the series files (its
+/// [`harness_store::SavedInputs`]) for `harness resume`.
 #[derive(serde::Serialize, serde::Deserialize)]
-pub(crate) struct SavedInputs {
+pub(crate) struct RunRecord {
     pub(crate) job: JobSource,
     pub(crate) sources: Vec<String>,
-    /// Origins of the series files, in groups; file `series-G-I` holds group G's I-th.
-    pub(crate) series: Vec<Vec<String>>,
     pub(crate) overrides: Overrides,
     pub(crate) cache: Option<PathBuf>,
 }
@@ -331,62 +339,39 @@ pub(crate) fn checked(mut p: Prepared) -> Result<Prepared, Fail> {
 
 /// The inputs an interrupted run saved, read back and checked again.
 pub(crate) fn prepare_saved(store: &Store, id: &str) -> Result<Prepared, Fail> {
-    let meta = store.input(id, "run.json").map_err(|e| {
+    let saved = store.saved_inputs(id).map_err(|e| {
         bad_input(anyhow::Error::new(e).context(format!(
             "run {id} kept no inputs (it was interrupted before it started, or by an older harness)"
         )))
     })?;
-    let saved: SavedInputs = serde_json::from_slice(&meta)
+    let record: RunRecord = serde_json::from_value(saved.run)
         .with_context(|| format!("run {id}: input/run.json"))
         .map_err(bad_input)?;
-    let job = job_from_source(&saved.job)?;
-    let mut parts = Vec::new();
-    let mut raw = Vec::new();
-    for (g, origins) in saved.series.iter().enumerate() {
-        let mut group = Vec::new();
-        for (i, origin) in origins.iter().enumerate() {
-            group.push((
-                origin.clone(),
-                store
-                    .input(id, &format!("series-{g}-{i}"))
-                    .map_err(bad_input)?,
-            ));
-        }
-        let refs: Vec<(&str, &[u8])> = group
-            .iter()
-            .map(|(o, b)| (o.as_str(), b.as_slice()))
-            .collect();
-        parts.push(series::parse_many(&refs).map_err(bad_input)?);
-        raw.push(group);
-    }
+    let job = job_from_source(&record.job)?;
     checked(Prepared {
         job,
-        job_src: saved.job,
-        series: series::concat(parts),
-        sources: saved.sources,
-        raw,
-        overrides: saved.overrides,
-        cache: saved.cache,
+        job_src: record.job,
+        series: parse_groups(&saved.series)?,
+        sources: record.sources,
+        raw: saved.series,
+        overrides: record.overrides,
+        cache: record.cache,
     })
 }
 
 pub(crate) fn save_inputs(store: &Store, run_id: &str, prep: &Prepared) -> Result<(), Fail> {
-    let mut origins = Vec::new();
-    for (g, group) in prep.raw.iter().enumerate() {
-        let mut o = Vec::new();
-        for (i, (origin, bytes)) in group.iter().enumerate() {
-            store.save_input(run_id, &format!("series-{g}-{i}"), bytes)?;
-            o.push(origin.clone());
-        }
-        origins.push(o);
-    }
-    let saved = SavedInputs {
+    let record = RunRecord {
         job: prep.job_src.clone(),
         sources: prep.sources.clone(),
-        series: origins,
         overrides: prep.overrides.clone(),
         cache: prep.cache.clone(),
     };
-    store.save_input(run_id, "run.json", &serde_json::to_vec_pretty(&saved)?)?;
+    store.save_inputs(
+        run_id,
+        &harness_store::SavedInputs {
+            series: prep.raw.clone(),
+            run: serde_json::to_value(&record)?,
+        },
+    )?;
     Ok(())
 }

@@ -49,6 +49,8 @@ pub enum StoreError {
     TooNew { found: i64 },
     #[error("run {id} is {status}: only an interrupted run can be resumed")]
     NotResumable { id: String, status: RunStatus },
+    #[error("run {run}: input/run.json: {why}")]
+    BadInputs { run: String, why: String },
     #[error("run {0} has no artifact `{1}`")]
     NoArtifact(String, String),
     #[error("migration to schema version {version}: {why}")]
@@ -56,6 +58,15 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What a run started from, kept for `harness resume`: the series files in groups (one per
+/// input given on the command line) as (origin, bytes), and the command's own record of the run
+/// (job, overrides; JSON the store keeps as it is given).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedInputs {
+    pub series: Vec<Vec<(String, Vec<u8>)>>,
+    pub run: serde_json::Value,
+}
 
 /// Where a run (or a nightly) is: the `status` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -574,8 +585,58 @@ impl Store {
         Ok(dir)
     }
 
-    /// Keep a run's inputs (what `harness resume` needs) beside its artifacts, under `input/`.
-    pub fn save_input(&self, run_id: &str, name: &str, bytes: &[u8]) -> Result<()> {
+    /// Keep what a run started from (what `harness resume` needs) under `input/`: each series
+    /// file as `series-G-I` (group G, file I) and `run.json`, the command's record with the
+    /// files' origins added as `series`.
+    pub fn save_inputs(&self, run_id: &str, inputs: &SavedInputs) -> Result<()> {
+        let mut origins = Vec::new();
+        for (g, group) in inputs.series.iter().enumerate() {
+            let mut o = Vec::new();
+            for (i, (origin, bytes)) in group.iter().enumerate() {
+                self.save_input(run_id, &format!("series-{g}-{i}"), bytes)?;
+                o.push(origin.clone());
+            }
+            origins.push(o);
+        }
+        let mut run = match &inputs.run {
+            serde_json::Value::Object(m) => m.clone(),
+            _ => serde_json::Map::new(),
+        };
+        run.insert("series".into(), serde_json::json!(origins));
+        let json = serde_json::to_vec_pretty(&run).expect("JSON serialises");
+        self.save_input(run_id, "run.json", &json)
+    }
+
+    /// What [`Store::save_inputs`] kept of a run.
+    pub fn saved_inputs(&self, run_id: &str) -> Result<SavedInputs> {
+        let meta = self.input(run_id, "run.json")?;
+        let bad = |why: String| StoreError::BadInputs {
+            run: run_id.into(),
+            why,
+        };
+        let mut run: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&meta).map_err(|e| bad(e.to_string()))?;
+        let origins: Vec<Vec<String>> = run
+            .remove("series")
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| bad(format!("series: {e}")))?
+            .unwrap_or_default();
+        let mut series = Vec::new();
+        for (g, group) in origins.into_iter().enumerate() {
+            let mut files = Vec::new();
+            for (i, origin) in group.into_iter().enumerate() {
+                files.push((origin, self.input(run_id, &format!("series-{g}-{i}"))?));
+            }
+            series.push(files);
+        }
+        Ok(SavedInputs {
+            series,
+            run: serde_json::Value::Object(run),
+        })
+    }
+
+    fn save_input(&self, run_id: &str, name: &str, bytes: &[u8]) -> Result<()> {
         let dir = self.artifact_dir(run_id).join("input");
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
             path: dir.clone(),
@@ -584,8 +645,7 @@ impl Store {
         write_atomic(&dir.join(name), bytes)
     }
 
-    /// A run's saved input (see [`Store::save_input`]).
-    pub fn input(&self, run_id: &str, name: &str) -> Result<Vec<u8>> {
+    fn input(&self, run_id: &str, name: &str) -> Result<Vec<u8>> {
         let p = self.artifact_dir(run_id).join("input").join(name);
         std::fs::read(&p).map_err(|e| StoreError::Io { path: p, source: e })
     }
@@ -1185,6 +1245,37 @@ mod tests {
             );
         }
         assert!(s.artifact("r1", "report.json").is_ok());
+    }
+
+    #[test]
+    fn saved_inputs_round_trip_in_the_input_layout() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        s.begin_run("r1", "2026-01-01T00:00:00Z", "s", 2, "default")
+            .unwrap();
+        let inputs = SavedInputs {
+            series: vec![
+                vec![("a.mbox".into(), b"one".to_vec())],
+                vec![
+                    ("dir/0001.patch".into(), b"two".to_vec()),
+                    ("dir/0002.patch".into(), b"three".to_vec()),
+                ],
+            ],
+            run: serde_json::json!({"job": {"text": "name: x"}, "cache": null}),
+        };
+        s.save_inputs("r1", &inputs).unwrap();
+        assert_eq!(s.saved_inputs("r1").unwrap(), inputs);
+        // The layout `harness resume` has always read: run.json names the files' origins.
+        let input = s.artifact_dir("r1").join("input");
+        assert_eq!(std::fs::read(input.join("series-1-1")).unwrap(), b"three");
+        let run: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(input.join("run.json")).unwrap()).unwrap();
+        assert_eq!(
+            run["series"],
+            serde_json::json!([["a.mbox"], ["dir/0001.patch", "dir/0002.patch"]])
+        );
+        assert_eq!(run["job"]["text"], "name: x");
+        assert!(matches!(s.saved_inputs("nope"), Err(StoreError::Io { .. })));
     }
 
     #[test]

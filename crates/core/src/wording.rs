@@ -6,17 +6,16 @@ use crate::report::{BisectRun, Culprit, Revert};
 impl Culprit {
     /// One line: "culprit: patch 4 \"subject\" (99.6%, 9 runs, verified)".
     pub fn describe(&self) -> String {
-        let who =
-            match self.candidates.as_slice() {
-                [0] => "culprit: none in the series, the base fails too".to_string(),
-                [k] => format!("culprit: patch {k} \"{}\"", self.subject),
-                g => format!(
+        let who = match self.candidates.as_slice() {
+            [0] => "culprit: none in the series, the base fails too".to_string(),
+            [k] => format!("culprit: patch {k} \"{}\"", self.subject),
+            g => format!(
                 "culprit: one of patches {} (untestable prefixes between them), likely {} \"{}\"",
-                g.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "),
+                numbers(g),
                 self.index,
                 self.subject
             ),
-            };
+        };
         format!(
             "{who} ({:.1}%{}, {} runs, {})",
             self.confidence * 100.0,
@@ -100,14 +99,16 @@ pub fn patches(group: &[usize]) -> String {
     match group {
         [0] => "the base".into(),
         [k] => format!("patch {k}"),
-        g => format!(
-            "one of patches {}",
-            g.iter()
-                .map(|k| k.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        g => format!("one of patches {}", numbers(g)),
     }
+}
+
+/// Patch numbers as a list: "2, 3".
+pub fn numbers(ks: &[usize]) -> String {
+    ks.iter()
+        .map(|k| k.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What a bisection run said, as the progress line puts it.

@@ -142,13 +142,7 @@ fn patches(list: &[usize]) -> String {
         [] => "none".into(),
         [0] => "the base".into(),
         [k] => format!("patch {k}"),
-        g => format!(
-            "patches {}",
-            g.iter()
-                .map(|k| k.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        g => format!("patches {}", harness_core::wording::numbers(g)),
     }
 }
 

@@ -210,13 +210,19 @@ impl Procs {
         self.forget(pid);
     }
 
-    /// Stop every registered process group, newest first.
+    /// Stop every registered process group, all at once: the polite ones get SIGTERM and one
+    /// shared grace period, then whatever is left (and the throw-away daemons) SIGKILL.
     pub fn stop_all(&self) {
         let entries: Vec<Entry> = std::mem::take(&mut *self.inner.lock().unwrap());
         for e in entries.iter().rev() {
             tracing::debug!(pid = e.pid, name = %e.name, "stopping");
-            terminate(e.pid, Duration::from_secs(3), e.kill_at_once);
         }
+        let groups: Vec<(i32, bool)> = entries
+            .iter()
+            .rev()
+            .map(|e| (e.pid, e.kill_at_once))
+            .collect();
+        terminate_all(&groups, Duration::from_secs(3));
     }
 
     pub fn live(&self) -> Vec<(i32, String)> {
@@ -253,19 +259,32 @@ fn alive(pid: i32) -> bool {
 
 /// Escalating stop of a process group: SIGTERM, wait up to `grace`, SIGKILL, wait for it to go.
 fn terminate(pid: i32, grace: Duration, kill_at_once: bool) {
-    if pid <= 0 {
-        return;
+    terminate_all(&[(pid, kill_at_once)], grace);
+}
+
+/// Escalating stop of several process groups (pid, kill at once) in parallel: SIGTERM to the
+/// polite ones, one shared wait of up to `grace` for them to go, SIGKILL to every group still
+/// there, one wait of up to 5 s. The whole stop takes at most `grace` + 5 s, however many.
+fn terminate_all(groups: &[(i32, bool)], grace: Duration) {
+    let groups: Vec<(i32, bool)> = groups.iter().copied().filter(|(p, _)| *p > 0).collect();
+    let termed: Vec<i32> = groups
+        .iter()
+        .filter(|(pid, at_once)| !at_once && kill_group(*pid, Signal::SIGTERM))
+        .map(|(pid, _)| *pid)
+        .collect();
+    wait_gone(&termed, grace, Duration::from_millis(20));
+    let pids: Vec<i32> = groups.iter().map(|(pid, _)| *pid).collect();
+    for &pid in &pids {
+        kill_group(pid, Signal::SIGKILL);
     }
-    if !kill_at_once && kill_group(pid, Signal::SIGTERM) {
-        let t = Instant::now();
-        while alive(pid) && t.elapsed() < grace {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    kill_group(pid, Signal::SIGKILL);
+    wait_gone(&pids, Duration::from_secs(5), Duration::from_millis(10));
+}
+
+/// Wait until none of `pids` is alive, or `limit` passed.
+fn wait_gone(pids: &[i32], limit: Duration, poll: Duration) {
     let t = Instant::now();
-    while alive(pid) && t.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
+    while pids.iter().any(|&p| alive(p)) && t.elapsed() < limit {
+        std::thread::sleep(poll);
     }
 }
 
@@ -273,4 +292,59 @@ fn terminate(pid: i32, grace: Duration, kill_at_once: bool) {
 pub fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process in its own group, registered; `ignore_term`: it shrugs SIGTERM off.
+    fn sleeper(procs: &Procs, ignore_term: bool, at_once: bool) -> i32 {
+        let mut c = command("sh", None);
+        let script = if ignore_term {
+            "trap '' TERM; sleep 30 & wait; sleep 30"
+        } else {
+            "sleep 30"
+        };
+        c.args(["-c", script]);
+        let child = procs.spawn("sleeper", c, at_once).unwrap();
+        let pid = child.id().unwrap() as i32;
+        // The registry owns it now (its Child is dropped without a kill).
+        drop(child);
+        pid
+    }
+
+    #[tokio::test]
+    async fn every_group_is_stopped_at_once_polite_ones_first() {
+        let procs = Procs::new();
+        let polite: Vec<i32> = (0..3).map(|_| sleeper(&procs, false, false)).collect();
+        let stubborn: Vec<i32> = (0..3).map(|_| sleeper(&procs, true, false)).collect();
+        let daemon = sleeper(&procs, false, true);
+        // Let the shells set their traps.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let t = Instant::now();
+        procs.stop_all();
+        let took = t.elapsed();
+        for pid in polite.iter().chain(&stubborn).chain([&daemon]) {
+            assert!(!alive(*pid), "{pid} still alive");
+        }
+        assert!(procs.live().is_empty());
+        // Three stubborn groups in parallel: one grace period (3 s), not three.
+        assert!(took < Duration::from_secs(6), "{took:?}");
+        assert!(
+            took >= Duration::from_secs(3),
+            "the grace period was skipped: {took:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_polite_stop_takes_no_grace() {
+        let procs = Procs::new();
+        let pid = sleeper(&procs, false, false);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let t = Instant::now();
+        procs.stop(pid, Duration::from_secs(3));
+        assert!(!alive(pid));
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    }
 }

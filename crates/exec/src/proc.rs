@@ -225,6 +225,45 @@ impl Procs {
         terminate_all(&groups, Duration::from_secs(3));
     }
 
+    /// Run a short command to completion where nothing can be awaited (a `Drop`, the sweep of
+    /// what a killed harness left): in its own process group, output captured, killed past
+    /// `timeout`. It never outlives the call, so it is not registered.
+    pub fn run_sync(program: &str, args: &[&str], timeout: Duration) -> Result<Output, ExecError> {
+        use std::os::unix::process::CommandExt;
+        let what = format!("{program} {}", args.join(" "));
+        let child = std::process::Command::new(program)
+            .args(args)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| ExecError::Spawn {
+                what: what.clone(),
+                source: e,
+            })?;
+        let pid = child.id() as i32;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(timeout) {
+            Ok(Ok(out)) => Ok(Output {
+                status: out.status,
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }),
+            Ok(Err(e)) => Err(ExecError::Spawn { what, source: e }),
+            Err(_) => {
+                kill_group(pid, Signal::SIGKILL);
+                Err(ExecError::Timeout {
+                    what,
+                    after: timeout,
+                })
+            }
+        }
+    }
+
     pub fn live(&self) -> Vec<(i32, String)> {
         self.inner
             .lock()
@@ -335,6 +374,29 @@ mod tests {
             took >= Duration::from_secs(3),
             "the grace period was skipped: {took:?}"
         );
+    }
+
+    #[test]
+    fn a_synchronous_run_captures_output_and_is_killed_past_its_deadline() {
+        let out = Procs::run_sync(
+            "sh",
+            &["-c", "echo out; echo err >&2; exit 3"],
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(
+            (out.stdout.as_str(), out.stderr.as_str()),
+            ("out\n", "err\n")
+        );
+        assert_eq!(out.status.code(), Some(3));
+        let t = Instant::now();
+        let e = Procs::run_sync("sleep", &["30"], Duration::from_millis(200)).unwrap_err();
+        assert!(matches!(e, ExecError::Timeout { .. }), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(matches!(
+            Procs::run_sync("/nonexistent/ip", &[], Duration::from_secs(1)),
+            Err(ExecError::Spawn { .. })
+        ));
     }
 
     #[tokio::test]

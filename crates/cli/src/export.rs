@@ -151,8 +151,49 @@ fn suites(r: &Report) -> Vec<Suite> {
         for (i, t) in attempts.iter().enumerate() {
             cases.extend(boot_cases(r, p.index, i + 1, t));
         }
+        // The base's own failures, once the series is known to fix them or to share them, are
+        // not failures of this run.
+        if p.index == 0 && (!r.fixes.is_empty() || !r.pre_existing.is_empty()) {
+            for c in &mut cases {
+                if let Some((msg, _)) = c.failure.take() {
+                    c.skipped = Some(format!("the base's own failure, not the series': {msg}"));
+                }
+            }
+        }
         out.push(Suite {
             name: format!("prefix {}: {}", p.index, p.subject),
+            cases,
+        });
+    }
+    if !r.fixes.is_empty() || !r.pre_existing.is_empty() {
+        let mut cases = Vec::new();
+        for f in &r.fixes {
+            cases.push(Case {
+                class: "whose".into(),
+                name: format!("fixes \"{}\"", f.signature),
+                seconds: 0.0,
+                failure: None,
+                skipped: None,
+                error: None,
+                console: None,
+            });
+            if !f.confident {
+                cases.last_mut().unwrap().skipped = Some(harness_core::fix::describe_fix(f));
+            }
+        }
+        for pe in &r.pre_existing {
+            cases.push(Case {
+                class: "whose".into(),
+                name: format!("pre-existing \"{}\"", pe.signature),
+                seconds: 0.0,
+                failure: None,
+                skipped: Some(harness_core::fix::describe_pre_existing(pe)),
+                error: None,
+                console: None,
+            });
+        }
+        out.push(Suite {
+            name: "whose failures".into(),
             cases,
         });
     }

@@ -323,6 +323,12 @@ mod tests {
     }
 
     #[test]
+    fn init_says_when_the_modules_under_test_load() {
+        let at = super::INIT.find(harness_proto::UNDER_TEST_MARKER).unwrap();
+        assert!(at < super::INIT.find("/lib/modules/run/").unwrap());
+    }
+
+    #[test]
     fn conf_quotes_values() {
         let c = super::guest_conf(&[("A", "x y".into()), ("B", "it's".into())]);
         assert_eq!(c, "A='x y'\nB='it'\\''s'\n");

@@ -534,7 +534,11 @@ async fn stages(
     }
     // Fix verification: a failure of the base that the tip did not show is settled with more
     // boots of the tip, until verified or the tip fails (core::fix says when it is enough).
-    if let (Some(&0), Some(&tip @ 1..)) = (tested.first(), tested.last()) {
+    let settle = match (tested.first(), tested.last()) {
+        (Some(&0), Some(&tip)) if tip > 0 => Some(tip),
+        _ => None,
+    };
+    if let Some(tip) = settle {
         let mut n = 0;
         loop {
             let a = harness_core::fix::assess(&st.prefixes, &st.findings);
@@ -798,9 +802,15 @@ impl Boot {
     }
 }
 
+/// Boots again of a guest that stopped before loading the modules under test.
+pub(crate) const MAX_EARLY_STALLS: u32 = 2;
+
 impl Rig<'_> {
-    /// Boot `built` (which is, or stands for, prefix `prefix`) once and run the job's workloads.
+    /// Boot `built` (which is, or stands for, prefix `prefix`) and run the job's workloads.
     /// `variant` names its initramfs (made once per variant), `console` its console artifact.
+    /// In distro-module mode a guest that fails before `/init` loads the modules under test
+    /// (a TCG or firmware hiccup in early boot: no code of the series ran) is booted again, at
+    /// most [`MAX_EARLY_STALLS`] times, and is an infrastructure error if it keeps failing so.
     pub async fn boot(
         &self,
         st: &State<'_>,
@@ -810,6 +820,48 @@ impl Rig<'_> {
         console: &str,
         what: &str,
     ) -> Result<Boot> {
+        let modular = matches!(self.kernel, Kernel::Distro { .. });
+        let mut n = 0;
+        loop {
+            let name = if n == 0 {
+                console.to_string()
+            } else {
+                format!("{}-early-retry-{n}.log", console.trim_end_matches(".log"))
+            };
+            let (mut boot, under_test_ran) = self
+                .boot_once(st, prefix, built, variant, &name, what)
+                .await?;
+            if !modular || under_test_ran || boot.result.verdict == Verdict::Pass {
+                return Ok(boot);
+            }
+            if n == MAX_EARLY_STALLS {
+                boot.result.verdict = Verdict::InfraError;
+                boot.result.infra = Some(format!(
+                    "the guest failed {} times before loading the modules under test (early boot, not the series)",
+                    n + 1
+                ));
+                return Ok(boot);
+            }
+            n += 1;
+            st.progress(
+                Phase::Guest,
+                format!(
+                    "{what}: the guest failed before loading the modules under test (no code of the series ran): booting again ({n}/{MAX_EARLY_STALLS})"
+                ),
+            );
+        }
+    }
+
+    /// One boot; also whether `/init` got as far as loading the modules under test.
+    async fn boot_once(
+        &self,
+        st: &State<'_>,
+        prefix: usize,
+        built: &Built,
+        variant: &str,
+        console: &str,
+        what: &str,
+    ) -> Result<(Boot, bool)> {
         let sink = st.sink;
         if let Some(rec) = st.take_replay(console, prefix, variant, self.artifacts) {
             st.progress(
@@ -822,11 +874,14 @@ impl Rig<'_> {
             for f in &rec.findings {
                 sink.emit(&Event::Finding { finding: f.clone() });
             }
-            return Ok(Boot {
-                messages: serde_json::from_value(rec.messages).unwrap_or_default(),
-                result: rec.result,
-                findings: rec.findings,
-            });
+            return Ok((
+                Boot {
+                    messages: serde_json::from_value(rec.messages).unwrap_or_default(),
+                    result: rec.result,
+                    findings: rec.findings,
+                },
+                true,
+            ));
         }
         let initrd = self.scratch.join(format!("run-{variant}.cpio"));
         if !initrd.exists() {
@@ -879,7 +934,9 @@ impl Rig<'_> {
                 .to_string(),
             requests: Some(req_tx),
         };
+        let mut under_test_ran = false;
         let mut on_line = |l: &str| {
+            under_test_ran |= l.contains(harness_proto::UNDER_TEST_MARKER);
             sink.emit(&Event::ConsoleLine {
                 prefix,
                 line: l.to_string(),
@@ -977,11 +1034,14 @@ impl Rig<'_> {
                 messages: serde_json::to_value(&run.messages).unwrap_or_default(),
             }),
         });
-        Ok(Boot {
-            result,
-            findings,
-            messages: run.messages,
-        })
+        Ok((
+            Boot {
+                result,
+                findings,
+                messages: run.messages,
+            },
+            under_test_ran,
+        ))
     }
 }
 

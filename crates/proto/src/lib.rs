@@ -18,6 +18,10 @@ pub const VERSION: u32 = 1;
 /// Every protocol line carries this marker, then one JSON object.
 pub const MARKER: &str = "HARNESS/1 ";
 
+/// What `/init` prints just before it loads the modules under test: a guest that fails before this
+/// line ran none of their code (distro-module mode), so its failure is the machine's, not the series'.
+pub const UNDER_TEST_MARKER: &str = "HARNESS: loading the modules under test";
+
 /// The kernel command-line parameter that names a guest boot (`harness.boot=p6-1`): the guest
 /// works in a CephFS directory of that name, one no other boot touched.
 pub const BOOT_ARG: &str = "harness.boot=";

@@ -145,6 +145,13 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
                 1,
                 "1: the eviction also blocklists the client (mds_session_blocklist_on_evict)",
             ),
+            (
+                "variant",
+                0,
+                0,
+                4,
+                "how the session is lost and the files shrunk (docs/workloads.md); 0: each in turn",
+            ),
         ],
     },
 ];

@@ -541,9 +541,13 @@ async fn stages(
     }
     // Fix verification: a failure of the base that the tip did not show is settled with more
     // boots of the tip, until verified or the tip fails (core::fix says when it is enough).
-    if let (Some(&0), Some(&tip)) = (tested.first(), tested.last()) {
+    let settle = match (tested.first(), tested.last()) {
+        (Some(&0), Some(&tip)) if tip > 0 => Some(tip),
+        _ => None,
+    };
+    if let Some(tip) = settle {
         let mut n = 0;
-        while tip > 0 {
+        loop {
             let a = harness_core::fix::assess(&st.prefixes, &st.findings);
             let boots = st.prefixes[tip].attempts.len() as u32;
             if !a.fixes.iter().any(|f| !f.confident) || boots >= job.check.max_boots {

@@ -325,7 +325,7 @@ mod tests {
     #[test]
     fn init_says_when_the_modules_under_test_load() {
         let at = super::INIT.find(harness_proto::UNDER_TEST_MARKER).unwrap();
-        assert!(at < super::INIT.find("/lib/modules/run/").unwrap());
+        assert!(at < super::INIT.find("insmod /lib/modules/run/").unwrap());
     }
 
     #[test]

@@ -82,19 +82,31 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
             if let Ok(f) = std::fs::File::open(p) {
                 ctx.check("fsync failed", f.sync_all());
             }
-            append(ctx, p, &content(ctx.seed, &format!("session-loss {n} dirty {i}"), len));
+            append(
+                ctx,
+                p,
+                &content(ctx.seed, &format!("session-loss {n} dirty {i}"), len),
+            );
         }
         let v = match variant {
             0 => n % VARIANTS + 1,
             v => v,
         };
-        note(&format!("session-loss: round {n}, variant {v}: {}", dirty()));
+        note(&format!(
+            "session-loss: round {n}, variant {v}: {}",
+            dirty()
+        ));
         if v != 4 {
             let mut kmsg = Kmsg::open();
             emit(&Msg::Request {
                 action: Action::EvictSession { blocklist },
             });
-            if wait_for(ctx, &mut kmsg, "closed our session", Duration::from_secs(30)) {
+            if wait_for(
+                ctx,
+                &mut kmsg,
+                "closed our session",
+                Duration::from_secs(30),
+            ) {
                 closed += 1;
             }
         }
@@ -130,17 +142,25 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
                 seen.push(read.unwrap_or(u64::MAX));
                 ctx.op(1);
             }
-            note(&format!("session-loss: round {n}, variant {v}: first client sees sizes {seen:?}"));
+            note(&format!(
+                "session-loss: round {n}, variant {v}: first client sees sizes {seen:?}"
+            ));
             for _ in 0..3 {
                 let _ = std::fs::write("/proc/sys/vm/drop_caches", "2");
                 ctx.op(1);
             }
-            note(&format!("session-loss: round {n}, variant {v}: sync ({})", dirty()));
+            note(&format!(
+                "session-loss: round {n}, variant {v}: sync ({})",
+                dirty()
+            ));
             let t = Instant::now();
             unsafe { libc::sync() };
             sync_ms = sync_ms.max(t.elapsed().as_millis() as u64);
             ctx.op(1);
-            note(&format!("session-loss: round {n}, variant {v}: synced ({})", dirty()));
+            note(&format!(
+                "session-loss: round {n}, variant {v}: synced ({})",
+                dirty()
+            ));
             for p in &names {
                 check_len(ctx, &second(p), truncate_kib << 10);
             }

@@ -58,11 +58,10 @@ fn boot_cases(r: &Report, k: usize, n: usize, t: &TestResult) -> Vec<Case> {
         .collect();
     let mut cases = Vec::new();
     for w in &t.workloads {
-        let during = format!("workload {}", w.name);
         let found: Vec<&Finding> = mine
             .iter()
             .copied()
-            .filter(|f| f.during.as_deref() == Some(during.as_str()))
+            .filter(|f| f.workload() == Some(w.name.as_str()))
             .collect();
         let failure = if !found.is_empty() {
             Some((found[0].title.clone(), excerpts(&found)))
@@ -81,22 +80,15 @@ fn boot_cases(r: &Report, k: usize, n: usize, t: &TestResult) -> Vec<Case> {
             console: Some(t.console.clone()),
         });
     }
-    let ran: Vec<String> = t
-        .workloads
-        .iter()
-        .map(|w| format!("workload {}", w.name))
-        .collect();
+    let ran: Vec<&str> = t.workloads.iter().map(|w| w.name.as_str()).collect();
     let elsewhere: Vec<&Finding> = mine
         .iter()
         .copied()
         .filter(|f| f.kind != FindingKind::Hazard)
-        .filter(|f| f.during.as_ref().is_none_or(|d| !ran.contains(d)))
+        .filter(|f| f.workload().is_none_or(|w| !ran.contains(&w)))
         .collect();
-    let error = (t.verdict == Verdict::InfraError).then(|| {
-        t.infra
-            .clone()
-            .unwrap_or_else(|| format!("guest run could not be completed ({:?})", t.exit))
-    });
+    let error = (t.verdict == Verdict::InfraError)
+        .then(|| t.infra.clone().unwrap_or_else(|| t.exit.incomplete()));
     if !elsewhere.is_empty() || error.is_some() || t.workloads.is_empty() {
         cases.push(Case {
             class,
@@ -104,9 +96,7 @@ fn boot_cases(r: &Report, k: usize, n: usize, t: &TestResult) -> Vec<Case> {
             seconds: t.seconds,
             failure: match elsewhere.first() {
                 Some(f) => Some((f.title.clone(), excerpts(&elsewhere))),
-                None if t.verdict == Verdict::Fail => {
-                    Some((format!("guest exit: {:?}", t.exit), String::new()))
-                }
+                None if t.verdict == Verdict::Fail => Some((t.exit.signature(), String::new())),
                 None => None,
             },
             skipped: None,
@@ -161,8 +151,49 @@ fn suites(r: &Report) -> Vec<Suite> {
         for (i, t) in attempts.iter().enumerate() {
             cases.extend(boot_cases(r, p.index, i + 1, t));
         }
+        // The base's own failures, once the series is known to fix them or to share them, are
+        // not failures of this run.
+        if p.index == 0 && (!r.fixes.is_empty() || !r.pre_existing.is_empty()) {
+            for c in &mut cases {
+                if let Some((msg, _)) = c.failure.take() {
+                    c.skipped = Some(format!("the base's own failure, not the series': {msg}"));
+                }
+            }
+        }
         out.push(Suite {
             name: format!("prefix {}: {}", p.index, p.subject),
+            cases,
+        });
+    }
+    if !r.fixes.is_empty() || !r.pre_existing.is_empty() {
+        let mut cases = Vec::new();
+        for f in &r.fixes {
+            cases.push(Case {
+                class: "whose".into(),
+                name: format!("fixes \"{}\"", f.signature),
+                seconds: 0.0,
+                failure: None,
+                skipped: None,
+                error: None,
+                console: None,
+            });
+            if !f.confident {
+                cases.last_mut().unwrap().skipped = Some(harness_core::fix::describe_fix(f));
+            }
+        }
+        for pe in &r.pre_existing {
+            cases.push(Case {
+                class: "whose".into(),
+                name: format!("pre-existing \"{}\"", pe.signature),
+                seconds: 0.0,
+                failure: None,
+                skipped: Some(harness_core::fix::describe_pre_existing(pe)),
+                error: None,
+                console: None,
+            });
+        }
+        out.push(Suite {
+            name: "whose failures".into(),
             cases,
         });
     }
@@ -174,7 +205,7 @@ fn suites(r: &Report) -> Vec<Suite> {
             failure: (c.index > 0).then(|| {
                 (
                     c.describe(),
-                    harness_core::report::bisect_text(c, &r.bisection, r.revert.as_ref()),
+                    harness_core::wording::bisect_text(c, &r.bisection, r.revert.as_ref()),
                 )
             }),
             skipped: None,
@@ -370,7 +401,9 @@ mod tests {
                 time: None,
                 prefix: Some(1),
                 console: Some("console-prefix-1.log".into()),
-                during: Some("workload iput-stress".into()),
+                during: Some(harness_core::finding::During::Workload(
+                    "iput-stress".into(),
+                )),
             }],
             coverage: vec![],
             phases: vec![],

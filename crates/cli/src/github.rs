@@ -6,7 +6,8 @@ use std::path::Path;
 use harness_core::report::Report;
 use harness_github::{Config, Target, Token};
 
-use crate::{Fail, GithubArgs};
+use crate::args::GithubArgs;
+use crate::exit::Fail;
 
 /// A configured GitHub client and the dashboard base URL its links use.
 pub struct Client {
@@ -27,7 +28,7 @@ pub fn take_token_from_env() {
 
 /// The token from `$env`, else from `file`; a clear error when neither gives one.
 pub fn token(env: &str, file: Option<&Path>) -> Result<Token, Fail> {
-    let bad = |e: harness_github::GithubError| Fail(crate::exit::BAD_INPUT, e.into());
+    let bad = |e: harness_github::GithubError| Fail::BadInput(e.into());
     let value = match (env, TAKEN.get()) {
         ("GITHUB_TOKEN", Some(v)) => v.clone(),
         _ => std::env::var_os(env),
@@ -41,10 +42,9 @@ pub fn token(env: &str, file: Option<&Path>) -> Result<Token, Fail> {
         .filter(|p| p.is_file());
     match file.map(Path::to_path_buf).or(credential) {
         Some(f) => Token::from_file(&f).map_err(bad),
-        None => Err(Fail(
-            crate::exit::BAD_INPUT,
-            anyhow::anyhow!("github: no token: set ${env} or give a token file"),
-        )),
+        None => Err(Fail::BadInput(anyhow::anyhow!(
+            "github: no token: set ${env} or give a token file"
+        ))),
     }
 }
 
@@ -54,7 +54,7 @@ pub fn client(
     token: Token,
     dashboard: Option<String>,
 ) -> Result<Client, Fail> {
-    let cfg = Config::new(api, repo, token).map_err(|e| Fail(crate::exit::BAD_INPUT, e.into()))?;
+    let cfg = Config::new(api, repo, token).map_err(|e| Fail::BadInput(e.into()))?;
     Ok(Client { cfg, dashboard })
 }
 
@@ -67,10 +67,9 @@ pub fn for_test(a: &GithubArgs) -> Result<Option<(Client, Target)>, Fail> {
         (Some(sha), _) => Target::Commit { sha: sha.clone() },
         (None, Some(number)) => Target::PullRequest { number },
         (None, None) => {
-            return Err(Fail(
-                crate::exit::USAGE,
-                anyhow::anyhow!("--github-repo needs --github-commit SHA or --github-pr N"),
-            ))
+            return Err(Fail::Usage(anyhow::anyhow!(
+                "--github-repo needs --github-commit SHA or --github-pr N"
+            )))
         }
     };
     let token = token("GITHUB_TOKEN", a.github_token_file.as_deref())?;
@@ -98,6 +97,6 @@ pub fn post(rt: &tokio::runtime::Runtime, c: &Client, report: &Report, target: &
             c.cfg.repo,
             p.url.unwrap_or_else(|| format!("(id {})", p.id))
         ),
-        Err(e) => eprintln!("harness: github: {what}: {}", crate::chain(&e.into())),
+        Err(e) => eprintln!("harness: github: {what}: {}", crate::exit::chain(&e.into())),
     }
 }

@@ -10,9 +10,13 @@ use harness_core::job::Suite;
 use harness_core::nightly::{self, JobOutcome, Summary};
 use harness_core::report::Report;
 use harness_github::{Change, IssueAction, Regression, Target};
-use harness_store::{NightlyRow, Store, SuiteSource};
+use harness_store::{NightlyRow, RunStatus, Store, SuiteSource};
 
-use crate::{bad_input, execute, exit, github, prepare, Fail, Outputs, Overrides, SeriesArgs};
+use crate::args::SeriesArgs;
+use crate::cmd::run::{execute, Outputs};
+use crate::exit::{self, bad_input, Fail};
+use crate::github;
+use crate::prepare::{prepare, Overrides};
 
 pub fn run(results: &Path, suite_path: &Path, cache: Option<PathBuf>) -> Result<u8, Fail> {
     let text = std::fs::read_to_string(suite_path)
@@ -36,7 +40,7 @@ pub fn resume(results: &Path, id: &str) -> Result<u8, Fail> {
     let store = Store::open(results)?;
     let row = store.claim_nightly_resume(id).map_err(bad_input)?;
     let Some(source) = row.suite_source.clone() else {
-        store.finish_nightly(id, "interrupted", &serde_json::Value::Null)?;
+        store.finish_nightly(id, RunStatus::Interrupted, None)?;
         return Err(bad_input(anyhow::anyhow!(
             "nightly {id} kept no suite (it was started by an older harness)"
         )));
@@ -96,10 +100,7 @@ fn run_suite(
         }
     };
     let previous = store.previous_nightly(&suite.name, &id)?;
-    let prev_summary: Option<Summary> = previous
-        .as_ref()
-        .and_then(|n| n.summary.clone())
-        .and_then(|v| serde_json::from_value(v).ok());
+    let prev_summary: Option<Summary> = previous.as_ref().and_then(|n| n.summary.clone());
     eprintln!(
         "harness: {} {id} of suite {}: {} job(s); compared with {}",
         if resumed.is_some() {
@@ -130,7 +131,7 @@ fn run_suite(
         let hazards_fail = prep.job.probes.hazards_fail;
         let before = earlier.iter().find(|r| r.job == job);
         let done = match before {
-            Some(r) if r.status == "finished" => store.report(&r.id).ok(),
+            Some(r) if r.status == RunStatus::Finished => store.report(&r.id).ok(),
             _ => None,
         };
         let (c, report) = if let Some(report) = done {
@@ -138,26 +139,29 @@ fn run_suite(
                 "harness: nightly job {job}: run {} finished before",
                 report.run_id
             );
-            (crate::verdict_code(report.verdict), Some(report))
+            (crate::exit::verdict_code(report.verdict), Some(report))
         } else {
             let out = Outputs {
                 nightly: Some(id.clone()),
                 ..Outputs::default()
             };
             let again = before
-                .filter(|r| r.status == "interrupted")
+                .filter(|r| r.status == RunStatus::Interrupted)
                 .map(|r| r.id.as_str());
             match execute(results, prep, again, &out) {
                 Ok((exit::INTERRUPTED, None)) => {
                     let partial = nightly::compare(&suite.name, prev_summary.as_ref(), outcomes);
-                    store.finish_nightly(&id, "interrupted", &serde_json::to_value(&partial)?)?;
+                    store.finish_nightly(&id, RunStatus::Interrupted, Some(&partial))?;
                     eprintln!("harness: `harness resume {id}` finishes the nightly");
                     return Ok(exit::INTERRUPTED);
                 }
                 Ok(r) => r,
-                Err(Fail(c, e)) => {
-                    eprintln!("harness: nightly job {job}: {}", crate::chain(&e));
-                    (c, None)
+                Err(f) => {
+                    eprintln!(
+                        "harness: nightly job {job}: {}",
+                        crate::exit::chain(f.error())
+                    );
+                    (f.process_exit_code(), None)
                 }
             }
         };
@@ -180,7 +184,7 @@ fn run_suite(
     }
     let mut summary = nightly::compare(&suite.name, prev_summary.as_ref(), outcomes);
     summary.previous = previous.map(|p| p.id);
-    store.finish_nightly(&id, "finished", &serde_json::to_value(&summary)?)?;
+    store.finish_nightly(&id, RunStatus::Finished, Some(&summary))?;
     print_summary(&id, &summary);
     if let Some(c) = &gh {
         report_to_github(c, &suite, &summary, &reports);
@@ -261,7 +265,7 @@ fn report_to_github(c: &github::Client, suite: &Suite, s: &Summary, reports: &[O
                         Ok(IssueAction::Nothing) => {}
                         Err(e) => eprintln!(
                             "harness: github: issue for \"{sig}\": {}",
-                            crate::chain(&e.into())
+                            crate::exit::chain(&e.into())
                         ),
                     }
                 }

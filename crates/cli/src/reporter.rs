@@ -71,7 +71,7 @@ impl Terminal {
 }
 
 impl EventSink for Terminal {
-    fn emit(&self, event: &Event) {
+    fn emit(&self, _elapsed: f64, event: &Event) {
         match event {
             Event::RunStarted {
                 run_id,
@@ -177,7 +177,7 @@ pub struct Recorder<'a> {
 }
 
 impl EventSink for Recorder<'_> {
-    fn emit(&self, event: &Event) {
+    fn emit(&self, elapsed: f64, event: &Event) {
         if let Event::Attempt { record } = event {
             if let Err(e) = self
                 .store
@@ -192,6 +192,6 @@ impl EventSink for Recorder<'_> {
                 ));
             }
         }
-        self.terminal.emit(event);
+        self.terminal.emit(elapsed, event);
     }
 }

@@ -26,6 +26,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod policy;
+
 /// The rates the posterior is kept on.
 pub const RATES: [f64; 12] = [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 
@@ -456,10 +458,10 @@ impl Bisection {
 /// findings. `None`: the run could not be completed (an infrastructure error); retry it.
 pub fn classify(
     signature: &str,
-    verdict: crate::report::Verdict,
+    verdict: crate::verdict::Verdict,
     titles: &[String],
 ) -> Option<Outcome> {
-    use crate::report::Verdict;
+    use crate::verdict::Verdict;
     if titles.iter().any(|t| t == signature) {
         return Some(Outcome::Fail);
     }
@@ -725,7 +727,7 @@ mod tests {
 
     #[test]
     fn runs_classify_by_signature() {
-        use crate::report::Verdict;
+        use crate::verdict::Verdict;
         let sig = "WARNING in ceph_unlink".to_string();
         let other = "INFO: task hung in ceph_sync_fs".to_string();
         assert_eq!(

@@ -103,28 +103,8 @@ pub enum Event {
     },
 }
 
-/// Anything that consumes events. Implementations must be cheap: they are called inline.
+/// Anything that consumes events, each with `elapsed`: seconds since the run started (its
+/// `RunStarted`). Implementations must be cheap: they are called inline.
 pub trait EventSink: Send + Sync {
-    fn emit(&self, event: &Event);
-}
-
-/// Fans one event out to several sinks.
-pub struct Fanout(pub Vec<Box<dyn EventSink>>);
-
-impl EventSink for Fanout {
-    fn emit(&self, event: &Event) {
-        for s in &self.0 {
-            s.emit(event);
-        }
-    }
-}
-
-/// A sink that keeps every event; for tests.
-#[derive(Default)]
-pub struct Recorder(pub std::sync::Mutex<Vec<Event>>);
-
-impl EventSink for Recorder {
-    fn emit(&self, event: &Event) {
-        self.0.lock().unwrap().push(event.clone());
-    }
+    fn emit(&self, elapsed: f64, event: &Event);
 }

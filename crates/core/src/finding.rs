@@ -92,5 +92,84 @@ pub struct Finding {
     pub console: Option<String>,
     /// What the guest was doing when it appeared: `boot`, `workload NAME` or `shutdown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub during: Option<String>,
+    pub during: Option<During>,
+}
+
+impl Finding {
+    /// The workload that was running when it appeared, if one was.
+    pub fn workload(&self) -> Option<&str> {
+        match &self.during {
+            Some(During::Workload(w)) => Some(w),
+            _ => None,
+        }
+    }
+}
+
+/// What the guest was doing: booting, running a workload, or shutting down. Serialised as the
+/// words `boot`, `workload NAME`, `shutdown` (the report contract).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum During {
+    Boot,
+    Workload(String),
+    Shutdown,
+}
+
+impl During {
+    pub fn parse(s: &str) -> Option<During> {
+        match s {
+            "boot" => Some(During::Boot),
+            "shutdown" => Some(During::Shutdown),
+            _ => s
+                .strip_prefix("workload ")
+                .map(|w| During::Workload(w.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for During {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            During::Boot => f.write_str("boot"),
+            During::Workload(w) => write!(f, "workload {w}"),
+            During::Shutdown => f.write_str("shutdown"),
+        }
+    }
+}
+
+impl Serialize for During {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for During {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        During::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown guest phase `{s}`")))
+    }
+}
+
+#[cfg(test)]
+mod during_tests {
+    use super::*;
+
+    #[test]
+    fn during_keeps_its_words() {
+        for (d, s) in [
+            (During::Boot, "boot"),
+            (
+                During::Workload("iput-stress".into()),
+                "workload iput-stress",
+            ),
+            (During::Shutdown, "shutdown"),
+        ] {
+            assert_eq!(serde_json::to_string(&d).unwrap(), format!("\"{s}\""));
+            assert_eq!(
+                serde_json::from_str::<During>(&format!("\"{s}\"")).unwrap(),
+                d
+            );
+        }
+        assert!(serde_json::from_str::<During>("\"nap\"").is_err());
+    }
 }

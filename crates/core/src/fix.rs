@@ -12,8 +12,6 @@
 
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
-
 use crate::finding::{Finding, FindingKind};
 use crate::report::{PrefixResult, TestResult, Verdict};
 
@@ -22,35 +20,7 @@ pub const CONFIDENCE: f64 = 0.99;
 /// Boots of the tip the check may add to reach [`CONFIDENCE`], unless the job says otherwise.
 pub const MAX_BOOTS: u32 = 20;
 
-/// A failure of the base that the series makes go away.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Fix {
-    pub signature: String,
-    /// Base boots that showed it, of all base boots.
-    pub base_failures: u32,
-    pub base_boots: u32,
-    /// Clean tip boots, of all tip boots (none showed the signature).
-    pub tip_passes: u32,
-    pub tip_boots: u32,
-    /// Probability that a tip still carrying the bug would have failed at least once.
-    pub confidence: f64,
-    /// `confidence` reached [`CONFIDENCE`].
-    pub confident: bool,
-    /// The first prefix from which every tested prefix passes (the fixing patch), when the
-    /// prefixes around it were tested.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from_prefix: Option<usize>,
-}
-
-/// A failure the tip shares with the base: there before the series, not its doing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PreExisting {
-    pub signature: String,
-    pub base_failures: u32,
-    pub base_boots: u32,
-    pub tip_failures: u32,
-    pub tip_boots: u32,
-}
+pub use crate::report::{Fix, PreExisting};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Assessment {
@@ -91,7 +61,7 @@ pub fn boots_needed(rate: f64) -> u32 {
 
 /// The signature of a failure that no finding names.
 pub fn exit_signature(t: &TestResult) -> String {
-    format!("guest exit: {:?}", t.exit)
+    t.exit.signature()
 }
 
 /// The signatures one boot showed (hazards are measurements, not failures).

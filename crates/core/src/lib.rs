@@ -4,18 +4,27 @@
 //! no socket. The executor (`harness-exec`) does the I/O and feeds results back in.
 
 pub mod bisect;
+pub mod boot;
+pub mod coverage;
+pub mod decide;
+pub mod diff;
 pub mod event;
 pub mod finding;
 pub mod fix;
 pub mod health;
 pub mod job;
+pub mod modules;
 pub mod nightly;
+pub mod plan;
 pub mod probe;
 pub mod report;
 pub mod series;
 pub mod text;
+pub mod verdict;
+pub mod wording;
 
 pub use event::{Event, EventSink, Phase};
 pub use finding::{Finding, FindingKind};
-pub use report::{PrefixResult, Report, TestResult, Verdict};
+pub use report::{PrefixResult, Report, TestResult};
 pub use series::{Patch, Series};
+pub use verdict::{GuestExit, Verdict};

@@ -25,15 +25,8 @@ pub fn signatures(report: &Report, hazards_fail: bool) -> Vec<String> {
                 }
             }
             if out.is_empty() && report.verdict == Verdict::Fail {
-                // A failure without a finding is named by the verdict's reason ("guest exit: ...").
-                out.push(
-                    report
-                        .reason
-                        .split("; culprit")
-                        .next()
-                        .unwrap_or("")
-                        .to_string(),
-                );
+                // A failure without a finding is named by its verdict's reason ("guest exit: ...").
+                out.push(report.verdict_reason().to_string());
             }
         }
     }
@@ -224,7 +217,15 @@ mod tests {
         assert!(signatures(&r, false).is_empty());
         r.verdict = Verdict::Fail;
         r.findings.clear();
-        r.reason = "guest exit: Panic; culprit: patch 1".into();
+        let culprit: crate::report::Culprit = serde_json::from_value(serde_json::json!({
+            "index": 1, "subject": "x", "signature": "guest exit: Panic", "candidates": [1],
+            "confidence": 0.997, "confident": true, "verified": true, "rate": 1.0,
+            "runs": 4, "rounds": 4, "found_after_s": 10.0
+        }))
+        .unwrap();
+        r.reason = format!("guest exit: Panic; {}", culprit.describe());
+        assert!(r.reason.contains("; culprit: patch 1"));
+        r.culprit = Some(culprit);
         assert_eq!(signatures(&r, false), vec!["guest exit: Panic"]);
     }
 }

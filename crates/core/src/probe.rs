@@ -29,12 +29,9 @@ pub fn changed_lines(diff: &str) -> BTreeMap<String, Vec<u32>> {
         } else if l.starts_with("diff --git ") {
             in_hunk = false;
             file = None;
-        } else if let Some(h) = l.strip_prefix("@@ ") {
-            // "@@ -a,b +c,d @@ context"
-            new_line = h
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix('+'))
-                .and_then(|w| w.split(',').next()?.parse().ok())
+        } else if l.starts_with("@@ ") {
+            new_line = crate::diff::HunkHeader::parse(l)
+                .map(|h| h.new_start as u32)
                 .unwrap_or(0);
             in_hunk = true;
         } else if in_hunk {
@@ -140,13 +137,12 @@ pub fn probe_module(path: &str, modular: bool) -> Option<Option<String>> {
     if !modular {
         return Some(None);
     }
-    if path.starts_with("fs/ceph/") {
-        Some(Some("ceph".into()))
-    } else if path.starts_with("net/ceph/") {
-        Some(Some("libceph".into()))
-    } else {
-        Some(None)
-    }
+    Some(
+        crate::modules::MODULES
+            .iter()
+            .find(|(dir, _)| path.starts_with(dir))
+            .map(|(_, module)| module.to_string()),
+    )
 }
 
 /// The report's coverage of one patch.

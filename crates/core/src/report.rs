@@ -3,62 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::finding::Finding;
-
-/// The outcome of a run. Kernel failures are verdicts; only `InfraError` is the harness's own trouble.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Pass,
-    Fail,
-    ApplyFailed,
-    BuildFailed,
-    InfraError,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "fail",
-            Verdict::ApplyFailed => "apply-failed",
-            Verdict::BuildFailed => "build-failed",
-            Verdict::InfraError => "infra-error",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Verdict> {
-        Some(match s {
-            "pass" => Verdict::Pass,
-            "fail" => Verdict::Fail,
-            "apply-failed" => Verdict::ApplyFailed,
-            "build-failed" => Verdict::BuildFailed,
-            "infra-error" => Verdict::InfraError,
-            _ => return None,
-        })
-    }
-}
-
-impl std::fmt::Display for Verdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How a guest run ended, as told by the guest exit protocol and the host's deadlines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum GuestExit {
-    /// The workload finished and reported success (isa-debug-exit 0 → QEMU status 1).
-    Ok,
-    /// The workload finished and reported failure (isa-debug-exit 1 → QEMU status 3).
-    WorkloadFailed,
-    /// The kernel panicked (QEMU exited 0 because of `panic=-1` + `-no-reboot`).
-    Panic,
-    /// The host deadline passed; the guest was killed.
-    Timeout,
-    /// QEMU exited in a way the protocol does not define.
-    Unexpected,
-}
+pub use crate::verdict::{GuestExit, Verdict};
 
 /// The result of testing one prefix in a guest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,10 +136,10 @@ pub struct Report {
     pub revert: Option<Revert>,
     /// Failures of the base the series makes go away (the base and the tip booted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fixes: Vec<crate::fix::Fix>,
+    pub fixes: Vec<Fix>,
     /// Failures the tip shares with the base: not the series' doing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pre_existing: Vec<crate::fix::PreExisting>,
+    pub pre_existing: Vec<PreExisting>,
     /// Guest boots taken over from before an interruption (`harness resume`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub replayed: u32,
@@ -231,98 +176,6 @@ pub struct Culprit {
     pub skipped: Vec<usize>,
     /// Seconds from the start of the run to the verified answer.
     pub found_after_s: f64,
-}
-
-impl Culprit {
-    /// One line: "culprit: patch 4 \"subject\" (99.6%, 9 runs, verified)".
-    pub fn describe(&self) -> String {
-        let who =
-            match self.candidates.as_slice() {
-                [0] => "culprit: none in the series, the base fails too".to_string(),
-                [k] => format!("culprit: patch {k} \"{}\"", self.subject),
-                g => format!(
-                "culprit: one of patches {} (untestable prefixes between them), likely {} \"{}\"",
-                g.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "),
-                self.index,
-                self.subject
-            ),
-            };
-        format!(
-            "{who} ({:.1}%{}, {} runs, {})",
-            self.confidence * 100.0,
-            if self.confident {
-                ""
-            } else {
-                ", below the stated confidence: a best guess"
-            },
-            self.runs,
-            if self.verified {
-                "verified"
-            } else {
-                "not verified"
-            }
-        )
-    }
-}
-
-/// The bisection as a maintainer reads it (`bisect-report.txt`).
-pub fn bisect_text(c: &Culprit, runs: &[BisectRun], revert: Option<&Revert>) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let _ = writeln!(s, "signature: {}", c.signature);
-    let _ = writeln!(s, "{}", c.describe());
-    let _ = writeln!(
-        s,
-        "estimated reproduction rate {:.2}; {} runs in {} rounds",
-        c.rate, c.runs, c.rounds
-    );
-    if !c.skipped.is_empty() {
-        let k: Vec<String> = c.skipped.iter().map(|k| k.to_string()).collect();
-        let _ = writeln!(
-            s,
-            "skipped prefixes (do not build or boot): {}",
-            k.join(", ")
-        );
-    }
-    let _ = writeln!(s, "\nruns:");
-    for (i, r) in runs.iter().enumerate() {
-        let _ = writeln!(
-            s,
-            "  {:>3}. prefix {:>3}{} {:<10} {:>5.0}s  {}  {}",
-            i + 1,
-            r.prefix,
-            if r.verify { " verify" } else { "       " },
-            format!("{:?}", r.outcome).to_lowercase(),
-            r.seconds,
-            r.console,
-            r.signatures.join(" | ")
-        );
-    }
-    if let Some(r) = revert {
-        let _ = writeln!(s, "\nrevert:");
-        for t in [&r.without_culprit, &r.whole_series] {
-            let _ = writeln!(
-                s,
-                "  {}: {} ({} clean runs, {:.1}% sure a variant with the bug would have failed){}{}",
-                t.what,
-                t.verdict,
-                t.runs,
-                t.confidence * 100.0,
-                t.file.as_ref().map(|f| format!(", {f}")).unwrap_or_default(),
-                t.note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
-            );
-        }
-        match (&r.revert_patch, &r.revert_note) {
-            (Some(f), _) => {
-                let _ = writeln!(s, "  git revert of the culprit on the full series: {f}");
-            }
-            (None, Some(n)) => {
-                let _ = writeln!(s, "  {n}");
-            }
-            _ => {}
-        }
-    }
-    s
 }
 
 /// One guest run made by the bisection.
@@ -392,237 +245,49 @@ pub struct RevertTest {
 }
 
 impl Report {
-    /// The verdict of a run from its prefix results: the first failing stage decides. Hazard
-    /// findings fail it only with `hazards_fail`. The base's own failures (prefix 0) and failures
-    /// the tip shares with it (`fix.pre_existing`) are not the series' doing; with `expect_fix`,
-    /// the base must fail with that signature and the tip must be verified free of it.
-    pub fn decide(
-        prefixes: &[PrefixResult],
-        findings: &[Finding],
-        hazards_fail: bool,
-        fix: &crate::fix::Assessment,
-        expect_fix: Option<&str>,
-    ) -> (Verdict, String) {
-        if let Some(p) = prefixes.iter().find(|p| !p.applied && p.index > 0) {
-            return (
-                Verdict::ApplyFailed,
-                format!("patch {} does not apply: {}", p.index, p.subject),
-            );
+    /// The one-line reason of a verdict with the culprit's line after it (the `reason` field).
+    pub fn reason_with_culprit(reason: &str, culprit: Option<&Culprit>) -> String {
+        match culprit {
+            Some(c) => format!("{reason}; {}", c.describe()),
+            None => reason.to_string(),
         }
-        if let Some(p) = prefixes.iter().find(|p| p.built == Some(false)) {
-            let what = if p.index == 0 {
-                "the base".to_string()
-            } else {
-                format!("prefix {} ({})", p.index, p.subject)
-            };
-            return (Verdict::BuildFailed, format!("{what} does not build"));
-        }
-        let tested: Vec<&TestResult> = prefixes.iter().filter_map(|p| p.test.as_ref()).collect();
-        if let Some(t) = tested.iter().find(|t| t.verdict == Verdict::InfraError) {
-            return (
-                Verdict::InfraError,
-                t.infra
-                    .clone()
-                    .unwrap_or_else(|| format!("guest run could not be completed ({:?})", t.exit)),
-            );
-        }
-        let not_series = fix.not_series();
-        // The base's failures are its own once a prefix of the series was booted too.
-        let series_tested = prefixes.iter().any(|p| p.index > 0 && p.test.is_some());
-        let blamed = |k: Option<usize>| !series_tested || k != Some(0);
-        if let Some(f) = findings.iter().find(|f| {
-            (hazards_fail || f.kind != crate::finding::FindingKind::Hazard)
-                && blamed(f.prefix)
-                && !not_series.contains(f.title.as_str())
-        }) {
-            return (Verdict::Fail, f.title.clone());
-        }
-        // A failure no finding names, at a prefix of the series.
-        for p in prefixes.iter().filter(|p| blamed(Some(p.index))) {
-            let boots: Vec<&TestResult> = if p.attempts.is_empty() {
-                p.test.iter().collect()
-            } else {
-                p.attempts.iter().collect()
-            };
-            for t in boots.into_iter().filter(|t| t.verdict == Verdict::Fail) {
-                let sigs = crate::fix::boot_signatures(t, findings);
-                if sigs.iter().all(|s| !not_series.contains(s.as_str())) {
-                    if let Some(s) = sigs.into_iter().next() {
-                        return (Verdict::Fail, s);
-                    }
-                }
-            }
-        }
-        if tested.is_empty() {
-            return (Verdict::InfraError, "no prefix was tested".into());
-        }
-        if let Some(why) = expect_fix.and_then(|s| crate::fix::expectation(fix, prefixes, s)) {
-            return (Verdict::Fail, why);
-        }
-        let mut reason = "console clean, workload ok".to_string();
-        for f in &fix.fixes {
-            reason = format!("{reason}; {}", crate::fix::describe_fix(f));
-        }
-        for p in &fix.pre_existing {
-            reason = format!("{reason}; {}", crate::fix::describe_pre_existing(p));
-        }
-        (Verdict::Pass, reason)
+    }
+
+    /// The verdict's own reason, without the culprit's line `reason` carries.
+    pub fn verdict_reason(&self) -> &str {
+        self.culprit
+            .as_ref()
+            .and_then(|c| self.reason.strip_suffix(&format!("; {}", c.describe())))
+            .unwrap_or(&self.reason)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::finding::FindingKind;
+/// A failure of the base that the series makes go away.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fix {
+    pub signature: String,
+    /// Base boots that showed it, of all base boots.
+    pub base_failures: u32,
+    pub base_boots: u32,
+    /// Clean tip boots, of all tip boots (none showed the signature).
+    pub tip_passes: u32,
+    pub tip_boots: u32,
+    /// Probability that a tip still carrying the bug would have failed at least once.
+    pub confidence: f64,
+    /// `confidence` reached [`crate::fix::CONFIDENCE`].
+    pub confident: bool,
+    /// The first prefix from which every tested prefix passes (the fixing patch), when the
+    /// prefixes around it were tested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_prefix: Option<usize>,
+}
 
-    fn none() -> crate::fix::Assessment {
-        Default::default()
-    }
-
-    fn prefix(
-        index: usize,
-        applied: bool,
-        built: Option<bool>,
-        test: Option<(Verdict, GuestExit)>,
-    ) -> PrefixResult {
-        let mut p = PrefixResult::new(index, format!("patch {index}"));
-        p.applied = applied;
-        p.built = built;
-        p.test = test.map(|(verdict, exit)| TestResult {
-            verdict,
-            exit,
-            qemu_status: None,
-            seconds: 1.0,
-            console: "c".into(),
-            findings: 0,
-            infra: None,
-            workloads: Vec::new(),
-            evictions: Default::default(),
-        });
-        p
-    }
-
-    fn finding(title: &str) -> Finding {
-        Finding {
-            console: None,
-            during: None,
-            kind: FindingKind::Warning,
-            title: title.into(),
-            excerpt: String::new(),
-            line: 1,
-            time: None,
-            prefix: Some(2),
-        }
-    }
-
-    #[test]
-    fn the_first_failing_stage_decides() {
-        let ok = Some((Verdict::Pass, GuestExit::Ok));
-        let all_good = [
-            prefix(0, true, Some(true), None),
-            prefix(1, true, Some(true), ok),
-        ];
-        assert_eq!(
-            Report::decide(&all_good, &[], false, &none(), None).0,
-            Verdict::Pass
-        );
-
-        let not_applied = [
-            prefix(0, true, None, None),
-            prefix(1, true, None, None),
-            prefix(2, false, None, None),
-        ];
-        let (v, why) = Report::decide(&not_applied, &[], false, &none(), None);
-        assert_eq!(v, Verdict::ApplyFailed);
-        assert_eq!(why, "patch 2 does not apply: patch 2");
-
-        // A prefix that does not build makes the series unbisectable, even if the tip passes.
-        let mid_broken = [
-            prefix(0, true, Some(true), None),
-            prefix(1, true, Some(false), None),
-            prefix(2, true, Some(true), ok),
-        ];
-        let (v, why) = Report::decide(&mid_broken, &[], false, &none(), None);
-        assert_eq!(v, Verdict::BuildFailed);
-        assert_eq!(why, "prefix 1 (patch 1) does not build");
-
-        let warned = [
-            prefix(0, true, Some(true), None),
-            prefix(1, true, Some(true), Some((Verdict::Fail, GuestExit::Ok))),
-        ];
-        assert_eq!(
-            Report::decide(
-                &warned,
-                &[finding("WARNING in ceph_unlink")],
-                false,
-                &none(),
-                None
-            ),
-            (Verdict::Fail, "WARNING in ceph_unlink".into())
-        );
-
-        // A guest exit the protocol does not define is the harness's trouble, not the kernel's.
-        let odd = [prefix(
-            0,
-            true,
-            Some(true),
-            Some((Verdict::InfraError, GuestExit::Unexpected)),
-        )];
-        assert_eq!(
-            Report::decide(&odd, &[finding("x")], false, &none(), None).0,
-            Verdict::InfraError
-        );
-
-        let untested = [prefix(0, true, Some(true), None)];
-        assert_eq!(
-            Report::decide(&untested, &[], false, &none(), None).0,
-            Verdict::InfraError
-        );
-
-        let failed_without_finding = [prefix(
-            0,
-            true,
-            Some(true),
-            Some((Verdict::Fail, GuestExit::WorkloadFailed)),
-        )];
-        assert_eq!(
-            Report::decide(&failed_without_finding, &[], false, &none(), None).0,
-            Verdict::Fail
-        );
-
-        // A hazard is shown, not failing, unless the job says so.
-        let passed = [prefix(
-            0,
-            true,
-            Some(true),
-            Some((Verdict::Pass, GuestExit::Ok)),
-        )];
-        let mut hazard = finding("HAZARD: final iput in the ceph messenger worker");
-        hazard.kind = FindingKind::Hazard;
-        assert_eq!(
-            Report::decide(&passed, std::slice::from_ref(&hazard), false, &none(), None).0,
-            Verdict::Pass
-        );
-        assert_eq!(
-            Report::decide(&passed, &[hazard], true, &none(), None).0,
-            Verdict::Fail
-        );
-    }
-
-    #[test]
-    fn verdict_names_round_trip() {
-        for v in [
-            Verdict::Pass,
-            Verdict::Fail,
-            Verdict::ApplyFailed,
-            Verdict::BuildFailed,
-            Verdict::InfraError,
-        ] {
-            assert_eq!(Verdict::parse(v.as_str()), Some(v));
-            assert_eq!(
-                serde_json::to_string(&v).unwrap(),
-                format!("\"{}\"", v.as_str())
-            );
-        }
-    }
+/// A failure the tip shares with the base: there before the series, not its doing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreExisting {
+    pub signature: String,
+    pub base_failures: u32,
+    pub base_boots: u32,
+    pub tip_failures: u32,
+    pub tip_boots: u32,
 }

@@ -1308,19 +1308,7 @@ fn count_hunk(lines: &[&str], at: usize, f: &mut FileBuilder, problems: &mut Vec
 
 /// `@@ -12,7 +12,6 @@ ...` -> (7, 6). Missing lengths mean 1.
 fn parse_hunk_header(line: &str) -> Option<(usize, usize)> {
-    let rest = line.strip_prefix("@@ -")?;
-    let (old, rest) = rest.split_once(' ')?;
-    let new = rest.strip_prefix('+')?.split(' ').next()?;
-    let len = |r: &str| -> Option<usize> {
-        match r.split_once(',') {
-            Some((start, len)) => {
-                start.parse::<usize>().ok()?;
-                len.parse().ok()
-            }
-            None => r.parse::<usize>().ok().map(|_| 1),
-        }
-    };
-    Some((len(old)?, len(new)?))
+    crate::diff::HunkHeader::parse(line).map(|h| (h.old_len, h.new_len))
 }
 
 /// The path of a `---`/`+++` line: possibly quoted, possibly followed by a tab and a timestamp.

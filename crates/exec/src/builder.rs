@@ -63,7 +63,7 @@ impl Kernel {
             } => {
                 let tree = SourceTree::open(procs, cache, source).await?;
                 let base = tree.base(base_patch.as_deref()).await?;
-                let libceph = harness_core::job::module_scope(series).libceph;
+                let libceph = harness_core::modules::module_scope(series).libceph;
                 Ok(Kernel::Distro {
                     release: release.clone(),
                     tree,

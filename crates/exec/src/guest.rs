@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use harness_core::finding::During;
 use harness_core::finding::{Finding, FindingKind};
 use harness_core::report::GuestExit;
 use harness_proto::Msg;
@@ -248,9 +249,9 @@ pub async fn run(
     let mut buf = Vec::new();
     let mut line_no = 0usize;
     let mut deadline = t0 + g.boot_deadline;
-    let mut phase = "boot".to_string();
+    let mut phase = During::Boot;
     // (first console line, phase): what the guest was doing from that line on.
-    let mut phase_lines: Vec<(usize, String)> = vec![(0, phase.clone())];
+    let mut phase_lines: Vec<(usize, During)> = vec![(0, phase.clone())];
     let mut workload_rc = None;
     let mut last_lines: std::collections::VecDeque<String> = Default::default();
     // Once a hang is noticed: when to kill, and the finding (its excerpt grows with the dump).
@@ -339,7 +340,7 @@ pub async fn run(
             last_alive = Instant::now();
             match &m {
                 Msg::WorkloadStart { name, .. } => {
-                    phase = format!("workload {name}");
+                    phase = During::Workload(name.clone());
                     phase_lines.push((line_no, phase.clone()));
                     deadline = Instant::now() + g.workload_deadline;
                 }
@@ -389,7 +390,7 @@ pub async fn run(
                 }
                 Msg::Result { rc } => {
                     workload_rc = Some(*rc);
-                    phase = "shutdown".into();
+                    phase = During::Shutdown;
                     phase_lines.push((line_no, phase.clone()));
                     deadline = Instant::now() + Duration::from_secs(60);
                 }

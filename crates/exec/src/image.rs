@@ -293,11 +293,16 @@ pub fn guest_conf(vars: &[(&str, String)]) -> String {
 mod tests {
     #[test]
     fn the_guest_program_runs_every_workload_jobs_can_name() {
-        let jobs: Vec<&str> = harness_core::job::WORKLOADS
-            .iter()
-            .map(|w| w.name)
-            .collect();
-        assert_eq!(harness_proto::WORKLOADS, jobs.as_slice());
+        // Jobs name the catalog's workloads (harness-proto); the guest program's table (its
+        // own workspace, tested there against the catalog) must hold each.
+        let table = include_str!("../../guest/src/workloads/mod.rs");
+        for w in harness_core::job::WORKLOADS {
+            assert!(
+                table.contains(&format!("(\"{}\", ", w.name)),
+                "the guest program has no workload {}",
+                w.name
+            );
+        }
     }
 
     #[test]
@@ -315,6 +320,12 @@ mod tests {
         assert!(phnum > 0);
         const PT_INTERP: usize = 3;
         assert!((0..phnum).all(|i| u(phoff + i * phentsize, 4) != PT_INTERP));
+    }
+
+    #[test]
+    fn init_says_when_the_modules_under_test_load() {
+        let at = super::INIT.find(harness_proto::UNDER_TEST_MARKER).unwrap();
+        assert!(at < super::INIT.find("insmod /lib/modules/run/").unwrap());
     }
 
     #[test]

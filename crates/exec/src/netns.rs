@@ -1,9 +1,13 @@
 //! A network namespace owned by one run: a bridge with the host-side address and a tap for each
 //! guest, all inside the namespace. Test traffic never leaves it. Removed on drop.
 
-use std::process::Command;
+use std::time::Duration;
 
+use crate::proc::{Output, Procs};
 use crate::{ExecError, Result};
+
+/// `ip` answers at once; a hung one is killed.
+const IP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Names are `harness-<pid>-<n>`, so a namespace left behind by a killed harness can be recognised
 /// and removed by the next run ([`sweep_stale`]).
@@ -18,21 +22,20 @@ pub struct Netns {
     taps: Vec<String>,
 }
 
+/// `ip ARGS` (through the process module, as every process).
+fn ip_out(args: &[&str]) -> Result<Output> {
+    Procs::run_sync("ip", args, IP_TIMEOUT)
+}
+
 fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| ExecError::Spawn {
-            what: "ip".into(),
-            source: e,
-        })?;
+    let out = ip_out(args)?;
     if out.status.success() {
         Ok(())
     } else {
         Err(ExecError::Failed {
             what: format!("ip {}", args.join(" ")),
             status: out.status.to_string(),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            message: out.stderr.trim().to_string(),
         })
     }
 }
@@ -115,17 +118,15 @@ pub(crate) fn dead_owner(name: &str) -> Option<i32> {
 /// and their temp dirs. Returns one line per thing removed.
 pub fn sweep_stale(temp_root: &std::path::Path) -> Vec<String> {
     let mut swept = Vec::new();
-    if let Ok(out) = Command::new("ip").args(["netns", "list"]).output() {
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
+    if let Ok(out) = ip_out(&["netns", "list"]) {
+        for line in out.stdout.lines() {
             let name = line.split_whitespace().next().unwrap_or("");
             let Some(owner) = dead_owner(name) else {
                 continue;
             };
-            let pids: Vec<i32> = Command::new("ip")
-                .args(["netns", "pids", name])
-                .output()
+            let pids: Vec<i32> = ip_out(&["netns", "pids", name])
                 .map(|p| {
-                    String::from_utf8_lossy(&p.stdout)
+                    p.stdout
                         .split_whitespace()
                         .filter_map(|p| p.parse().ok())
                         .collect()
@@ -167,4 +168,27 @@ pub fn sweep_stale(temp_root: &std::path::Path) -> Vec<String> {
         }
     }
     swept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_namespace_is_made_with_its_bridge_and_taps_and_removed_on_drop() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let ns = Netns::create("unit", 1).unwrap();
+        let name = ns.name.clone();
+        assert!(ip_out(&["netns", "list"]).unwrap().stdout.contains(&name));
+        let links = ip_out(&["netns", "exec", &name, "ip", "-o", "link"]).unwrap();
+        assert!(links.stdout.contains(BRIDGE) && links.stdout.contains(ns.tap(0)));
+        drop(ns);
+        assert!(!ip_out(&["netns", "list"]).unwrap().stdout.contains(&name));
+        // A failing `ip` names the command and carries its message.
+        let e = ip(&["netns", "del", &name]).unwrap_err().to_string();
+        assert!(e.contains("ip netns del"), "{e}");
+    }
 }

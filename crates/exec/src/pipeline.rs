@@ -7,23 +7,26 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use harness_core::coverage::{self, Changed};
 use harness_core::event::{Event, EventSink, Phase};
 use harness_core::finding::Finding;
 use harness_core::job::{Job, OnFailure, TestPrefixes};
-use harness_core::probe::{self, FunctionCoverage, PatchCoverage};
+use harness_core::plan;
+use harness_core::probe::{self, PatchCoverage};
 use harness_core::report::{
-    AttemptRecord, GuestExit, PhaseTime, PrefixResult, Report, SeriesSummary, TestResult, Verdict,
-    WorkloadRun,
+    AttemptRecord, PhaseTime, PrefixResult, Report, SeriesSummary, TestResult, Verdict, WorkloadRun,
 };
 use harness_core::series::Series;
-use harness_proto::{Msg, Plan, Probe, WorkloadPlan};
+use harness_proto::{Msg, Plan, Probe};
 
+use crate::bisector::{self, Span, Tester, Tried, Variant, Without};
 use crate::builder::{Built, Kernel};
 use crate::cluster::Cluster;
 use crate::guest::{self, Accel, GuestConfig};
 use crate::netns::{self, Netns};
 use crate::proc::Procs;
 use crate::symbolize::Symbolizer;
+use crate::tree::WorkTree;
 use crate::{image, ExecError, Result};
 
 pub struct RunInput {
@@ -41,18 +44,18 @@ pub struct RunInput {
     pub replay: Vec<AttemptRecord>,
 }
 
-pub(crate) struct State<'a> {
-    pub sink: &'a dyn EventSink,
+struct State<'a> {
+    sink: Clock<'a>,
     /// When the run started.
-    pub t0: Instant,
+    t0: Instant,
     phases: Mutex<Vec<PhaseTime>>,
-    pub prefixes: Vec<PrefixResult>,
-    pub findings: Vec<Finding>,
+    prefixes: Vec<PrefixResult>,
+    findings: Vec<Finding>,
     coverage: Vec<PatchCoverage>,
     accel: Option<Accel>,
-    pub culprit: Option<harness_core::report::Culprit>,
-    pub bisection: Vec<harness_core::report::BisectRun>,
-    pub revert: Option<harness_core::report::Revert>,
+    culprit: Option<harness_core::report::Culprit>,
+    bisection: Vec<harness_core::report::BisectRun>,
+    revert: Option<harness_core::report::Revert>,
     /// Boots to replay (by console name), and how many were.
     replay: Mutex<(BTreeMap<String, AttemptRecord>, u32)>,
 }
@@ -100,10 +103,24 @@ impl State<'_> {
     }
 }
 
+/// The run's sink and its clock: every event is stamped with the time since the run started.
+#[derive(Clone, Copy)]
+struct Clock<'a> {
+    sink: &'a dyn EventSink,
+    t0: Instant,
+}
+
+impl Clock<'_> {
+    fn emit(&self, event: &Event) {
+        self.sink.emit(self.t0.elapsed().as_secs_f64(), event);
+    }
+}
+
 /// Run a job on a series. Call [`crate::preflight::check`] first. `Err` only when the artifact or scratch
 /// directory cannot be made (nothing started yet); every later fault is an `infra-error` report.
 pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
     let t0 = Instant::now();
+    let sink = Clock { sink, t0 };
     sink.emit(&Event::RunStarted {
         run_id: input.run_id.clone(),
         series: input.series.title(),
@@ -162,7 +179,7 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
     st.end(p, true);
 
     let fix = harness_core::fix::assess(&st.prefixes, &st.findings);
-    let (verdict, mut reason) = match &outcome {
+    let (verdict, reason) = match &outcome {
         Ok(()) => Report::decide(
             &st.prefixes,
             &st.findings,
@@ -172,9 +189,7 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
         ),
         Err(e) => (Verdict::InfraError, error_chain(e)),
     };
-    if let Some(c) = &st.culprit {
-        reason = format!("{reason}; {}", c.describe());
-    }
+    let reason = Report::reason_with_culprit(&reason, st.culprit.as_ref());
     let series = SeriesSummary {
         subject: input.series.title(),
         patch_count: input.series.patches.len(),
@@ -437,38 +452,16 @@ async fn stages(
     } else {
         Vec::new()
     };
-    let mut coverage_probes: Vec<Probe> = changed
-        .iter()
-        .flat_map(|(_, fs)| fs.iter().filter_map(|(_, _, p)| p.clone()))
-        .collect();
-    coverage_probes.sort();
-    coverage_probes.dedup();
-    let plan = Plan {
-        version: harness_proto::VERSION,
-        mon: cluster.mon_addr.clone(),
-        key: if job.cluster.auth == harness_core::job::Auth::Cephx {
-            cluster.admin_key.clone()
-        } else {
-            String::new()
+    let plan = plan::build(
+        job,
+        plan::Mount {
+            mon: &cluster.mon_addr,
+            admin_key: &cluster.admin_key,
         },
-        hung_task_timeout_s: job.guests.hung_task_timeout_s,
-        heartbeat_s: 5,
-        stall_s: timeouts.stall.as_secs() as u32,
-        workloads: job
-            .workloads
-            .iter()
-            .map(|w| WorkloadPlan {
-                name: w.name.clone(),
-                seed: w.seed,
-                params: w.params.clone(),
-            })
-            .collect(),
-        coverage: coverage_probes,
-        evict_probe: job.probes.hazards.then(|| Probe {
-            module: modular.then(|| "ceph".to_string()),
-            function: "ceph_evict_inode".into(),
-        }),
-    };
+        timeouts.stall,
+        coverage::probes(&changed),
+        modular,
+    );
     let rig = Rig {
         procs,
         job,
@@ -541,9 +534,13 @@ async fn stages(
     }
     // Fix verification: a failure of the base that the tip did not show is settled with more
     // boots of the tip, until verified or the tip fails (core::fix says when it is enough).
-    if let (Some(&0), Some(&tip)) = (tested.first(), tested.last()) {
+    let settle = match (tested.first(), tested.last()) {
+        (Some(&0), Some(&tip)) if tip > 0 => Some(tip),
+        _ => None,
+    };
+    if let Some(tip) = settle {
         let mut n = 0;
-        while tip > 0 {
+        loop {
             let a = harness_core::fix::assess(&st.prefixes, &st.findings);
             let boots = st.prefixes[tip].attempts.len() as u32;
             if !a.fixes.iter().any(|f| !f.confident) || boots >= job.check.max_boots {
@@ -593,7 +590,7 @@ async fn stages(
             }
         }
     }
-    st.coverage = coverage_report(&input.series, &changed, &hits, &probe_failures);
+    st.coverage = coverage::report(&input.series, &changed, &hits, &probe_failures);
 
     // A failing prefix: which patch, and the way back. (A prefix that does not build elsewhere
     // in the series still decides the verdict; the bisection skips it.)
@@ -603,20 +600,173 @@ async fn stages(
         .iter()
         .any(|(k, v, _)| *v == Verdict::Fail && (*k > 0 || tested == [0]));
     if failed && job.on_failure != OnFailure::None {
-        let chain = crate::bisector::Chain {
+        let subjects: Vec<String> = input
+            .series
+            .patches
+            .iter()
+            .map(|p| p.subject.clone())
+            .collect();
+        let built: Vec<bool> = builds.iter().map(|b| b.ok).collect();
+        let bisect_input = bisector::Input {
+            subjects: &subjects[..commits.len() - 1],
+            built: &built,
+            model: job.bisect,
+            revert: job.on_failure == OnFailure::Revert,
+            seen: &seen,
+        };
+        let mut out = bisector::Bisected::default();
+        let mut tester = RigTester {
+            rig: &rig,
+            st,
             work,
             series: &input.series,
             commits: &commits,
             builds: &builds,
+            without: None,
         };
-        crate::bisector::bisect(&rig, st, &chain, &seen).await?;
+        let r = bisector::bisect(&mut tester, &bisect_input, &mut out).await;
+        st.bisection = out.runs;
+        st.culprit = out.culprit;
+        st.revert = out.revert;
+        r?;
+        if let Some(c) = &st.culprit {
+            let text = harness_core::wording::bisect_text(c, &st.bisection, st.revert.as_ref());
+            let _ = crate::write(&rig.artifacts.join("bisect-report.txt"), text);
+        }
     }
     Ok(())
 }
 
+/// The rig as the bisection and revert drivers see it: boots prefixes and the revert's variants.
+struct RigTester<'a, 's> {
+    rig: &'a Rig<'a>,
+    st: &'a State<'s>,
+    work: &'a WorkTree,
+    series: &'a Series,
+    /// `commits[k]` is prefix k, `builds[k]` its build.
+    commits: &'a [String],
+    builds: &'a [Built],
+    /// The series without the culprit, once built (when it is not a prefix already built).
+    without: Option<Built>,
+}
+
+impl Tester for RigTester<'_, '_> {
+    async fn boot(&mut self, variant: Variant, console: &str, what: &str) -> Result<Tried> {
+        let prefix = variant.prefix();
+        let built = match (variant, &self.without) {
+            (Variant::WithoutCulprit(_), Some(fresh)) => fresh,
+            _ => &self.builds[prefix],
+        };
+        let boot = self
+            .rig
+            .boot(self.st, prefix, built, &variant.name(), console, what)
+            .await?;
+        Ok(Tried {
+            verdict: boot.result.verdict,
+            titles: boot.titles(),
+            booted: boot.booted(),
+            infra: boot.result.infra.clone(),
+            seconds: boot.result.seconds,
+        })
+    }
+
+    async fn without(&mut self, first: usize, last: usize) -> Result<Without> {
+        let n = self.commits.len() - 1;
+        let (rig, work) = (self.rig, self.work);
+        work.checkout(&self.commits[first - 1]).await?;
+        for j in last + 1..=n {
+            let a = work
+                .am(&self.series.patches[j - 1].raw, rig.scratch, true)
+                .await?;
+            if !a.ok {
+                return Ok(Without::DoesNotApply {
+                    patch: j,
+                    message: a.message,
+                });
+            }
+        }
+        let mbox = work
+            .git_out(&[
+                "format-patch",
+                "--stdout",
+                &format!("{}..HEAD", self.commits[0]),
+            ])
+            .await?;
+        let file = "without-culprit.mbox";
+        crate::write(&rig.artifacts.join(file), format!("{mbox}\n"))?;
+        // Without later patches the variant is the prefix before the culprit, already built.
+        let built = if last == n {
+            &self.builds[first - 1]
+        } else {
+            let fresh = rig
+                .kernel
+                .build(
+                    rig.procs,
+                    &rig.scratch.join("without-culprit"),
+                    &rig.artifacts.join("without-culprit"),
+                    &rig.artifacts.join("build-without-culprit.log"),
+                    &rig.kernel.ccache_dir(rig.cache),
+                    rig.job.timeouts.build,
+                    true,
+                )
+                .await?;
+            self.without.insert(fresh)
+        };
+        Ok(Without::Made {
+            file: file.into(),
+            built: if built.ok {
+                Ok(())
+            } else {
+                Err(built.error_excerpt.clone().unwrap_or_default())
+            },
+        })
+    }
+
+    async fn revert_patch(
+        &mut self,
+        candidates: &[usize],
+    ) -> Result<std::result::Result<String, (usize, String)>> {
+        let n = self.commits.len() - 1;
+        let work = self.work;
+        work.checkout(&self.commits[n]).await?;
+        for &k in candidates.iter().rev().filter(|&&k| k > 0) {
+            if let Err(e) = work
+                .git_out(&["revert", "--no-edit", &self.commits[k]])
+                .await
+            {
+                let _ = work.git_out(&["revert", "--abort"]).await;
+                return Ok(Err((k, e.to_string())));
+            }
+        }
+        let patch = work
+            .git_out(&[
+                "format-patch",
+                "--stdout",
+                &format!("{}..HEAD", self.commits[n]),
+            ])
+            .await?;
+        let file = "revert-culprit.patch";
+        crate::write(&self.rig.artifacts.join(file), format!("{patch}\n"))?;
+        Ok(Ok(file.to_string()))
+    }
+
+    fn begin(&self, phase: Phase, detail: String) -> Span {
+        self.st.begin(phase, detail)
+    }
+    fn end(&self, span: Span, ok: bool) {
+        self.st.end(span, ok)
+    }
+    fn progress(&self, phase: Phase, message: String) {
+        self.st.progress(phase, message)
+    }
+    fn elapsed(&self) -> f64 {
+        self.st.t0.elapsed().as_secs_f64()
+    }
+}
+
 /// Everything a guest boot needs once the cluster is up and the image is made: boots any built
 /// variant of the kernel (a prefix, or the series without its culprit).
-pub(crate) struct Rig<'a> {
+struct Rig<'a> {
     pub procs: &'a Procs,
     pub job: &'a Job,
     pub kernel: &'a Kernel,
@@ -633,7 +783,7 @@ pub(crate) struct Rig<'a> {
 }
 
 /// One guest boot: its result, its (symbolised) findings and the guest program's messages.
-pub(crate) struct Boot {
+struct Boot {
     pub result: TestResult,
     pub findings: Vec<Finding>,
     pub messages: Vec<Msg>,
@@ -643,16 +793,7 @@ impl Boot {
     /// The distinct titles of its findings, in order; a failure without one is named by how the
     /// guest ended.
     pub fn titles(&self) -> Vec<String> {
-        let mut t: Vec<String> = Vec::new();
-        for f in &self.findings {
-            if !t.contains(&f.title) {
-                t.push(f.title.clone());
-            }
-        }
-        if t.is_empty() && self.result.verdict == Verdict::Fail {
-            t.push(format!("guest exit: {:?}", self.result.exit));
-        }
-        t
+        harness_core::boot::titles(&self.findings, self.result.verdict, self.result.exit)
     }
 
     /// The guest program started (the kernel booted and the modules loaded).
@@ -661,9 +802,15 @@ impl Boot {
     }
 }
 
+/// Boots again of a guest that stopped before loading the modules under test.
+pub(crate) const MAX_EARLY_STALLS: u32 = 2;
+
 impl Rig<'_> {
-    /// Boot `built` (which is, or stands for, prefix `prefix`) once and run the job's workloads.
+    /// Boot `built` (which is, or stands for, prefix `prefix`) and run the job's workloads.
     /// `variant` names its initramfs (made once per variant), `console` its console artifact.
+    /// In distro-module mode a guest that fails before `/init` loads the modules under test
+    /// (a TCG or firmware hiccup in early boot: no code of the series ran) is booted again, at
+    /// most [`MAX_EARLY_STALLS`] times, and is an infrastructure error if it keeps failing so.
     pub async fn boot(
         &self,
         st: &State<'_>,
@@ -673,6 +820,48 @@ impl Rig<'_> {
         console: &str,
         what: &str,
     ) -> Result<Boot> {
+        let modular = matches!(self.kernel, Kernel::Distro { .. });
+        let mut n = 0;
+        loop {
+            let name = if n == 0 {
+                console.to_string()
+            } else {
+                format!("{}-early-retry-{n}.log", console.trim_end_matches(".log"))
+            };
+            let (mut boot, under_test_ran) = self
+                .boot_once(st, prefix, built, variant, &name, what)
+                .await?;
+            if !modular || under_test_ran || boot.result.verdict == Verdict::Pass {
+                return Ok(boot);
+            }
+            if n == MAX_EARLY_STALLS {
+                boot.result.verdict = Verdict::InfraError;
+                boot.result.infra = Some(format!(
+                    "the guest failed {} times before loading the modules under test (early boot, not the series)",
+                    n + 1
+                ));
+                return Ok(boot);
+            }
+            n += 1;
+            st.progress(
+                Phase::Guest,
+                format!(
+                    "{what}: the guest failed before loading the modules under test (no code of the series ran): booting again ({n}/{MAX_EARLY_STALLS})"
+                ),
+            );
+        }
+    }
+
+    /// One boot; also whether `/init` got as far as loading the modules under test.
+    async fn boot_once(
+        &self,
+        st: &State<'_>,
+        prefix: usize,
+        built: &Built,
+        variant: &str,
+        console: &str,
+        what: &str,
+    ) -> Result<(Boot, bool)> {
         let sink = st.sink;
         if let Some(rec) = st.take_replay(console, prefix, variant, self.artifacts) {
             st.progress(
@@ -685,11 +874,14 @@ impl Rig<'_> {
             for f in &rec.findings {
                 sink.emit(&Event::Finding { finding: f.clone() });
             }
-            return Ok(Boot {
-                messages: serde_json::from_value(rec.messages).unwrap_or_default(),
-                result: rec.result,
-                findings: rec.findings,
-            });
+            return Ok((
+                Boot {
+                    messages: serde_json::from_value(rec.messages).unwrap_or_default(),
+                    result: rec.result,
+                    findings: rec.findings,
+                },
+                true,
+            ));
         }
         let initrd = self.scratch.join(format!("run-{variant}.cpio"));
         if !initrd.exists() {
@@ -742,7 +934,9 @@ impl Rig<'_> {
                 .to_string(),
             requests: Some(req_tx),
         };
+        let mut under_test_ran = false;
         let mut on_line = |l: &str| {
+            under_test_ran |= l.contains(harness_proto::UNDER_TEST_MARKER);
             sink.emit(&Event::ConsoleLine {
                 prefix,
                 line: l.to_string(),
@@ -780,24 +974,7 @@ impl Rig<'_> {
             f.console = Some(console.to_string());
             sink.emit(&Event::Finding { finding: f.clone() });
         }
-        // A guest that hung, or whose workload failed, while the cluster could not serve it
-        // is the cluster's trouble (a kernel splat is still the kernel's).
-        let stuck = run.hung || run.exit == GuestExit::Timeout;
-        let workload_only = !findings.is_empty()
-            && findings
-                .iter()
-                .all(|f| f.kind == harness_core::finding::FindingKind::Workload);
-        let infra = if stuck || workload_only {
-            harness_core::health::infra_evidence(&health)
-        } else {
-            None
-        };
-        let verdict = match run.exit {
-            GuestExit::Unexpected => Verdict::InfraError,
-            _ if infra.is_some() => Verdict::InfraError,
-            GuestExit::Ok if findings.is_empty() => Verdict::Pass,
-            _ => Verdict::Fail,
-        };
+        let (verdict, infra) = harness_core::boot::judge(run.exit, run.hung, &findings, &health);
         let mut workloads = Vec::new();
         let mut stacks = Vec::new();
         for m in &run.messages {
@@ -857,11 +1034,14 @@ impl Rig<'_> {
                 messages: serde_json::to_value(&run.messages).unwrap_or_default(),
             }),
         });
-        Ok(Boot {
-            result,
-            findings,
-            messages: run.messages,
-        })
+        Ok((
+            Boot {
+                result,
+                findings,
+                messages: run.messages,
+            },
+            under_test_ran,
+        ))
     }
 }
 
@@ -916,10 +1096,6 @@ async fn attend<T>(
 /// (prefix, evictions per context, stacks) of a tested prefix's first boot.
 type Evictions = (usize, BTreeMap<String, u64>, Vec<(Vec<String>, u64)>);
 
-/// Per patch (1-based): (file, function, probe) for each function it changes; the probe is
-/// `None` for code that cannot be probed (headers).
-type Changed = Vec<(usize, Vec<(String, String, Option<Probe>)>)>;
-
 /// The functions each patch changes: its diff (`git diff`, from the previous commit) mapped onto
 /// the functions of the patched source.
 async fn changed_functions(
@@ -956,44 +1132,6 @@ async fn changed_functions(
         out.push((k, fs));
     }
     out
-}
-
-fn coverage_report(
-    series: &Series,
-    changed: &Changed,
-    hits: &BTreeMap<String, u64>,
-    failures: &BTreeMap<String, String>,
-) -> Vec<PatchCoverage> {
-    changed
-        .iter()
-        .map(|(k, fs)| PatchCoverage {
-            index: *k,
-            subject: series.patches[k - 1].subject.clone(),
-            functions: fs
-                .iter()
-                .map(|(file, function, probe)| {
-                    let target = probe.as_ref().map(|p| p.target()).unwrap_or_default();
-                    let (calls, note) = match (hits.get(&target), failures.get(&target)) {
-                        (_, Some(why)) if why.contains("Invalid probed address or symbol") => (
-                            None,
-                            Some("not probeable: inlined, or no symbol of its own".into()),
-                        ),
-                        (_, Some(why)) => (None, Some(format!("not probeable: {why}"))),
-                        (Some(n), None) => (Some(*n), None),
-                        (None, None) => {
-                            (None, Some("not counted (no guest boot reported it)".into()))
-                        }
-                    };
-                    FunctionCoverage {
-                        function: function.clone(),
-                        file: file.clone(),
-                        calls,
-                        note,
-                    }
-                })
-                .collect(),
-        })
-        .collect()
 }
 
 /// `/etc/harness.conf` for `/init`: the guest's address.

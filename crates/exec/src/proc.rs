@@ -223,12 +223,65 @@ impl Procs {
         self.forget(pid);
     }
 
-    /// Stop every registered process group, newest first.
+    /// Stop every registered process group, all at once: the polite ones get SIGTERM and one
+    /// shared grace period, then whatever is left (and the throw-away daemons) SIGKILL.
     pub fn stop_all(&self) {
         let entries: Vec<Entry> = std::mem::take(&mut *self.inner.lock().unwrap());
         for e in entries.iter().rev() {
             tracing::debug!(pid = e.pid, name = %e.name, "stopping");
-            terminate(e.pid, Duration::from_secs(3), e.kill_at_once);
+        }
+        let groups: Vec<(i32, bool)> = entries
+            .iter()
+            .rev()
+            .map(|e| (e.pid, e.kill_at_once))
+            .collect();
+        terminate_all(&groups, Duration::from_secs(3));
+    }
+
+    /// Run a short command to completion where nothing can be awaited (a `Drop`, the sweep of
+    /// what a killed harness left): in its own process group, output captured, killed past
+    /// `timeout`. It never outlives the call, so it is not registered.
+    pub fn run_sync(program: &str, args: &[&str], timeout: Duration) -> Result<Output, ExecError> {
+        use std::os::unix::process::CommandExt;
+        let what = format!("{program} {}", args.join(" "));
+        let mut cmd = std::process::Command::new(program);
+        // The same explicit environment as every other child.
+        cmd.env_clear();
+        for k in INHERITED_ENV {
+            if let Some(v) = std::env::var_os(k) {
+                cmd.env(k, v);
+            }
+        }
+        let child = cmd
+            .args(args)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| ExecError::Spawn {
+                what: what.clone(),
+                source: e,
+            })?;
+        let pid = child.id() as i32;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(timeout) {
+            Ok(Ok(out)) => Ok(Output {
+                status: out.status,
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }),
+            Ok(Err(e)) => Err(ExecError::Spawn { what, source: e }),
+            Err(_) => {
+                kill_group(pid, Signal::SIGKILL);
+                Err(ExecError::Timeout {
+                    what,
+                    after: timeout,
+                })
+            }
         }
     }
 
@@ -266,19 +319,32 @@ fn alive(pid: i32) -> bool {
 
 /// Escalating stop of a process group: SIGTERM, wait up to `grace`, SIGKILL, wait for it to go.
 fn terminate(pid: i32, grace: Duration, kill_at_once: bool) {
-    if pid <= 0 {
-        return;
+    terminate_all(&[(pid, kill_at_once)], grace);
+}
+
+/// Escalating stop of several process groups (pid, kill at once) in parallel: SIGTERM to the
+/// polite ones, one shared wait of up to `grace` for them to go, SIGKILL to every group still
+/// there, one wait of up to 5 s. The whole stop takes at most `grace` + 5 s, however many.
+fn terminate_all(groups: &[(i32, bool)], grace: Duration) {
+    let groups: Vec<(i32, bool)> = groups.iter().copied().filter(|(p, _)| *p > 0).collect();
+    let termed: Vec<i32> = groups
+        .iter()
+        .filter(|(pid, at_once)| !at_once && kill_group(*pid, Signal::SIGTERM))
+        .map(|(pid, _)| *pid)
+        .collect();
+    wait_gone(&termed, grace, Duration::from_millis(20));
+    let pids: Vec<i32> = groups.iter().map(|(pid, _)| *pid).collect();
+    for &pid in &pids {
+        kill_group(pid, Signal::SIGKILL);
     }
-    if !kill_at_once && kill_group(pid, Signal::SIGTERM) {
-        let t = Instant::now();
-        while alive(pid) && t.elapsed() < grace {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    kill_group(pid, Signal::SIGKILL);
+    wait_gone(&pids, Duration::from_secs(5), Duration::from_millis(10));
+}
+
+/// Wait until none of `pids` is alive, or `limit` passed.
+fn wait_gone(pids: &[i32], limit: Duration, poll: Duration) {
     let t = Instant::now();
-    while alive(pid) && t.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
+    while pids.iter().any(|&p| alive(p)) && t.elapsed() < limit {
+        std::thread::sleep(poll);
     }
 }
 
@@ -290,6 +356,81 @@ pub fn tail(s: &str, n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A process in its own group, registered; `ignore_term`: it shrugs SIGTERM off.
+    fn sleeper(procs: &Procs, ignore_term: bool, at_once: bool) -> i32 {
+        let mut c = command("sh", None);
+        let script = if ignore_term {
+            "trap '' TERM; sleep 30 & wait; sleep 30"
+        } else {
+            "sleep 30"
+        };
+        c.args(["-c", script]);
+        let child = procs.spawn("sleeper", c, at_once).unwrap();
+        let pid = child.id().unwrap() as i32;
+        // The registry owns it now (its Child is dropped without a kill).
+        drop(child);
+        pid
+    }
+
+    #[tokio::test]
+    async fn every_group_is_stopped_at_once_polite_ones_first() {
+        let procs = Procs::new();
+        let polite: Vec<i32> = (0..3).map(|_| sleeper(&procs, false, false)).collect();
+        let stubborn: Vec<i32> = (0..3).map(|_| sleeper(&procs, true, false)).collect();
+        let daemon = sleeper(&procs, false, true);
+        // Let the shells set their traps.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let t = Instant::now();
+        procs.stop_all();
+        let took = t.elapsed();
+        for pid in polite.iter().chain(&stubborn).chain([&daemon]) {
+            assert!(!alive(*pid), "{pid} still alive");
+        }
+        assert!(procs.live().is_empty());
+        // Three stubborn groups in parallel: one grace period (3 s), not three.
+        assert!(took < Duration::from_secs(6), "{took:?}");
+        assert!(
+            took >= Duration::from_secs(3),
+            "the grace period was skipped: {took:?}"
+        );
+    }
+
+    #[test]
+    fn a_synchronous_run_captures_output_and_is_killed_past_its_deadline() {
+        let out = Procs::run_sync(
+            "sh",
+            &["-c", "echo out; echo err >&2; exit 3"],
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(
+            (out.stdout.as_str(), out.stderr.as_str()),
+            ("out\n", "err\n")
+        );
+        assert_eq!(out.status.code(), Some(3));
+        let t = Instant::now();
+        let e = Procs::run_sync("sleep", &["30"], Duration::from_millis(200)).unwrap_err();
+        assert!(matches!(e, ExecError::Timeout { .. }), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(matches!(
+            Procs::run_sync("/nonexistent/ip", &[], Duration::from_secs(1)),
+            Err(ExecError::Spawn { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_polite_stop_takes_no_grace() {
+        let procs = Procs::new();
+        let pid = sleeper(&procs, false, false);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let t = Instant::now();
+        procs.stop(pid, Duration::from_secs(3));
+        assert!(!alive(pid));
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    }
+
     #[tokio::test]
     async fn children_get_an_explicit_environment() {
         let procs = super::Procs::new();

@@ -15,8 +15,6 @@ use crate::{write, ExecError, Result};
 
 const GIT_TIMEOUT: Duration = Duration::from_secs(120);
 const EXTRACT_TIMEOUT: Duration = Duration::from_secs(600);
-/// Directories of the source tarball the tree keeps.
-pub const KEPT_DIRS: &[&str] = &["fs/ceph", "net/ceph", "include/linux/ceph"];
 
 const GITIGNORE: &str =
     "*.o\n*.ko\n*.mod\n*.mod.c\n*.cmd\n*.a\n*.order\nModule.symvers\n.*.d\n.tmp*\n.harness.lock\n/Kbuild\n";
@@ -195,8 +193,8 @@ impl SourceTree {
             .arg("-xJf")
             .arg(tarball)
             .args(["--strip-components=1", "--wildcards"]);
-        for d in KEPT_DIRS {
-            c.arg(format!("{stem}/{d}/*"));
+        for d in harness_core::modules::MODULE_DIRS {
+            c.arg(format!("{stem}/{d}*"));
         }
         procs.check("tar", c, EXTRACT_TIMEOUT).await?;
         if !tmp.path().join("fs/ceph/Makefile").exists() {

@@ -8,6 +8,8 @@
 //!
 //! A change that an older peer would misread bumps [`VERSION`]; adding an optional field does not.
 
+pub mod workloads;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +17,10 @@ use serde::{Deserialize, Serialize};
 pub const VERSION: u32 = 1;
 /// Every protocol line carries this marker, then one JSON object.
 pub const MARKER: &str = "HARNESS/1 ";
+
+/// What `/init` prints just before it loads the modules under test: a guest that fails before this
+/// line ran none of their code (distro-module mode), so its failure is the machine's, not the series'.
+pub const UNDER_TEST_MARKER: &str = "HARNESS: loading the modules under test";
 
 /// The kernel command-line parameter that names a guest boot (`harness.boot=p6-1`): the guest
 /// works in a CephFS directory of that name, one no other boot touched.
@@ -55,17 +61,6 @@ pub fn sanitize_boot_name(s: &str) -> String {
     n
 }
 
-/// The workloads the guest program runs, by name (harness-core's job validation knows their
-/// parameters; a test checks both lists agree).
-pub const WORKLOADS: &[&str] = &[
-    "umount-stress",
-    "iput-stress",
-    "snap-stress",
-    "cap-revoke",
-    "mds-failover",
-    "session-loss",
-];
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub version: u32,
@@ -93,10 +88,14 @@ pub struct WorkloadPlan {
 }
 
 impl WorkloadPlan {
-    /// A parameter; the host validated and defaulted every one, so a missing one is the
-    /// caller's bug, answered with `default`.
-    pub fn param(&self, name: &str, default: u64) -> u64 {
-        self.params.get(name).copied().unwrap_or(default)
+    /// A parameter; the host validated and defaulted every one, so a missing one is answered
+    /// with the catalog's default (0 for a name the catalog does not know).
+    pub fn param(&self, name: &str) -> u64 {
+        self.params.get(name).copied().unwrap_or_else(|| {
+            workloads::WorkloadInfo::get(&self.name)
+                .and_then(|w| w.default_of(name))
+                .unwrap_or(0)
+        })
     }
 }
 

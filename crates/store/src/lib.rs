@@ -18,8 +18,10 @@
 
 use std::path::{Path, PathBuf};
 
+use harness_core::nightly::Summary;
 use harness_core::report::{AttemptRecord, Report};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -58,7 +60,9 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     #[error("run {id} is {status}: only an interrupted run can be resumed")]
-    NotResumable { id: String, status: String },
+    NotResumable { id: String, status: RunStatus },
+    #[error("run {run}: input/run.json: {why}")]
+    BadInputs { run: String, why: String },
     #[error("run {0} has no artifact `{1}`")]
     NoArtifact(String, String),
     #[error("migration to schema version {version}: {why}")]
@@ -66,6 +70,69 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What a run started from, kept for `harness resume`: the series files in groups (one per
+/// input given on the command line) as (origin, bytes), and the command's own record of the run
+/// (job, overrides; JSON the store keeps as it is given).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedInputs {
+    pub series: Vec<Vec<(String, Vec<u8>)>>,
+    pub run: serde_json::Value,
+}
+
+/// Where a run (or a nightly) is: the `status` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunStatus {
+    Running,
+    Finished,
+    /// Stopped before it finished (Ctrl-C, a killed harness); resumable.
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        [
+            RunStatus::Running,
+            RunStatus::Finished,
+            RunStatus::Interrupted,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for RunStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl FromSql for RunStatus {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = v.as_str()?;
+        RunStatus::parse(s).ok_or_else(|| FromSqlError::Other(format!("run status `{s}`").into()))
+    }
+}
+
+impl ToSql for RunStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
 
 pub struct Store {
     root: PathBuf,
@@ -80,7 +147,7 @@ pub struct Store {
 pub struct RunRow {
     pub id: String,
     pub started_at: String,
-    pub status: String,
+    pub status: RunStatus,
     pub verdict: Option<String>,
     pub reason: Option<String>,
     pub series: String,
@@ -123,9 +190,9 @@ pub struct NightlyRow {
     pub id: String,
     pub suite: String,
     pub started_at: String,
-    pub status: String,
-    /// The comparison as the nightly command wrote it (JSON).
-    pub summary: Option<serde_json::Value>,
+    pub status: RunStatus,
+    /// The comparison with the previous nightly (None until it finished).
+    pub summary: Option<Summary>,
     pub runs: Vec<String>,
     /// The suite it ran: its text, file name and directory (None before schema version 3).
     pub suite_source: Option<SuiteSource>,
@@ -583,8 +650,8 @@ impl Store {
 
     /// In a read-only store nothing is marked: a `running` row whose process is gone reads as
     /// `interrupted`.
-    fn effective_status(&self, kind: &str, id: &str, status: String) -> String {
-        if !self.read_only || status != "running" {
+    fn effective_status(&self, kind: &str, id: &str, status: RunStatus) -> RunStatus {
+        if !self.read_only || status != RunStatus::Running {
             return status;
         }
         let table = if kind == "run" { "runs" } else { "nightlies" };
@@ -602,7 +669,7 @@ impl Store {
         if self.alive(kind, id, pid) {
             status
         } else {
-            "interrupted".into()
+            RunStatus::Interrupted
         }
     }
 
@@ -711,8 +778,58 @@ impl Store {
         Ok(dir)
     }
 
-    /// Keep a run's inputs (what `harness resume` needs) beside its artifacts, under `input/`.
-    pub fn save_input(&self, run_id: &str, name: &str, bytes: &[u8]) -> Result<()> {
+    /// Keep what a run started from (what `harness resume` needs) under `input/`: each series
+    /// file as `series-G-I` (group G, file I) and `run.json`, the command's record with the
+    /// files' origins added as `series`.
+    pub fn save_inputs(&self, run_id: &str, inputs: &SavedInputs) -> Result<()> {
+        let mut origins = Vec::new();
+        for (g, group) in inputs.series.iter().enumerate() {
+            let mut o = Vec::new();
+            for (i, (origin, bytes)) in group.iter().enumerate() {
+                self.save_input(run_id, &format!("series-{g}-{i}"), bytes)?;
+                o.push(origin.clone());
+            }
+            origins.push(o);
+        }
+        let mut run = match &inputs.run {
+            serde_json::Value::Object(m) => m.clone(),
+            _ => serde_json::Map::new(),
+        };
+        run.insert("series".into(), serde_json::json!(origins));
+        let json = serde_json::to_vec_pretty(&run).expect("JSON serialises");
+        self.save_input(run_id, "run.json", &json)
+    }
+
+    /// What [`Store::save_inputs`] kept of a run.
+    pub fn saved_inputs(&self, run_id: &str) -> Result<SavedInputs> {
+        let meta = self.input(run_id, "run.json")?;
+        let bad = |why: String| StoreError::BadInputs {
+            run: run_id.into(),
+            why,
+        };
+        let mut run: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&meta).map_err(|e| bad(e.to_string()))?;
+        let origins: Vec<Vec<String>> = run
+            .remove("series")
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| bad(format!("series: {e}")))?
+            .unwrap_or_default();
+        let mut series = Vec::new();
+        for (g, group) in origins.into_iter().enumerate() {
+            let mut files = Vec::new();
+            for (i, origin) in group.into_iter().enumerate() {
+                files.push((origin, self.input(run_id, &format!("series-{g}-{i}"))?));
+            }
+            series.push(files);
+        }
+        Ok(SavedInputs {
+            series,
+            run: serde_json::Value::Object(run),
+        })
+    }
+
+    fn save_input(&self, run_id: &str, name: &str, bytes: &[u8]) -> Result<()> {
         let dir = self.artifact_dir(run_id).join("input");
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
             path: dir.clone(),
@@ -721,8 +838,7 @@ impl Store {
         write_atomic(&dir.join(name), bytes)
     }
 
-    /// A run's saved input (see [`Store::save_input`]).
-    pub fn input(&self, run_id: &str, name: &str) -> Result<Vec<u8>> {
+    fn input(&self, run_id: &str, name: &str) -> Result<Vec<u8>> {
         let p = self.artifact_dir(run_id).join("input").join(name);
         std::fs::read(&p).map_err(|e| StoreError::Io { path: p, source: e })
     }
@@ -816,7 +932,7 @@ impl Store {
             self.hold("run", id)?;
         }
         if n == 0 {
-            let status: String =
+            let status: RunStatus =
                 self.db
                     .query_row("SELECT status FROM runs WHERE id=?1", params![id], |r| {
                         r.get(0)
@@ -871,7 +987,7 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|mut r| {
-                r.status = self.effective_status("run", &r.id, std::mem::take(&mut r.status));
+                r.status = self.effective_status("run", &r.id, r.status);
                 r
             })
             .collect())
@@ -916,7 +1032,7 @@ impl Store {
             )
             .optional()?
             .ok_or_else(|| StoreError::NoSuchRun(id.into()))?;
-        r.status = self.effective_status("run", &r.id, std::mem::take(&mut r.status));
+        r.status = self.effective_status("run", &r.id, r.status);
         Ok(r)
     }
 
@@ -1110,12 +1226,13 @@ impl Store {
     pub fn finish_nightly(
         &self,
         id: &str,
-        status: &str,
-        summary: &serde_json::Value,
+        status: RunStatus,
+        summary: Option<&Summary>,
     ) -> Result<()> {
+        let summary = serde_json::to_string(&summary).expect("a summary serialises");
         self.db.execute(
             "UPDATE nightlies SET status=?2, finished_at=?3, summary=?4 WHERE id=?1",
-            params![id, status, Self::now(), summary.to_string()],
+            params![id, status, Self::now(), summary],
         )?;
         self.release("nightly", id);
         Ok(())
@@ -1158,7 +1275,7 @@ impl Store {
             .db
             .prepare("SELECT id FROM runs WHERE nightly=?1 ORDER BY started_at, id")?;
         for n in &mut rows {
-            n.status = self.effective_status("nightly", &n.id, std::mem::take(&mut n.status));
+            n.status = self.effective_status("nightly", &n.id, n.status);
             n.runs = st
                 .query_map(params![n.id], |r| r.get(0))?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -1175,7 +1292,7 @@ impl Store {
             .map(|n| n.started_at.clone());
         Ok(all.into_iter().find(|n| {
             n.id != this
-                && n.status == "finished"
+                && n.status == RunStatus::Finished
                 && before.as_ref().is_none_or(|b| n.started_at < *b)
         }))
     }
@@ -1444,6 +1561,37 @@ mod tests {
     }
 
     #[test]
+    fn saved_inputs_round_trip_in_the_input_layout() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        s.begin_run("r1", "2026-01-01T00:00:00Z", "s", 2, "default")
+            .unwrap();
+        let inputs = SavedInputs {
+            series: vec![
+                vec![("a.mbox".into(), b"one".to_vec())],
+                vec![
+                    ("dir/0001.patch".into(), b"two".to_vec()),
+                    ("dir/0002.patch".into(), b"three".to_vec()),
+                ],
+            ],
+            run: serde_json::json!({"job": {"text": "name: x"}, "cache": null}),
+        };
+        s.save_inputs("r1", &inputs).unwrap();
+        assert_eq!(s.saved_inputs("r1").unwrap(), inputs);
+        // The layout `harness resume` has always read: run.json names the files' origins.
+        let input = s.artifact_dir("r1").join("input");
+        assert_eq!(std::fs::read(input.join("series-1-1")).unwrap(), b"three");
+        let run: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(input.join("run.json")).unwrap()).unwrap();
+        assert_eq!(
+            run["series"],
+            serde_json::json!([["a.mbox"], ["dir/0001.patch", "dir/0002.patch"]])
+        );
+        assert_eq!(run["job"]["text"], "name: x");
+        assert!(matches!(s.saved_inputs("nope"), Err(StoreError::Io { .. })));
+    }
+
+    #[test]
     fn a_run_whose_process_died_is_interrupted_and_resumable() {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(d.path()).unwrap();
@@ -1572,7 +1720,8 @@ mod tests {
             }
             r.phases[0].seconds = i as f64 + 1.0;
             s.finish_run(&r).unwrap();
-            s.finish_nightly(&nid, "finished", &serde_json::json!({"new": []}))
+            let summary = harness_core::nightly::compare("n", None, Vec::new());
+            s.finish_nightly(&nid, RunStatus::Finished, Some(&summary))
                 .unwrap();
         }
         let sig = s.signatures(10).unwrap();

@@ -113,7 +113,7 @@ pub struct Matrix {
 
 /// The workload a finding was seen during, if any.
 fn workload_of(f: &Finding) -> Option<&str> {
-    f.during.as_deref()?.strip_prefix("workload ")
+    f.workload()
 }
 
 /// The boots of a prefix: its attempts, or the one summarised test of an older report.
@@ -381,7 +381,7 @@ mod tests {
             time: None,
             prefix: None,
             console: Some(console.into()),
-            during: during.map(String::from),
+            during: during.and_then(harness_core::finding::During::parse),
         }
     }
 

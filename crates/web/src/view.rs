@@ -142,13 +142,7 @@ fn patches(list: &[usize]) -> String {
         [] => "none".into(),
         [0] => "the base".into(),
         [k] => format!("patch {k}"),
-        g => format!(
-            "patches {}",
-            g.iter()
-                .map(|k| k.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        g => format!("patches {}", harness_core::wording::numbers(g)),
     }
 }
 
@@ -360,19 +354,6 @@ fn culprit_line(report: &Report) -> Option<String> {
     Some(format!("{who} ({})", percent(c.confidence)))
 }
 
-fn string_list(v: Option<&serde_json::Value>) -> Vec<String> {
-    v.and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .map(|s| match s.as_str() {
-                    Some(s) => s.to_string(),
-                    None => s.to_string(),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn index(store: &Store, site: &Site) -> Result<Page, WebError> {
     let rows = store.list(INDEX_RUNS + 1)?;
     let more = rows.len() > INDEX_RUNS;
@@ -381,7 +362,7 @@ fn index(store: &Store, site: &Site) -> Result<Page, WebError> {
     let runs: Vec<RunLine> = rows
         .iter()
         .map(|r| {
-            let (state, class) = state_of(&r.status, r.verdict.as_deref());
+            let (state, class) = state_of(r.status.as_str(), r.verdict.as_deref());
             // Only a failed run can have a culprit: read just those reports.
             let culprit = if r.verdict.as_deref() == Some("fail") {
                 store.report(&r.id).ok().as_ref().and_then(culprit_line)
@@ -424,16 +405,10 @@ fn index(store: &Store, site: &Site) -> Result<Page, WebError> {
     for n in store.nightlies(None, NIGHTLIES)? {
         let summary = n.summary.as_ref();
         let jobs: BTreeMap<String, String> = summary
-            .and_then(|s| s.get("jobs"))
-            .and_then(|j| j.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|j| {
-                        Some((
-                            j.get("run")?.as_str()?.to_string(),
-                            j.get("job")?.as_str()?.to_string(),
-                        ))
-                    })
+            .map(|s| {
+                s.jobs
+                    .iter()
+                    .filter_map(|j| Some((j.run.clone()?, j.job.clone())))
                     .collect()
             })
             .unwrap_or_default();
@@ -445,7 +420,7 @@ fn index(store: &Store, site: &Site) -> Result<Page, WebError> {
             };
             let (state, class) = row
                 .as_ref()
-                .map(|r| state_of(&r.status, r.verdict.as_deref()))
+                .map(|r| state_of(r.status.as_str(), r.verdict.as_deref()))
                 .unwrap_or_else(|| ("?".into(), "v-other".into()));
             nruns.push(NightlyRun {
                 id: id.clone(),
@@ -459,11 +434,8 @@ fn index(store: &Store, site: &Site) -> Result<Page, WebError> {
                 class,
             });
         }
-        let previous = summary
-            .and_then(|s| s.get("previous"))
-            .and_then(|p| p.as_str())
-            .map(String::from);
-        let (_, class) = state_of(&n.status, None);
+        let previous = summary.and_then(|s| s.previous.clone());
+        let (_, class) = state_of(n.status.as_str(), None);
         nightlies.push(NightlyView {
             anchor: anchor("nightly", &n.id),
             previous_anchor: previous.as_deref().map(|p| anchor("nightly", p)),
@@ -471,12 +443,12 @@ fn index(store: &Store, site: &Site) -> Result<Page, WebError> {
             id: n.id,
             suite: n.suite,
             started: date(&n.started_at),
-            status: n.status,
+            status: n.status.to_string(),
             class,
             runs: nruns,
-            new: string_list(summary.and_then(|s| s.get("new"))),
-            still: string_list(summary.and_then(|s| s.get("still"))),
-            fixed: string_list(summary.and_then(|s| s.get("fixed"))),
+            new: summary.map(|s| s.new.clone()).unwrap_or_default(),
+            still: summary.map(|s| s.still.clone()).unwrap_or_default(),
+            fixed: summary.map(|s| s.fixed.clone()).unwrap_or_default(),
         });
     }
     render(
@@ -723,7 +695,7 @@ fn groups(site: &Site, id: &str, findings: &[Finding]) -> Vec<SignatureGroup> {
                     .iter()
                     .map(|f| Occurrence {
                         prefix: f.prefix,
-                        during: f.during.clone(),
+                        during: f.during.as_ref().map(|d| d.to_string()),
                         console: f.console.clone(),
                         line: f.line,
                         href: f
@@ -754,11 +726,10 @@ fn report_view(site: &Site, id: &str, r: &Report, artifacts: &BTreeSet<String>) 
                     if c.state != matrix::CellState::Fail {
                         return None;
                     }
-                    let during = format!("workload {w}");
                     let consoles: Vec<&str> =
                         p.attempts.iter().map(|a| a.console.as_str()).collect();
                     let f = r.findings.iter().find(|f| {
-                        f.during.as_deref() == Some(during.as_str())
+                        f.workload() == Some(w.as_str())
                             && match &f.console {
                                 Some(c) => consoles.contains(&c.as_str()),
                                 None => false,
@@ -978,7 +949,7 @@ fn run(store: &Store, site: &Site, row: RunRow) -> Result<Page, WebError> {
     } else {
         Vec::new()
     };
-    let (state, class) = state_of(&row.status, row.verdict.as_deref());
+    let (state, class) = state_of(row.status.as_str(), row.verdict.as_deref());
     let path = format!("runs/{id}.html");
     render(
         "run.html",
@@ -991,7 +962,7 @@ fn run(store: &Store, site: &Site, row: RunRow) -> Result<Page, WebError> {
             artifacts,
             run: RunHead {
                 started: date(&row.started_at),
-                status: row.status,
+                status: row.status.to_string(),
                 state,
                 class,
                 reason: row.reason,
@@ -1086,7 +1057,7 @@ fn artifact(
                 kind: f.kind.as_str().to_string(),
                 title: f.title.clone(),
                 prefix: f.prefix,
-                during: f.during.clone(),
+                during: f.during.as_ref().map(|d| d.to_string()),
                 anchor: format!("L{}", f.line),
             }
         })
@@ -1340,7 +1311,7 @@ mod tests {
                 time: None,
                 prefix: Some(1),
                 console: Some("console-prefix-1.log".into()),
-                during: Some("boot".into()),
+                during: Some(harness_core::finding::During::Boot),
             }],
             coverage: vec![],
             phases: vec![],

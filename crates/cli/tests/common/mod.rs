@@ -48,7 +48,12 @@ pub fn assert_no_leftovers() {
         // Directories only: /tmp/harness-guest.lock is the machine's guest lock, not a leftover.
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("harness-"))
+        // A run's scratch dir is `harness-<pid>-...` (not, say, a lock file of the test set-up).
+        .filter(|n| {
+            n.strip_prefix("harness-")
+                .and_then(|r| r.split_once('-'))
+                .is_some_and(|(pid, _)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        })
         .collect();
     assert!(tmp.is_empty(), "leftover temp dirs: {tmp:?}");
 }

@@ -21,10 +21,10 @@ const B: &str = "/mnt/h2";
 const RECORD: usize = 64;
 
 pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
-    let rounds = w.param("rounds", 120);
-    let files = w.param("files", 8).max(1);
-    let records = w.param("records", 200);
-    let check_reads = w.param("check_reads", 0) == 1;
+    let rounds = w.param("rounds");
+    let files = w.param("files").max(1);
+    let records = w.param("records");
+    let check_reads = w.param("check_reads") == 1;
     if !ctx.mount(A, "") {
         return BTreeMap::new();
     }

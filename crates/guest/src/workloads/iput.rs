@@ -53,10 +53,10 @@ fn outcome(seed: u64, round: u64, proc_: u64, i: u64) -> Outcome {
 }
 
 pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
-    let rounds = w.param("rounds", 3);
-    let processes = w.param("processes", 16);
-    let files = w.param("files", 20);
-    let memory_mib = w.param("memory_mib", 48);
+    let rounds = w.param("rounds");
+    let processes = w.param("processes");
+    let files = w.param("files");
+    let memory_mib = w.param("memory_mib");
     let cgroup = setup_cgroup(ctx, memory_mib);
     if !ctx.mount(ROOT, "") {
         return BTreeMap::new();

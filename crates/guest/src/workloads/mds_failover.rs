@@ -20,8 +20,8 @@ const ROOT: &str = "/mnt/h";
 const MIN_MOUNTED: Duration = Duration::from_secs(12);
 
 pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
-    let failovers = w.param("failovers", 1);
-    let files = w.param("files", 40);
+    let failovers = w.param("failovers");
+    let files = w.param("files");
     if !ctx.mount(ROOT, "") {
         return BTreeMap::new();
     }

@@ -1,5 +1,5 @@
-//! The workloads, by name (the names and parameters the host validates are in harness-core's
-//! `job::WORKLOADS`; docs/workloads.md describes what each does and which code it reaches).
+//! The workloads, by name (their names, parameters and defaults are harness-proto's catalog,
+//! `workloads::WORKLOADS`; docs/workloads.md describes what each does and which code it reaches).
 
 pub mod cap_revoke;
 pub mod iput;
@@ -16,7 +16,7 @@ use crate::ctx::Ctx;
 
 type Workload = fn(&Ctx, &WorkloadPlan) -> BTreeMap<String, u64>;
 
-/// Every workload, in harness-proto's `WORKLOADS` order.
+/// Every workload, in the catalog's order.
 const TABLE: &[(&str, Workload)] = &[
     ("umount-stress", umount::run),
     ("iput-stress", iput::run),
@@ -47,6 +47,10 @@ mod tests {
     #[test]
     fn every_protocol_workload_is_in_the_table() {
         let names: Vec<&str> = super::TABLE.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, harness_proto::WORKLOADS);
+        let catalog: Vec<&str> = harness_proto::workloads::WORKLOADS
+            .iter()
+            .map(|w| w.name)
+            .collect();
+        assert_eq!(names, catalog);
     }
 }

@@ -37,9 +37,9 @@ fn version_of(seed: u64, f: u64, data: &[u8]) -> Option<u64> {
 }
 
 pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
-    let snapshots = w.param("snapshots", 8);
-    let writers = w.param("writers", 2);
-    let files = w.param("files", 16);
+    let snapshots = w.param("snapshots");
+    let writers = w.param("writers");
+    let files = w.param("files");
     if !ctx.mount(ROOT, "") {
         return BTreeMap::new();
     }

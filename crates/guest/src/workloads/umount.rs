@@ -43,9 +43,9 @@ pub struct Kept {
 }
 
 pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
-    let cycles = w.param("cycles", 4);
-    let workers = w.param("workers", 4);
-    let files = w.param("files", 200);
+    let cycles = w.param("cycles");
+    let workers = w.param("workers");
+    let files = w.param("files");
     let mut prev: Option<(PathBuf, Vec<Kept>)> = None;
     let (mut verified, mut lazy) = (0u64, 0u64);
     for cyc in 1..=cycles {

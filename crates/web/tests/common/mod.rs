@@ -8,11 +8,12 @@
 use std::path::{Path, PathBuf};
 
 use harness_core::bisect::Outcome;
-use harness_core::finding::{Finding, FindingKind};
+use harness_core::finding::{During, Finding, FindingKind};
 use harness_core::report::{
-    bisect_text, AttemptRecord, BisectRun, Culprit, GuestExit, PhaseTime, PrefixResult, Report,
-    Revert, RevertTest, SeriesSummary, TestResult, Verdict, WorkloadRun,
+    AttemptRecord, BisectRun, Culprit, GuestExit, PhaseTime, PrefixResult, Report, Revert,
+    RevertTest, SeriesSummary, TestResult, Verdict, WorkloadRun,
 };
+use harness_core::wording::bisect_text;
 use harness_store::Store;
 
 /// The broken patch's subject (from `tests/fixtures/broken/warn-with-markup.patch`).
@@ -232,10 +233,10 @@ pub fn build(root: &Path) -> Fixture {
     store
         .finish_nightly(
             NIGHTLY_1,
-            "finished",
-            &serde_json::json!({"suite": "nightly", "previous": null,
+            harness_store::RunStatus::Finished,
+            Some(&serde_json::from_value(serde_json::json!({"suite": "nightly", "previous": null,
                 "jobs": [{"job": "default", "run": PASS_RUN, "verdict": "pass", "signatures": [], "new": [], "still": [], "fixed": []}],
-                "new": [], "still": [], "fixed": []}),
+                "new": [], "still": [], "fixed": []})).unwrap()),
         )
         .unwrap();
 
@@ -268,7 +269,7 @@ pub fn build(root: &Path) -> Fixture {
         .map(|mut f| {
             f.prefix = Some(CULPRIT);
             f.console = Some(console7.clone());
-            f.during = Some(format!("workload {WORKLOAD}"));
+            f.during = Some(During::Workload(WORKLOAD.into()));
             f
         })
         .collect();
@@ -289,7 +290,7 @@ pub fn build(root: &Path) -> Fixture {
         time: Some(29.85),
         prefix: Some(CULPRIT),
         console: Some(console7.clone()),
-        during: Some(format!("workload {WORKLOAD}")),
+        during: Some(During::Workload(WORKLOAD.into())),
     });
     for p in &mut ps {
         let console = format!("console-prefix-{}.log", p.index);
@@ -402,11 +403,11 @@ pub fn build(root: &Path) -> Fixture {
     store
         .finish_nightly(
             NIGHTLY_2,
-            "finished",
-            &serde_json::json!({"suite": "nightly", "previous": NIGHTLY_1,
+            harness_store::RunStatus::Finished,
+            Some(&serde_json::from_value(serde_json::json!({"suite": "nightly", "previous": NIGHTLY_1,
                 "jobs": [{"job": "default", "run": FAIL_RUN, "verdict": "fail",
                           "signatures": [SIGNATURE, HOSTILE_TITLE], "new": [SIGNATURE, HOSTILE_TITLE], "still": [], "fixed": []}],
-                "new": [SIGNATURE, HOSTILE_TITLE], "still": [], "fixed": []}),
+                "new": [SIGNATURE, HOSTILE_TITLE], "still": [], "fixed": []})).unwrap()),
         )
         .unwrap();
 

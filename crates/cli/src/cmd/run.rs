@@ -1,0 +1,178 @@
+//! `test`, `bisect`, `bench` and `resume`: run a prepared series and report it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use harness_core::report::Report;
+use harness_store::Store;
+
+use crate::args::*;
+use crate::exit::verdict_code;
+use crate::exit::{self, bad_input, Fail};
+use crate::prepare::*;
+use crate::render::*;
+use crate::{github, reporter};
+
+/// Where a run's results go besides the store and the terminal.
+#[derive(Default)]
+pub(crate) struct Outputs {
+    pub(crate) json: Option<PathBuf>,
+    pub(crate) bench: bool,
+    pub(crate) github: Option<(github::Client, harness_github::Target)>,
+    /// The nightly the run belongs to (it prints its own summary).
+    pub(crate) nightly: Option<String>,
+}
+
+pub(crate) fn test(results: &Path, args: TestArgs, bench: bool) -> Result<u8, Fail> {
+    let github = github::for_test(&args.github)?;
+    let prep = prepare(
+        args.job.as_deref(),
+        &args.input,
+        Overrides::of(&args),
+        args.cache.clone(),
+    )?;
+    let out = Outputs {
+        json: args.json.clone(),
+        bench,
+        github,
+        nightly: None,
+    };
+    Ok(execute(results, prep, None, &out)?.0)
+}
+
+pub(crate) fn resume(
+    results: &Path,
+    run: &str,
+    gh: &GithubArgs,
+    json: Option<PathBuf>,
+) -> Result<u8, Fail> {
+    let github = github::for_test(gh)?;
+    let store = Store::open(results)?;
+    let id = store.resolve(run).map_err(bad_input)?;
+    let prep = prepare_saved(&store, &id)?;
+    drop(store);
+    let out = Outputs {
+        json,
+        bench: false,
+        github,
+        nightly: None,
+    };
+    Ok(execute(results, prep, Some(&id), &out)?.0)
+}
+
+/// Run (or, with `resume`, continue) a prepared run; the exit code and, once it finished, its report.
+pub(crate) fn execute(
+    results: &Path,
+    prep: Prepared,
+    resume: Option<&str>,
+    out: &Outputs,
+) -> Result<(u8, Option<Report>), Fail> {
+    harness_exec::preflight::check(&prep.job).map_err(Fail::preflight)?;
+    let mut store = Store::open(results).map_err(|e| Fail::Infra(e.into()))?;
+    let (run_id, started_at, replay) = match resume {
+        None => {
+            let run_id = Store::new_run_id();
+            let started_at = Store::now();
+            store.begin_run(
+                &run_id,
+                &started_at,
+                &prep.series.title(),
+                prep.series.patches.len(),
+                &prep.job.name,
+            )?;
+            save_inputs(&store, &run_id, &prep)?;
+            if let Some(n) = &out.nightly {
+                store.attach_to_nightly(&run_id, n)?;
+            }
+            (run_id, started_at, Vec::new())
+        }
+        Some(id) => {
+            store.claim_resume(id).map_err(bad_input)?;
+            let row = store.row(id)?;
+            let replay = store.attempts(id)?;
+            eprintln!(
+                "harness: resuming run {id} (started {}): {} guest boot(s) recorded, not made again",
+                row.started_at,
+                replay.len()
+            );
+            (id.to_string(), row.started_at, replay)
+        }
+    };
+    let artifacts = store.artifact_dir(&run_id);
+    let terminal = reporter::Terminal::new(&prep.series);
+    for d in &prep.series.diagnostics {
+        terminal.note(&format!("series: {}: {}", d.origin, d.message));
+    }
+    let sink = reporter::Recorder {
+        terminal: &terminal,
+        store: std::sync::Mutex::new(Store::open(results)?),
+        run_id: run_id.clone(),
+    };
+    let input = harness_exec::pipeline::RunInput {
+        run_id: run_id.clone(),
+        job: prep.job,
+        series: prep.series,
+        sources: prep.sources,
+        artifacts,
+        cache: prep
+            .cache
+            .clone()
+            .unwrap_or_else(harness_exec::default_cache_dir),
+        started_at,
+        replay,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let outcome = rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        // A closed terminal (SIGHUP) ends a run like Ctrl-C does: with its teardown.
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        tokio::select! {
+            r = harness_exec::pipeline::run(input, &sink) => Ok(Some(r)),
+            _ = tokio::signal::ctrl_c() => Ok::<_, std::io::Error>(None),
+            _ = term.recv() => Ok(None),
+            _ = hup.recv() => Ok(None),
+        }
+    })?;
+    // The pipeline future has been dropped here: its processes, namespace and temp dir are gone.
+    let report = match outcome {
+        None => {
+            terminal.finish();
+            store.interrupt_run(&run_id, "interrupted by a signal")?;
+            eprintln!(
+                "harness: run {run_id} interrupted; everything it started has been stopped \
+                 (`harness resume {run_id}` continues it)"
+            );
+            return Ok((exit::INTERRUPTED, None));
+        }
+        Some(Err(e)) => {
+            terminal.finish();
+            store.interrupt_run(&run_id, &e.to_string())?;
+            return Err(Fail::Infra(e.into()));
+        }
+        Some(Ok(r)) => r,
+    };
+    terminal.finish();
+    store.finish_run(&report)?;
+    if let Some(j) = &out.json {
+        write_json(j, &report)?;
+    }
+    print_report(&report, &store.artifact_dir(&run_id));
+    if out.bench {
+        print_bench(&report);
+    }
+    if let Some((client, target)) = &out.github {
+        github::post(&rt, client, &report, target);
+    }
+    Ok((verdict_code(report.verdict), Some(report)))
+}
+
+pub(crate) fn write_json(path: &Path, report: &Report) -> Result<(), Fail> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(report)?)
+        .with_context(|| tmp.display().to_string())?;
+    std::fs::rename(&tmp, path).with_context(|| path.display().to_string())?;
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! The deadlock hunt, end to end: the real 2025 CephFS deadlock (deadlock A of "ceph: fix deadlock
+//! bugs by making iput() calls asynchronous", writeback evicting the inode it is writing back) on
+//! Debian's stock 6.12.118 kernel, and its posted fix. Real module builds against 6.12's headers,
+//! a real cluster, real TCG guests running the `session-loss` workload. Needs the 6.12 packages
+//! (`scripts/install-deps 6.12.118+deb12-amd64`, which scripts/test runs).
+
+use std::process::Command;
+
+use serde_json::Value;
+
+mod common;
+use common::{assert_no_leftovers, repo, shared};
+
+const DEADLOCK: &str =
+    "INFO: task hung in inode_wait_for_writeback (from ceph_put_wrbuffer_cap_refs)";
+
+#[test]
+fn the_2025_writeback_deadlock_hangs_stock_6_12_and_its_fix_passes() {
+    let results = tempfile::tempdir().unwrap();
+    let json = results.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("--results")
+        .arg(results.path())
+        .args(["test", "--job"])
+        .arg(repo().join("jobs/deadlock-hunt-6.12.yaml"))
+        .args(["--expect-fix", DEADLOCK, "--json"])
+        .arg(&json)
+        .arg(shared("series/ceph-iput-async-6.12.mbox"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(
+        &std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("no report ({e}); {text}")),
+    )
+    .unwrap();
+    // The fix is verified: the verdict passes and says what it fixes.
+    assert_eq!(r["verdict"], "pass", "{}; {text}", r["reason"]);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let fix = r["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["signature"] == DEADLOCK)
+        .unwrap_or_else(|| panic!("no fix of the deadlock: {}", r["fixes"]));
+    let base_failures = fix["base_failures"].as_u64().unwrap();
+    assert!(base_failures >= 1, "{fix}");
+    assert_eq!(fix["tip_passes"], fix["tip_boots"], "{fix}");
+    assert_eq!(fix["confident"], true, "{fix}");
+    assert_eq!(fix["from_prefix"], 1, "{fix}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("fixes \""),
+        "{}",
+        r["reason"]
+    );
+    // The hang is deadlock A at the base, with both sides in the evidence; nothing at the fix.
+    let findings = r["findings"].as_array().unwrap();
+    let hang = findings
+        .iter()
+        .find(|f| f["title"] == DEADLOCK && f["prefix"] == 0)
+        .expect("the deadlock at the base");
+    let excerpt = hang["excerpt"].as_str().unwrap();
+    for frame in ["ceph_writepages_start", "ceph_invalidate_folio", "evict"] {
+        assert!(excerpt.contains(frame), "{frame} not in\n{excerpt}");
+    }
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["prefix"] != 1 || f["kind"] == "hazard"),
+        "the fix failed: {findings:?}"
+    );
+    assert_no_leftovers();
+}

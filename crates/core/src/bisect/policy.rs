@@ -1,0 +1,342 @@
+//! The bisection driver's policy: what a guest run counts as, when a prefix is given up, when
+//! the search stops, and how many clean runs make a revert candidate pass. Pure: the executor's
+//! driver asks it after every boot.
+
+use super::{classify, Bisection, Conclusion, Outcome};
+use crate::verdict::Verdict;
+
+/// Consecutive runs that could not be completed before the bisection gives up.
+pub const MAX_INFRA_IN_A_ROW: u32 = 3;
+/// Runs of one prefix that fail otherwise (another signature) before it is skipped.
+pub const MAX_OTHER: u32 = 2;
+/// Clean runs a revert candidate gets at most.
+pub const MAX_CLEAN_RUNS: u32 = 10;
+
+/// What one guest boot of a prefix showed, as far as the policy cares.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub verdict: Verdict,
+    /// The distinct titles of its findings (a failure without one is named by its guest exit).
+    pub titles: &'a [String],
+    /// The guest program started (the kernel booted and the modules loaded).
+    pub booted: bool,
+}
+
+/// What the driver does with a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judgement {
+    /// Evidence: observe it.
+    Observe(Outcome),
+    /// It could not be completed (an infrastructure error): not counted, the search asks again.
+    /// `gave_up`: too many in a row, the search stops.
+    Retry { gave_up: Option<String> },
+}
+
+/// The driver's bookkeeping over one bisection.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    signature: String,
+    others: Vec<u32>,
+    infra_in_a_row: u32,
+    boots: u32,
+    max_boots: u32,
+}
+
+impl Policy {
+    /// For a bisection of `signature` over `patches` patches whose model allows `max_runs`
+    /// evidence runs (boots, counting those that were no evidence, are capped at twice that).
+    pub fn new(signature: impl Into<String>, patches: usize, max_runs: u32) -> Policy {
+        Policy {
+            signature: signature.into(),
+            others: vec![0; patches + 1],
+            infra_in_a_row: 0,
+            boots: 0,
+            max_boots: 2 * max_runs,
+        }
+    }
+
+    pub fn signature(&self) -> &str {
+        &self.signature
+    }
+
+    /// Guest boots made so far.
+    pub fn boots(&self) -> u32 {
+        self.boots
+    }
+
+    /// Before a round of boots: why the search must stop now, if it must.
+    pub fn budget_spent(&self) -> Option<String> {
+        (self.boots >= self.max_boots)
+            .then(|| format!("{} guest boots without enough evidence", self.boots))
+    }
+
+    /// Count a boot about to be made; its number (1-based).
+    pub fn start_boot(&mut self) -> u32 {
+        self.boots += 1;
+        self.boots
+    }
+
+    /// What a boot of prefix `k` counts as. A kernel that never started the workloads does not
+    /// boot (skipped); a prefix that failed otherwise `MAX_OTHER` times is skipped too.
+    pub fn judge(&mut self, k: usize, run: Run<'_>) -> Judgement {
+        let outcome = match classify(&self.signature, run.verdict, run.titles) {
+            None => {
+                self.infra_in_a_row += 1;
+                let gave_up = (self.infra_in_a_row >= MAX_INFRA_IN_A_ROW).then(|| {
+                    format!(
+                        "{} guest runs in a row could not be completed",
+                        self.infra_in_a_row
+                    )
+                });
+                return Judgement::Retry { gave_up };
+            }
+            Some(Outcome::Other) if !run.booted => Outcome::Skip,
+            Some(Outcome::Other) => {
+                self.others[k] += 1;
+                if self.others[k] >= MAX_OTHER {
+                    Outcome::Skip
+                } else {
+                    Outcome::Other
+                }
+            }
+            Some(o) => o,
+        };
+        self.infra_in_a_row = 0;
+        Judgement::Observe(outcome)
+    }
+}
+
+/// The search's answer when it is stopped early: its best guess, not confident.
+pub fn stopped(b: &Bisection) -> Conclusion {
+    let (candidates, confidence) = b.best();
+    Conclusion {
+        culprit: *candidates.last().expect("a group is never empty"),
+        candidates,
+        confidence,
+        confident: false,
+        verified: false,
+        rate: b.rate(),
+        runs: b.runs(),
+        rounds: 0,
+    }
+}
+
+/// How a variant is tested after the bisection: boot it until it has `need` clean runs or fails.
+#[derive(Debug, Clone)]
+pub struct CleanRuns {
+    need: u32,
+    passes: u32,
+    infra: u32,
+}
+
+/// The end of a variant's test: its verdict and why, when not a pass.
+pub type Tested = (Verdict, u32, Option<String>);
+
+impl CleanRuns {
+    /// `done`: clean runs made before (the bisection's runs of the base count).
+    pub fn new(need: u32, done: u32) -> CleanRuns {
+        CleanRuns {
+            need,
+            passes: done,
+            infra: 0,
+        }
+    }
+
+    pub fn passes(&self) -> u32 {
+        self.passes
+    }
+
+    /// The test is over with a pass, if it is.
+    pub fn passed(&self) -> Option<Tested> {
+        (self.passes >= self.need).then_some((Verdict::Pass, self.passes, None))
+    }
+
+    /// Count one boot (its console artifact named in the note); `Some` ends the test.
+    pub fn count(&mut self, signature: &str, run: Run<'_>, console: &str) -> Option<Tested> {
+        match classify(signature, run.verdict, run.titles) {
+            Some(Outcome::Pass) => {
+                self.passes += 1;
+                self.passed()
+            }
+            Some(Outcome::Fail) => Some((
+                Verdict::Fail,
+                self.passes,
+                Some(format!("failed with the signature in {console}")),
+            )),
+            Some(_) => Some((
+                Verdict::Fail,
+                self.passes,
+                Some(format!(
+                    "failed otherwise in {console}: {}",
+                    run.titles.first().map(String::as_str).unwrap_or("")
+                )),
+            )),
+            None => {
+                self.infra += 1;
+                (self.infra >= MAX_INFRA_IN_A_ROW).then(|| {
+                    (
+                        Verdict::InfraError,
+                        self.passes,
+                        Some(format!("{} runs could not be completed", self.infra)),
+                    )
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(verdict: Verdict, titles: &[String], booted: bool) -> Run<'_> {
+        Run {
+            verdict,
+            titles,
+            booted,
+        }
+    }
+
+    const SIG: &str = "WARNING in ceph_unlink";
+
+    #[test]
+    fn the_signature_fails_and_a_clean_run_passes() {
+        let mut p = Policy::new(SIG, 3, 10);
+        let t = vec![SIG.to_string()];
+        assert_eq!(
+            p.judge(2, run(Verdict::Fail, &t, true)),
+            Judgement::Observe(Outcome::Fail)
+        );
+        assert_eq!(
+            p.judge(1, run(Verdict::Pass, &[], true)),
+            Judgement::Observe(Outcome::Pass)
+        );
+    }
+
+    #[test]
+    fn another_signature_twice_skips_the_prefix() {
+        let mut p = Policy::new(SIG, 3, 10);
+        let t = vec!["BUG: kernel NULL pointer dereference".to_string()];
+        assert_eq!(
+            p.judge(2, run(Verdict::Fail, &t, true)),
+            Judgement::Observe(Outcome::Other)
+        );
+        // Another prefix keeps its own count.
+        assert_eq!(
+            p.judge(1, run(Verdict::Fail, &t, true)),
+            Judgement::Observe(Outcome::Other)
+        );
+        assert_eq!(
+            p.judge(2, run(Verdict::Fail, &t, true)),
+            Judgement::Observe(Outcome::Skip)
+        );
+    }
+
+    #[test]
+    fn a_kernel_that_never_booted_is_skipped_at_once() {
+        let mut p = Policy::new(SIG, 3, 10);
+        let t = vec!["guest exit: Panic".to_string()];
+        assert_eq!(
+            p.judge(3, run(Verdict::Fail, &t, false)),
+            Judgement::Observe(Outcome::Skip)
+        );
+    }
+
+    #[test]
+    fn three_infra_errors_in_a_row_give_up_and_evidence_resets_the_count() {
+        let mut p = Policy::new(SIG, 3, 10);
+        let infra = run(Verdict::InfraError, &[], true);
+        assert_eq!(p.judge(1, infra), Judgement::Retry { gave_up: None });
+        assert_eq!(p.judge(1, infra), Judgement::Retry { gave_up: None });
+        assert_eq!(
+            p.judge(1, run(Verdict::Pass, &[], true)),
+            Judgement::Observe(Outcome::Pass)
+        );
+        assert_eq!(p.judge(1, infra), Judgement::Retry { gave_up: None });
+        assert_eq!(p.judge(1, infra), Judgement::Retry { gave_up: None });
+        assert_eq!(
+            p.judge(1, infra),
+            Judgement::Retry {
+                gave_up: Some("3 guest runs in a row could not be completed".into())
+            }
+        );
+        // The signature in an infra-error run is still evidence.
+        let t = vec![SIG.to_string()];
+        assert_eq!(
+            p.judge(1, run(Verdict::InfraError, &t, true)),
+            Judgement::Observe(Outcome::Fail)
+        );
+    }
+
+    #[test]
+    fn the_boot_budget_is_twice_the_evidence_budget() {
+        let mut p = Policy::new(SIG, 3, 2);
+        for i in 1..=4 {
+            assert_eq!(p.budget_spent(), None);
+            assert_eq!(p.start_boot(), i);
+        }
+        assert_eq!(
+            p.budget_spent().as_deref(),
+            Some("4 guest boots without enough evidence")
+        );
+    }
+
+    #[test]
+    fn a_stopped_search_gives_its_best_guess_unconfident() {
+        let mut b = Bisection::new(3, Default::default());
+        b.observe(3, Outcome::Fail);
+        b.observe(1, Outcome::Pass);
+        let c = stopped(&b);
+        assert!(!c.confident && !c.verified);
+        assert_eq!(c.rounds, 0);
+        assert!(c.candidates.contains(&c.culprit));
+        assert!(c.culprit >= 2);
+    }
+
+    #[test]
+    fn clean_runs_end_on_need_on_failure_or_on_infra_errors() {
+        let clean = run(Verdict::Pass, &[], true);
+        let mut c = CleanRuns::new(3, 1);
+        assert_eq!(c.passed(), None);
+        assert_eq!(c.count(SIG, clean, "c1"), None);
+        assert_eq!(c.count(SIG, clean, "c2"), Some((Verdict::Pass, 3, None)));
+        assert_eq!(
+            CleanRuns::new(2, 2).passed(),
+            Some((Verdict::Pass, 2, None))
+        );
+
+        let t = vec![SIG.to_string()];
+        let mut c = CleanRuns::new(3, 0);
+        assert_eq!(
+            c.count(SIG, run(Verdict::Fail, &t, true), "console-base-1.log"),
+            Some((
+                Verdict::Fail,
+                0,
+                Some("failed with the signature in console-base-1.log".into())
+            ))
+        );
+        let other = vec!["WARNING in ceph_rename".to_string()];
+        assert_eq!(
+            CleanRuns::new(3, 0).count(SIG, run(Verdict::Fail, &other, true), "x.log"),
+            Some((
+                Verdict::Fail,
+                0,
+                Some("failed otherwise in x.log: WARNING in ceph_rename".into())
+            ))
+        );
+        // Infra errors need not be in a row here.
+        let infra = run(Verdict::InfraError, &[], true);
+        let mut c = CleanRuns::new(5, 0);
+        assert_eq!(c.count(SIG, infra, "a"), None);
+        assert_eq!(c.count(SIG, clean, "b"), None);
+        assert_eq!(c.count(SIG, infra, "c"), None);
+        assert_eq!(
+            c.count(SIG, infra, "d"),
+            Some((
+                Verdict::InfraError,
+                1,
+                Some("3 runs could not be completed".into())
+            ))
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! The plan the guest program is handed (harness-proto): what to run, what to probe, how to
+//! reach the cluster.
+
+use std::time::Duration;
+
+use harness_proto::{Plan, Probe, WorkloadPlan};
+
+use crate::job::{Auth, Job};
+
+/// Seconds between the guest program's heartbeats.
+pub const HEARTBEAT_S: u32 = 5;
+
+/// The cluster as the guest mounts it.
+#[derive(Debug, Clone, Copy)]
+pub struct Mount<'a> {
+    /// Monitor address (`IP:port`).
+    pub mon: &'a str,
+    /// client.admin's cephx secret (sent only when the job uses cephx).
+    pub admin_key: &'a str,
+}
+
+/// The plan for `job`'s guests. `stall`: the (accelerator-scaled) progress deadline;
+/// `coverage`: the functions to count; `modular`: CephFS is built as modules (probes name them).
+pub fn build(
+    job: &Job,
+    mount: Mount<'_>,
+    stall: Duration,
+    coverage: Vec<Probe>,
+    modular: bool,
+) -> Plan {
+    Plan {
+        version: harness_proto::VERSION,
+        mon: mount.mon.to_string(),
+        key: if job.cluster.auth == Auth::Cephx {
+            mount.admin_key.to_string()
+        } else {
+            String::new()
+        },
+        hung_task_timeout_s: job.guests.hung_task_timeout_s,
+        heartbeat_s: HEARTBEAT_S,
+        stall_s: stall.as_secs() as u32,
+        workloads: job
+            .workloads
+            .iter()
+            .map(|w| WorkloadPlan {
+                name: w.name.clone(),
+                seed: w.seed,
+                params: w.params.clone(),
+            })
+            .collect(),
+        coverage,
+        evict_probe: job.probes.hazards.then(|| Probe {
+            module: modular.then(|| "ceph".to_string()),
+            function: "ceph_evict_inode".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(yaml: &str) -> Job {
+        let kernel = "kernel:\n  mode: distro-module\n  release: r\n  source: s\n";
+        Job::from_yaml(
+            &format!("{kernel}{yaml}"),
+            "jobs/t.yaml",
+            std::path::Path::new("/"),
+        )
+        .unwrap()
+    }
+
+    const MOUNT: Mount<'static> = Mount {
+        mon: "10.77.0.1:6789",
+        admin_key: "AQB==",
+    };
+
+    #[test]
+    fn the_plan_carries_the_jobs_workloads_and_limits() {
+        let j = job("name: t\nworkloads:\n  - name: iput-stress\n    seed: 7\n");
+        let p = build(&j, MOUNT, Duration::from_secs(90), Vec::new(), true);
+        assert_eq!(p.version, harness_proto::VERSION);
+        assert_eq!(p.mon, "10.77.0.1:6789");
+        assert_eq!(p.stall_s, 90);
+        assert_eq!(p.heartbeat_s, HEARTBEAT_S);
+        assert_eq!(p.hung_task_timeout_s, j.guests.hung_task_timeout_s);
+        assert_eq!(p.workloads.len(), 1);
+        assert_eq!(p.workloads[0].name, "iput-stress");
+        assert_eq!(p.workloads[0].seed, 7);
+        assert_eq!(p.workloads[0].params, j.workloads[0].params);
+    }
+
+    #[test]
+    fn the_key_goes_only_with_cephx_and_the_evict_probe_only_with_hazards() {
+        let cephx = job("name: t\ncluster:\n  auth: cephx\nprobes:\n  hazards: true\nworkloads:\n  - name: umount-stress\n");
+        let p = build(&cephx, MOUNT, Duration::from_secs(1), Vec::new(), true);
+        assert_eq!(p.key, "AQB==");
+        let e = p.evict_probe.unwrap();
+        assert_eq!(
+            (e.module.as_deref(), e.function.as_str()),
+            (Some("ceph"), "ceph_evict_inode")
+        );
+        // A tree kernel has CephFS built in: the probe names no module.
+        let p = build(&cephx, MOUNT, Duration::from_secs(1), Vec::new(), false);
+        assert_eq!(p.evict_probe.unwrap().module, None);
+
+        let none = job("name: t\ncluster:\n  auth: none\nprobes:\n  hazards: false\nworkloads:\n  - name: umount-stress\n");
+        let p = build(&none, MOUNT, Duration::from_secs(1), Vec::new(), true);
+        assert_eq!(p.key, "");
+        assert_eq!(p.evict_probe, None);
+    }
+}

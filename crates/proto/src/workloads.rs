@@ -1,0 +1,200 @@
+//! The workload catalog: every workload the guest program runs, its parameters, their
+//! defaults and ranges. One table, read by the host's job validation (harness-core), the
+//! documentation test and the guest program (defaults of a parameter the plan leaves out).
+
+/// A workload the guest image knows, and its parameters.
+#[derive(Debug)]
+pub struct WorkloadInfo {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// A targeted trigger for the deadlock hunt (jobs/deadlock-hunt-*.yaml): slow and disruptive
+    /// (it evicts the client's MDS session), so not in the default job.
+    pub hunt: bool,
+    /// (name, default, min, max, meaning)
+    pub params: &'static [(&'static str, u64, u64, u64, &'static str)],
+}
+
+/// Workloads the guest image knows. The names are what job files use.
+pub const WORKLOADS: &[WorkloadInfo] = &[
+    WorkloadInfo {
+        name: "umount-stress",
+        about: "mount/unmount cycles with writers, readers and unlinkers; unmount right after \
+                dirtying, with inodes cached, with writeback in flight, and lazily with files \
+                open; remount and verify",
+        hunt: false,
+        params: &[
+            (
+                "cycles",
+                4,
+                1,
+                10_000,
+                "mount/unmount cycles (the four unmount kinds in turn)",
+            ),
+            (
+                "workers",
+                4,
+                1,
+                64,
+                "writer threads (readers: half as many)",
+            ),
+            ("files", 200, 2, 1_000_000, "files per writer and cycle"),
+        ],
+    },
+    WorkloadInfo {
+        name: "iput-stress",
+        about: "short-lived processes in a small memory cgroup create, write, truncate, rename, \
+                link, unlink and read ahead, and exit before writeback; caches dropped meanwhile",
+        hunt: false,
+        params: &[
+            ("rounds", 3, 1, 10_000, "rounds of processes"),
+            ("processes", 12, 1, 1000, "concurrent processes per round"),
+            ("files", 20, 1, 100_000, "files per process"),
+            (
+                "memory_mib",
+                48,
+                16,
+                65_536,
+                "memory.max of their cgroup, MiB",
+            ),
+        ],
+    },
+    WorkloadInfo {
+        name: "snap-stress",
+        about: "snapshots taken and removed while files are rewritten and fsynced; every \
+                snapshot must hold whole versions",
+        hunt: false,
+        params: &[
+            (
+                "snapshots",
+                8,
+                1,
+                10_000,
+                "snapshots taken (the last two are kept until the end)",
+            ),
+            ("writers", 2, 1, 64, "writer threads"),
+            ("files", 16, 1, 100_000, "files rewritten"),
+        ],
+    },
+    WorkloadInfo {
+        name: "cap-revoke",
+        about: "two clients (a second noshare mount) take turns on the same files, so the MDS \
+                revokes caps back and forth; then each appends while the other reads",
+        hunt: false,
+        params: &[
+            (
+                "rounds",
+                120,
+                1,
+                1_000_000,
+                "turns (write, read, append, chmod/stat, fsync)",
+            ),
+            ("files", 8, 1, 100_000, "files the turns cycle over"),
+            (
+                "records",
+                200,
+                1,
+                1_000_000,
+                "records each client appends at the end",
+            ),
+            (
+                "check_reads",
+                0,
+                0,
+                1,
+                "1: every read during the appends must be a prefix of the writer's stream",
+            ),
+        ],
+    },
+    WorkloadInfo {
+        name: "mds-failover",
+        about: "files written, some held open with dirty caps, while the host fails the MDS \
+                (ceph mds fail 0): the client reconnects its sessions and caps; then verify",
+        hunt: false,
+        params: &[
+            ("failovers", 1, 1, 100, "MDS failovers, one after the other"),
+            (
+                "files",
+                40,
+                1,
+                100_000,
+                "files written (and verified) around each failover",
+            ),
+        ],
+    },
+    WorkloadInfo {
+        name: "session-loss",
+        about: "dirty files closed with writeback held off, the client's MDS session evicted \
+                (ceph tell mds.* client evict), a second client truncates them, dentries and \
+                inodes dropped, then sync: the trigger of the 2025 writeback deadlock; verify",
+        hunt: true,
+        params: &[
+            ("rounds", 2, 1, 100, "evictions, one per round"),
+            ("files", 2, 1, 64, "dirty files per round"),
+            ("file_mib", 8, 1, 256, "MiB written to each dirty file"),
+            (
+                "truncate_kib",
+                0,
+                0,
+                1_048_576,
+                "size the second client truncates each file to",
+            ),
+            (
+                "blocklist",
+                0,
+                0,
+                1,
+                "1: the eviction also blocklists the client (mds_session_blocklist_on_evict)",
+            ),
+            (
+                "variant",
+                0,
+                0,
+                4,
+                "how the session is lost and the files shrunk (docs/workloads.md); 0: each in turn",
+            ),
+        ],
+    },
+];
+
+impl WorkloadInfo {
+    /// The catalog entry of a workload.
+    pub fn get(name: &str) -> Option<&'static WorkloadInfo> {
+        WORKLOADS.iter().find(|w| w.name == name)
+    }
+
+    /// A parameter's default.
+    pub fn default_of(&self, param: &str) -> Option<u64> {
+        self.params.iter().find(|p| p.0 == param).map(|p| p.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_parameters_are_unique_and_defaults_in_range() {
+        for (i, w) in WORKLOADS.iter().enumerate() {
+            assert!(
+                WORKLOADS[..i].iter().all(|o| o.name != w.name),
+                "{}",
+                w.name
+            );
+            for (j, (name, default, min, max, _)) in w.params.iter().enumerate() {
+                assert!(
+                    w.params[..j].iter().all(|o| o.0 != *name),
+                    "{}.{name}",
+                    w.name
+                );
+                assert!((min..=max).contains(&default), "{}.{name}", w.name);
+            }
+        }
+        assert_eq!(
+            WorkloadInfo::get("iput-stress")
+                .unwrap()
+                .default_of("processes"),
+            Some(12)
+        );
+        assert!(WorkloadInfo::get("nope").is_none());
+    }
+}

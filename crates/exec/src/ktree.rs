@@ -46,18 +46,6 @@ impl std::ops::Deref for KernelTree {
     }
 }
 
-/// A stable short name for a path or a configuration (FNV-1a).
-pub(crate) fn fnv_hex(parts: &[&[u8]]) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for p in parts {
-        for b in p.iter().chain([0u8].iter()) {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
-    }
-    format!("{h:016x}")
-}
-
 impl KernelTree {
     /// The harness's worktree of `repo`, checked out at the base: the series' `base-commit` when the
     /// repository has it, else `base_ref`.
@@ -122,7 +110,7 @@ impl KernelTree {
         };
         let root = cache.join("worktrees");
         std::fs::create_dir_all(&root).map_err(|e| ExecError::io(&root, e))?;
-        let name = fnv_hex(&[repo.as_os_str().as_encoded_bytes()]);
+        let name = crate::fnv_hex(&[repo.as_os_str().as_encoded_bytes()]);
         let lock = lock_file(&root, &format!("{name}.lock"))?;
         let dir = root.join(&name);
         // The developer's objects, read through git's alternates: nothing is copied, and no
@@ -222,7 +210,7 @@ pub fn build_dir(cache: &Path, base: &str, config: &KernelConfig, domain: &str) 
         parts.push(std::fs::read(f).map_err(|e| ExecError::io(f, e))?);
     }
     let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    Ok(cache.join("kbuild").join(fnv_hex(&refs)))
+    Ok(cache.join("kbuild").join(crate::fnv_hex(&refs)))
 }
 
 /// What the final `.config` says about `CONFIG_X`: its value, or None when unset.

@@ -90,3 +90,15 @@ pub(crate) fn write(path: &Path, data: impl AsRef<[u8]>) -> Result<()> {
     }
     std::fs::write(path, data).map_err(|e| ExecError::io(path, e))
 }
+
+/// A stable short name for a path or a configuration (FNV-1a).
+pub(crate) fn fnv_hex(parts: &[&[u8]]) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for p in parts {
+        for b in p.iter().chain([0u8].iter()) {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    }
+    format!("{h:016x}")
+}

@@ -377,7 +377,7 @@ pub fn trust_domain(mails: &[&[u8]]) -> String {
     if mails.is_empty() {
         return "base".into();
     }
-    format!("series-{}", crate::ktree::fnv_hex(mails))
+    format!("series-{}", crate::fnv_hex(mails))
 }
 
 #[cfg(test)]

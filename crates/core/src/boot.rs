@@ -32,11 +32,13 @@ pub fn judge(
     (verdict, infra)
 }
 
-/// The signatures of a boot: the distinct titles of its findings, in order; a failure without
-/// one is named by how the guest ended.
+/// The signatures of a boot: the distinct titles of its findings, in order (a self-deadlock
+/// first: the other hung tasks wait behind it); a failure without one is named by how the guest
+/// ended.
 pub fn titles(findings: &[Finding], verdict: Verdict, exit: GuestExit) -> Vec<String> {
     let mut t: Vec<String> = Vec::new();
-    for f in findings {
+    let deadlocks = findings.iter().filter(|f| f.kind == FindingKind::Deadlock);
+    for f in deadlocks.chain(findings.iter().filter(|f| f.kind != FindingKind::Deadlock)) {
         if !t.contains(&f.title) {
             t.push(f.title.clone());
         }
@@ -145,5 +147,26 @@ mod tests {
         );
         assert!(titles(&[], Verdict::Pass, GuestExit::Ok).is_empty());
         assert!(titles(&[], Verdict::InfraError, GuestExit::Unexpected).is_empty());
+    }
+
+    #[test]
+    fn a_self_deadlock_names_the_boot_before_the_tasks_waiting_behind_it() {
+        let f = [
+            finding(
+                FindingKind::HungTask,
+                "INFO: task hung in wb_wait_for_completion",
+            ),
+            finding(
+                FindingKind::Deadlock,
+                "INFO: task hung in inode_wait_for_writeback (from ceph_put_wrbuffer_cap_refs)",
+            ),
+        ];
+        assert_eq!(
+            titles(&f, Verdict::Fail, GuestExit::Timeout),
+            [
+                "INFO: task hung in inode_wait_for_writeback (from ceph_put_wrbuffer_cap_refs)",
+                "INFO: task hung in wb_wait_for_completion"
+            ]
+        );
     }
 }

@@ -41,11 +41,17 @@ impl Report {
         // The base's failures are its own once a prefix of the series was booted too.
         let series_tested = prefixes.iter().any(|p| p.index > 0 && p.test.is_some());
         let blamed = |k: Option<usize>| !series_tested || k != Some(0);
-        if let Some(f) = findings.iter().find(|f| {
+        let counts = |f: &&Finding| {
             (hazards_fail || f.kind != crate::finding::FindingKind::Hazard)
                 && blamed(f.prefix)
                 && !not_series.contains(f.title.as_str())
-        }) {
+        };
+        // A self-deadlock names the failure before the hung tasks that wait behind it.
+        let deadlock = findings
+            .iter()
+            .filter(counts)
+            .find(|f| f.kind == crate::finding::FindingKind::Deadlock);
+        if let Some(f) = deadlock.or_else(|| findings.iter().find(counts)) {
             return (Verdict::Fail, f.title.clone());
         }
         // A failure no finding names, at a prefix of the series.

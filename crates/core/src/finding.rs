@@ -16,6 +16,10 @@ pub enum FindingKind {
     GeneralProtectionFault,
     /// `INFO: task X blocked for more than N seconds.`
     HungTask,
+    /// A hung task whose stack shows a self-deadlock: `evict` waiting for writeback or I/O that
+    /// the waiting worker itself must complete (titled by the wait and the CephFS caller). It
+    /// names a boot's failure before the other hung tasks that wait behind it.
+    Deadlock,
     /// `watchdog: BUG: soft lockup`
     SoftLockup,
     /// `rcu: INFO: rcu_sched self-detected stall` and friends
@@ -50,6 +54,7 @@ impl FindingKind {
             FindingKind::Oops => "oops",
             FindingKind::GeneralProtectionFault => "general-protection-fault",
             FindingKind::HungTask => "hung-task",
+            FindingKind::Deadlock => "deadlock",
             FindingKind::SoftLockup => "soft-lockup",
             FindingKind::RcuStall => "rcu-stall",
             FindingKind::Panic => "panic",

@@ -67,7 +67,8 @@ pub fn exit_signature(t: &TestResult) -> String {
 /// The signatures one boot showed (hazards are measurements, not failures).
 pub fn boot_signatures(t: &TestResult, findings: &[Finding]) -> Vec<String> {
     let mut s: Vec<String> = Vec::new();
-    for f in findings {
+    let deadlocks = findings.iter().filter(|f| f.kind == FindingKind::Deadlock);
+    for f in deadlocks.chain(findings.iter().filter(|f| f.kind != FindingKind::Deadlock)) {
         if f.console.as_deref() == Some(t.console.as_str())
             && f.kind != FindingKind::Hazard
             && !s.contains(&f.title)

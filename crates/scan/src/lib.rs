@@ -1008,11 +1008,13 @@ impl Open {
                     FindingKind::GeneralProtectionFault,
                     with("general protection fault", self.rip_based_func()),
                 ),
-                Header::HungTask => (
-                    FindingKind::HungTask,
-                    deadlock_title(&self.frames)
-                        .unwrap_or_else(|| with("INFO: task hung", self.frame_func(false))),
-                ),
+                Header::HungTask => match deadlock_title(&self.frames) {
+                    Some(t) => (FindingKind::Deadlock, t),
+                    None => (
+                        FindingKind::HungTask,
+                        with("INFO: task hung", self.frame_func(false)),
+                    ),
+                },
                 Header::SoftLockup => (
                     FindingKind::SoftLockup,
                     with("BUG: soft lockup", self.rip_based_func()),

@@ -74,3 +74,44 @@ fn the_2025_writeback_deadlock_hangs_stock_6_12_and_its_fix_passes() {
     );
     assert_no_leftovers();
 }
+
+/// The catch this project exists for: the deadlock-hunt job on Debian's 6.1 with the 2021
+/// six-patch series hangs at the tip with deadlock A, the bisection names patch 6 ("ceph:
+/// eliminate ceph_async_iput()"), and the way back passes. Opt-in (about 9 minutes here):
+/// `cargo test -p harness-cli --test hunt -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn the_deadlock_is_bisected_to_patch_6_of_the_2021_series_and_its_revert_passes() {
+    let results = tempfile::tempdir().unwrap();
+    let json = results.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("--results")
+        .arg(results.path())
+        .args(["test", "--job"])
+        .arg(repo().join("jobs/deadlock-hunt-6.1.yaml"))
+        .arg("--json")
+        .arg(&json)
+        .arg(shared("series/ceph-cap-locking-6.1.mbox"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(
+        &std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("no report ({e}); {text}")),
+    )
+    .unwrap();
+    assert_eq!(r["verdict"], "fail", "{text}");
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let c = &r["culprit"];
+    assert_eq!(c["index"], 6, "{c}");
+    assert_eq!(c["signature"], DEADLOCK, "{c}");
+    assert_eq!(c["confident"], true, "{c}");
+    assert_eq!(c["verified"], true, "{c}");
+    for t in ["without_culprit", "whole_series"] {
+        assert_eq!(r["revert"][t]["verdict"], "pass", "{}", r["revert"]);
+    }
+    assert_no_leftovers();
+}

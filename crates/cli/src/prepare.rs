@@ -378,6 +378,8 @@ pub(crate) fn checked(mut p: Prepared) -> Result<Prepared, Fail> {
         return Err(bad_input(anyhow::anyhow!("{}: {}", d.origin, d.message)));
     }
     fit_job(&mut p.job, &p.overrides, &p.series)?;
+    // The git view runs tools in the sandbox: what is missing is named first, as for the run.
+    harness_exec::preflight::check(&p.job).map_err(Fail::preflight)?;
     git_view(&p.series)?;
     Ok(p)
 }

@@ -25,7 +25,7 @@ fn the_2025_writeback_deadlock_hangs_stock_6_12_and_its_fix_passes() {
         .arg(repo().join("jobs/deadlock-hunt-6.12.yaml"))
         .args(["--expect-fix", DEADLOCK, "--json"])
         .arg(&json)
-        .arg(shared("series/ceph-iput-async-6.12.mbox"))
+        .arg(shared("ceph-iput-async-6.12.mbox"))
         .output()
         .unwrap();
     let text = format!(
@@ -91,7 +91,7 @@ fn the_deadlock_is_bisected_to_patch_6_of_the_2021_series_and_its_revert_passes(
         .arg(repo().join("jobs/deadlock-hunt-6.1.yaml"))
         .arg("--json")
         .arg(&json)
-        .arg(shared("series/ceph-cap-locking-6.1.mbox"))
+        .arg(shared("ceph-cap-locking-6.1.mbox"))
         .output()
         .unwrap();
     let text = format!(

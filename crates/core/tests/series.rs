@@ -686,7 +686,7 @@ fn hostile_paths_are_errors() {
         ("../../etc/x", "", "leaves the tree"),
         ("fs/ceph/../../../etc/x", "", "leaves the tree"),
         ("/etc/passwd", "", "is absolute"),
-        (".git/hooks/post-checkout", "", "git's own directory"),
+        (".git/hooks/post-checkout", "", "is a git file or directory"),
         ("fs/ceph/link", "new mode 120000\n", "symbolic link"),
     ] {
         let text = mail_for(path, header);
@@ -710,7 +710,7 @@ fn oversized_input_is_refused() {
     let e = parse_mbox(&big, "huge.mbox").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "huge.mbox: 64 MiB is over the 64 MiB limit for a series"
+        "huge.mbox: 64.0 MiB (67108865 bytes) is over the 64 MiB limit for a series"
     );
 }
 

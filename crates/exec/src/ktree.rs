@@ -305,7 +305,9 @@ pub async fn configure(
                         .iter()
                         .map(|f| f.canonicalize().unwrap_or_else(|_| f.clone())),
                 )
-                .cwd(src);
+                // It makes its temporary file in the current directory: the build output, the
+                // only place besides /tmp the sandbox may write.
+                .cwd(build);
             let out = procs
                 .run("merge_config.sh", c.build()?, CONFIG_TIMEOUT)
                 .await?;

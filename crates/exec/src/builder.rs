@@ -110,6 +110,24 @@ impl Kernel {
         cache.join("ccache").join(domain)
     }
 
+    /// Where prefix `k` is compiled through, and the shared cache it may use: in distro-module
+    /// mode the base (prefix 0: the distribution's source and the job's base patch, no code of
+    /// the series) fills the shared `base` cache, and every other prefix writes its series' own
+    /// ccache while reading the shared one. Tree mode keeps one cache per series.
+    pub fn ccaches(&self, cache: &Path, k: usize) -> (PathBuf, Option<kernel::SharedCcache>) {
+        let dir = cache.join("ccache").join("shared-base");
+        match self {
+            Kernel::Distro { .. } => (
+                self.ccache_dir(cache),
+                Some(kernel::SharedCcache {
+                    dir,
+                    writable: k == 0,
+                }),
+            ),
+            Kernel::Tree { .. } => (self.ccache_dir(cache), None),
+        }
+    }
+
     pub fn base(&self) -> &str {
         match self {
             Kernel::Distro { base, .. } => base,
@@ -177,6 +195,7 @@ impl Kernel {
         keep: &Path,
         log: &Path,
         ccache: &Path,
+        shared: Option<&kernel::SharedCcache>,
         timeout: Duration,
         want_debug: bool,
     ) -> Result<Built> {
@@ -188,7 +207,7 @@ impl Kernel {
                 ..
             } => {
                 let b = kernel::build_modules(
-                    procs, release, &tree.dir, *libceph, out, log, ccache, timeout,
+                    procs, release, &tree.dir, *libceph, out, log, ccache, shared, timeout,
                 )
                 .await?;
                 Ok(Built {

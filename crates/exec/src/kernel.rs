@@ -28,6 +28,14 @@ pub struct BuiltModule {
     pub stripped: PathBuf,
 }
 
+/// A ccache shared across trust domains as ccache "remote storage": written only by builds of
+/// trusted code, read by the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedCcache {
+    pub dir: PathBuf,
+    pub writable: bool,
+}
+
 /// The size of one trust domain's ccache (ccache's default, 5 GB, per series would fill a disk).
 pub const CCACHE_MAXSIZE: &str = "1G";
 
@@ -91,10 +99,14 @@ pub async fn build_modules(
     out_dir: &Path,
     log: &Path,
     ccache_dir: &Path,
+    shared: Option<&SharedCcache>,
     timeout: Duration,
 ) -> Result<ModuleBuild> {
     std::fs::create_dir_all(out_dir).map_err(|e| ExecError::io(out_dir, e))?;
     sandbox::dir(ccache_dir)?;
+    if let Some(t) = shared {
+        sandbox::dir(&t.dir)?;
+    }
     let t0 = Instant::now();
     let cc = kernel_compiler(release);
     let cc = if which("ccache") {
@@ -147,6 +159,23 @@ pub async fn build_modules(
         .env("CCACHE_NOHASHDIR", "1")
         // One ccache per series: each is kept small (old series' caches are not removed yet).
         .env("CCACHE_MAXSIZE", CCACHE_MAXSIZE);
+    match shared {
+        // The base's build (trusted code only) fills the shared cache, from its local hits too.
+        Some(t) if t.writable => {
+            c.rw(&t.dir)
+                .env("CCACHE_REMOTE_STORAGE", format!("file:{}", t.dir.display()))
+                .env("CCACHE_RESHARE", "1");
+        }
+        // A series' build reads it, never writes it: most of fs/ceph is unchanged by a series,
+        // so the first prefix's build is already incremental.
+        Some(t) => {
+            c.ro(&t.dir).env(
+                "CCACHE_REMOTE_STORAGE",
+                format!("file:{}|read-only=true", t.dir.display()),
+            );
+        }
+        None => {}
+    }
     let out = procs.run("make", c.build()?, timeout).await?;
     let text = format!("{shown} modules\n{}{}", out.stdout, out.stderr);
     crate::write(log, &text)?;

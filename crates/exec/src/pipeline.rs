@@ -331,13 +331,15 @@ async fn stages(
         let mut results = Vec::new();
         for (k, commit) in commits.iter().enumerate() {
             work.checkout(commit).await?;
+            let (cc, shared) = kernel.ccaches(&input.cache, k);
             let b = kernel
                 .build(
                     procs,
                     &scratch.join(format!("prefix-{k}")),
                     &input.artifacts.join(format!("prefix-{k}")),
                     &input.artifacts.join(format!("build-prefix-{k}.log")),
-                    &ccache,
+                    &cc,
+                    shared.as_ref(),
                     job.timeouts.build,
                     wanted.contains(&k),
                 )
@@ -706,6 +708,7 @@ impl Tester for RigTester<'_, '_> {
                     &rig.artifacts.join("without-culprit"),
                     &rig.artifacts.join("build-without-culprit.log"),
                     &rig.kernel.ccache_dir(rig.cache),
+                    rig.kernel.ccaches(rig.cache, 1).1.as_ref(),
                     rig.job.timeouts.build,
                     true,
                 )

@@ -14,18 +14,20 @@ use common::{assert_no_leftovers, repo, shared};
 const DEADLOCK: &str =
     "INFO: task hung in inode_wait_for_writeback (from ceph_put_wrbuffer_cap_refs)";
 
-#[test]
-fn the_2025_writeback_deadlock_hangs_stock_6_12_and_its_fix_passes() {
+/// `harness test --job jobs/JOB.yaml ARGS... SERIES` with a report: its exit code, the report, and
+/// the output for messages.
+fn hunt(job: &str, args: &[&str], series: &str) -> (Option<i32>, Value, String) {
     let results = tempfile::tempdir().unwrap();
     let json = results.path().join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_harness"))
         .arg("--results")
         .arg(results.path())
         .args(["test", "--job"])
-        .arg(repo().join("jobs/deadlock-hunt-6.12.yaml"))
-        .args(["--expect-fix", DEADLOCK, "--json"])
+        .arg(repo().join(format!("jobs/{job}.yaml")))
+        .args(args)
+        .arg("--json")
         .arg(&json)
-        .arg(shared("ceph-iput-async-6.12.mbox"))
+        .arg(shared(series))
         .output()
         .unwrap();
     let text = format!(
@@ -37,9 +39,19 @@ fn the_2025_writeback_deadlock_hangs_stock_6_12_and_its_fix_passes() {
         &std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("no report ({e}); {text}")),
     )
     .unwrap();
+    (out.status.code(), r, text)
+}
+
+#[test]
+fn the_2025_writeback_deadlock_hangs_stock_6_12_and_its_fix_passes() {
+    let (code, r, text) = hunt(
+        "deadlock-hunt-6.12",
+        &["--expect-fix", DEADLOCK],
+        "ceph-iput-async-6.12.mbox",
+    );
     // The fix is verified: the verdict passes and says what it fixes.
     assert_eq!(r["verdict"], "pass", "{}; {text}", r["reason"]);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(code, Some(0), "{text}");
     let fix = r["fixes"]
         .as_array()
         .unwrap()
@@ -82,29 +94,9 @@ fn the_2025_writeback_deadlock_hangs_stock_6_12_and_its_fix_passes() {
 #[test]
 #[ignore]
 fn the_deadlock_is_bisected_to_patch_6_of_the_2021_series_and_its_revert_passes() {
-    let results = tempfile::tempdir().unwrap();
-    let json = results.path().join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .arg("--results")
-        .arg(results.path())
-        .args(["test", "--job"])
-        .arg(repo().join("jobs/deadlock-hunt-6.1.yaml"))
-        .arg("--json")
-        .arg(&json)
-        .arg(shared("ceph-cap-locking-6.1.mbox"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_str(
-        &std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("no report ({e}); {text}")),
-    )
-    .unwrap();
+    let (code, r, text) = hunt("deadlock-hunt-6.1", &[], "ceph-cap-locking-6.1.mbox");
     assert_eq!(r["verdict"], "fail", "{text}");
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(code, Some(1), "{text}");
     let c = &r["culprit"];
     assert_eq!(c["index"], 6, "{c}");
     assert_eq!(c["signature"], DEADLOCK, "{c}");

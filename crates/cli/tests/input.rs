@@ -117,12 +117,12 @@ fn a_format_patch_directory_and_a_git_range_are_series() {
     );
 }
 
-#[test]
-fn a_message_id_is_fetched_from_a_public_inbox_archive() {
+/// A local stand-in for a public-inbox archive serving `thread` (gzipped) as the thread of Jeff
+/// Layton's RFC posting: the runtime that serves it (keep it alive) and the `--lore-url`.
+fn inbox(thread: &[u8]) -> (tokio::runtime::Runtime, String) {
     use std::io::Write;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&std::fs::read(shared("ceph-cap-locking-rfc.mbox")).unwrap())
-        .unwrap();
+    gz.write_all(thread).unwrap();
     let body = gz.finish().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let listener = rt
@@ -139,8 +139,13 @@ fn a_message_id_is_fetched_from_a_public_inbox_archive() {
         );
         axum::serve(listener, app).await.unwrap();
     });
+    (rt, format!("http://{addr}/all"))
+}
+
+#[test]
+fn a_message_id_is_fetched_from_a_public_inbox_archive() {
+    let (_rt, base) = inbox(&std::fs::read(shared("ceph-cap-locking-rfc.mbox")).unwrap());
     let t = tempfile::tempdir().unwrap();
-    let base = format!("http://{addr}/all");
     let o = harness(
         &[
             "series",
@@ -306,7 +311,6 @@ fn job_errors_name_the_file_line_and_key() {
 /// author must not replace patch 3 (b4's rule); the error names that author.
 #[test]
 fn a_foreign_reroll_in_a_thread_is_refused_naming_its_author() {
-    use std::io::Write;
     let mut thread = std::fs::read(shared("ceph-cap-locking-rfc.mbox")).unwrap();
     thread.extend_from_slice(
         b"\nFrom mallory Mon Sep 17 00:00:00 2001\n\
@@ -319,26 +323,8 @@ Better.\n---\n\
 diff --git a/fs/ceph/caps.c b/fs/ceph/caps.c\n\
 --- a/fs/ceph/caps.c\n+++ b/fs/ceph/caps.c\n@@ -1 +1 @@\n-a\n+b\n",
     );
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&thread).unwrap();
-    let body = gz.finish().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    rt.spawn(async move {
-        let app = axum::Router::new().route(
-            "/all/20210615145730.21952-1-jlayton@kernel.org/t.mbox.gz",
-            axum::routing::get(move || {
-                let body = body.clone();
-                async move { ([("content-type", "application/gzip")], body) }
-            }),
-        );
-        axum::serve(listener, app).await.unwrap();
-    });
+    let (_rt, base) = inbox(&thread);
     let t = tempfile::tempdir().unwrap();
-    let base = format!("http://{addr}/all");
     let o = harness(
         &[
             "test",

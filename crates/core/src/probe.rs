@@ -314,6 +314,7 @@ pub fn hazards(
             line: 0,
             time: None,
             prefix: Some(index),
+            outside: None,
         });
     }
     out

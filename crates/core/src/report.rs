@@ -25,6 +25,10 @@ pub struct TestResult {
     /// Final iputs (evictions) of CephFS inodes per context (`probe::Context` names).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub evictions: std::collections::BTreeMap<String, u64>,
+    /// Client sessions the guest left in the MDS (it crashed, hung or was killed before it
+    /// unmounted) that the harness evicted and blocklisted after the boot.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sessions_evicted: u32,
 }
 
 /// One workload of one guest boot.

@@ -1358,6 +1358,7 @@ mod tests {
                 prefix: Some(1),
                 console: Some("console-prefix-1.log".into()),
                 during: None,
+                outside: None,
             }],
             coverage: vec![],
             phases: vec![PhaseTime {
@@ -1398,6 +1399,7 @@ mod tests {
                 infra: None,
                 workloads: vec![],
                 evictions: Default::default(),
+                sessions_evicted: 0,
             },
             findings: vec![],
             messages: serde_json::json!([{"hello": 1}]),

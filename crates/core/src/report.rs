@@ -295,3 +295,12 @@ pub struct PreExisting {
     pub tip_failures: u32,
     pub tip_boots: u32,
 }
+
+/// The base's hazard profile for a kernel and job: the final iputs per context its first boot
+/// measured, kept by the store for runs that do not boot the base.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaseProfile {
+    /// The run whose base boot measured it.
+    pub run_id: String,
+    pub evictions: std::collections::BTreeMap<String, u64>,
+}

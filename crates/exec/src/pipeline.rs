@@ -42,6 +42,9 @@ pub struct RunInput {
     /// Guest boots recorded before an interruption (`harness resume`): a boot with the same
     /// console name, prefix and variant is taken from here instead of booted again.
     pub replay: Vec<AttemptRecord>,
+    /// The base's hazard profile a earlier run recorded for this kernel and job (the store's),
+    /// compared with when this run does not boot the base.
+    pub base_profile: Option<harness_core::report::BaseProfile>,
 }
 
 struct State<'a> {
@@ -610,14 +613,28 @@ async fn stages(
             }
         }
     }
-    // Hazards: each tested prefix against the base, when the base was booted.
-    let base = evictions
+    // Hazards: each tested prefix against the base: its boot in this run, else the profile an
+    // earlier run of the same kernel and job recorded (a booted base's is recorded for later).
+    let booted = evictions
         .iter()
         .find(|(k, _, _)| *k == 0)
         .map(|(_, c, _)| c.clone());
+    if let Some(c) = &booted {
+        sink.emit(&Event::BaseProfile {
+            evictions: c.clone(),
+        });
+    }
+    let recorded = input.base_profile.as_ref().filter(|_| booted.is_none());
+    let base = booted.or_else(|| recorded.map(|p| p.evictions.clone()));
     for (k, counts, stacks) in &evictions {
         if *k > 0 {
-            for f in probe::hazards(*k, counts, base.as_ref(), stacks) {
+            for mut f in probe::hazards(*k, counts, base.as_ref(), stacks) {
+                if let Some(p) = recorded {
+                    f.excerpt.push_str(&format!(
+                        "\n(the base's profile: recorded by run {} for this kernel and job)",
+                        p.run_id
+                    ));
+                }
                 sink.emit(&Event::Finding { finding: f.clone() });
                 st.findings.push(f);
             }

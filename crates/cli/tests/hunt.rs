@@ -63,6 +63,26 @@ fn the_2025_writeback_deadlock_hangs_stock_6_12_and_its_fix_passes() {
             .all(|f| f["prefix"] != 1 || f["kind"] == "hazard"),
         "the fix failed: {findings:?}"
     );
+    // Probes work on 6.12: the fix's changed functions are counted (the writeback path the
+    // deadlock runs through among them); inlined ones are said to be unprobeable.
+    let functions: Vec<&Value> = r["coverage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["functions"].as_array().unwrap())
+        .collect();
+    let calls = |name: &str| {
+        functions
+            .iter()
+            .find(|f| f["function"] == name)
+            .and_then(|f| f["calls"].as_u64())
+    };
+    assert!(
+        calls("ceph_put_wrbuffer_cap_refs") > Some(0),
+        "{}",
+        r["coverage"]
+    );
+    assert!(calls("__ceph_put_cap_refs") > Some(0), "{}", r["coverage"]);
     assert_no_leftovers();
 }
 

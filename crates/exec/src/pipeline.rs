@@ -20,6 +20,7 @@ use harness_core::series::Series;
 use harness_proto::{Msg, Plan, Probe};
 
 use crate::bisector::{self, Span, Tester, Tried, Variant, Without};
+use harness_core::bisect::policy::BootPlan;
 use crate::builder::{Built, Kernel};
 use crate::cluster::Cluster;
 use crate::guest::{self, Accel, GuestConfig};
@@ -484,7 +485,7 @@ async fn stages(
     // (prefix, evictions per context, stacks) of each tested prefix's first boot.
     let mut evictions: Vec<Evictions> = Vec::new();
     // Every boot of the test, as the bisection will need it: (prefix, verdict, finding titles).
-    let mut seen: Vec<(usize, Verdict, Vec<String>)> = Vec::new();
+    let mut seen: Vec<Seen> = Vec::new();
     for &k in &tested {
         let built = &builds[k];
         // The unstripped modules of a booted prefix are kept: they symbolise its traces.
@@ -510,7 +511,7 @@ async fn stages(
                 }
             );
             let boot = rig
-                .boot(st, k, built, &format!("prefix-{k}"), &console_name, &what)
+                .boot(st, k, built, &format!("prefix-{k}"), &console_name, &what, None)
                 .await?;
             let mut stacks = Vec::new();
             for m in &boot.messages {
@@ -528,7 +529,7 @@ async fn stages(
             if attempt == 1 && !stacks.is_empty() {
                 evictions.push((k, boot.result.evictions.clone(), stacks));
             }
-            seen.push((k, boot.result.verdict, boot.titles()));
+            seen.push(boot.seen(k));
             attempts.push(boot.result);
             st.findings.extend(boot.findings);
         }
@@ -566,10 +567,11 @@ async fn stages(
                     &format!("prefix-{tip}"),
                     &console_name,
                     &what,
+                    None,
                 )
                 .await?;
             let ok = boot.result.verdict == Verdict::Pass;
-            seen.push((tip, boot.result.verdict, boot.titles()));
+            seen.push(boot.seen(tip));
             let mut attempts = st.prefixes[tip].attempts.clone();
             attempts.push(boot.result);
             st.prefixes[tip].set_attempts(attempts);
@@ -600,7 +602,7 @@ async fn stages(
     // pre-existing, not bisected.)
     let failed = seen
         .iter()
-        .any(|(k, v, _)| *v == Verdict::Fail && (*k > 0 || tested == [0]));
+        .any(|(k, v, _, _)| *v == Verdict::Fail && (*k > 0 || tested == [0]));
     if failed && job.on_failure != OnFailure::None {
         let subjects: Vec<String> = input
             .series
@@ -609,12 +611,15 @@ async fn stages(
             .map(|p| p.subject.clone())
             .collect();
         let built: Vec<bool> = builds.iter().map(|b| b.ok).collect();
+        let workload_names: Vec<String> = job.workloads.iter().map(|w| w.name.clone()).collect();
         let bisect_input = bisector::Input {
             subjects: &subjects[..commits.len() - 1],
             built: &built,
             model: job.bisect,
             revert: job.on_failure == OnFailure::Revert,
             seen: &seen,
+            workloads: &workload_names,
+            scope: job.bisect_scope,
         };
         let mut out = bisector::Bisected::default();
         let mut tester = RigTester {
@@ -653,7 +658,13 @@ struct RigTester<'a, 's> {
 }
 
 impl Tester for RigTester<'_, '_> {
-    async fn boot(&mut self, variant: Variant, console: &str, what: &str) -> Result<Tried> {
+    async fn boot(
+        &mut self,
+        variant: Variant,
+        console: &str,
+        what: &str,
+        plan: &BootPlan,
+    ) -> Result<Tried> {
         let prefix = variant.prefix();
         let built = match (variant, &self.without) {
             (Variant::WithoutCulprit(_), Some(fresh)) => fresh,
@@ -661,9 +672,18 @@ impl Tester for RigTester<'_, '_> {
         };
         let boot = self
             .rig
-            .boot(self.st, prefix, built, &variant.name(), console, what)
+            .boot(
+                self.st,
+                prefix,
+                built,
+                &variant.name(),
+                console,
+                what,
+                Some(plan),
+            )
             .await?;
         Ok(Tried {
+            stopped: boot.result.exit == harness_core::verdict::GuestExit::Stopped,
             verdict: boot.result.verdict,
             titles: boot.titles(),
             booted: boot.booted(),
@@ -799,18 +819,36 @@ impl Boot {
         harness_core::boot::titles(&self.findings, self.result.verdict, self.result.exit)
     }
 
+    /// The boot as the bisection starts from it, as prefix `k`.
+    pub fn seen(&self, k: usize) -> Seen {
+        let titles = self.titles();
+        let during = titles.first().and_then(|t| {
+            self.findings
+                .iter()
+                .find(|f| &f.title == t)
+                .and_then(|f| f.during.clone())
+        });
+        (k, self.result.verdict, titles, during)
+    }
+
     /// The guest program started (the kernel booted and the modules loaded).
     pub fn booted(&self) -> bool {
         self.messages.iter().any(|m| matches!(m, Msg::Hello { .. }))
     }
 }
 
+/// A boot of the test as the bisection sees it: (prefix, verdict, titles, when the first title's
+/// finding appeared).
+type Seen = (usize, Verdict, Vec<String>, Option<harness_core::finding::During>);
+
 /// Boots again of a guest that stopped before loading the modules under test.
 pub(crate) const MAX_EARLY_STALLS: u32 = 2;
 
 impl Rig<'_> {
-    /// Boot `built` (which is, or stands for, prefix `prefix`) and run the job's workloads.
-    /// `variant` names its initramfs (made once per variant), `console` its console artifact.
+    /// Boot `built` (which is, or stands for, prefix `prefix`) and run the job's workloads, or
+    /// what `scope` says (a bisection boot: some of them, ending at the bisected signature).
+    /// `variant` names its initramfs (made once per variant and scope), `console` its console
+    /// artifact.
     /// In distro-module mode a guest that fails before `/init` loads the modules under test
     /// (a TCG or firmware hiccup in early boot: no code of the series ran) is booted again, at
     /// most [`MAX_EARLY_STALLS`] times, and is an infrastructure error if it keeps failing so.
@@ -822,6 +860,7 @@ impl Rig<'_> {
         variant: &str,
         console: &str,
         what: &str,
+        scope: Option<&BootPlan>,
     ) -> Result<Boot> {
         let modular = matches!(self.kernel, Kernel::Distro { .. });
         let mut n = 0;
@@ -832,7 +871,7 @@ impl Rig<'_> {
                 format!("{}-early-retry-{n}.log", console.trim_end_matches(".log"))
             };
             let (mut boot, under_test_ran) = self
-                .boot_once(st, prefix, built, variant, &name, what)
+                .boot_once(st, prefix, built, variant, &name, what, scope)
                 .await?;
             if !modular || under_test_ran || boot.result.verdict == Verdict::Pass {
                 return Ok(boot);
@@ -864,6 +903,7 @@ impl Rig<'_> {
         variant: &str,
         console: &str,
         what: &str,
+        scope: Option<&BootPlan>,
     ) -> Result<(Boot, bool)> {
         let sink = st.sink;
         if let Some(rec) = st.take_replay(console, prefix, variant, self.artifacts) {
@@ -886,7 +926,19 @@ impl Rig<'_> {
                 true,
             ));
         }
-        let initrd = self.scratch.join(format!("run-{variant}.cpio"));
+        // Some of the job's workloads: their own plan, so their own initramfs.
+        let only = scope.filter(|s| !s.all).map(|s| s.workloads.clone());
+        let mut plan = std::borrow::Cow::Borrowed(&self.plan);
+        let initrd = match &only {
+            Some(names) => {
+                plan.to_mut()
+                    .workloads
+                    .retain(|w| names.contains(&w.name));
+                self.scratch
+                    .join(format!("run-{variant}-only-{}.cpio", names.join("+")))
+            }
+            None => self.scratch.join(format!("run-{variant}.cpio")),
+        };
         if !initrd.exists() {
             let run_modules: Vec<(&str, &Path)> = built
                 .modules
@@ -898,21 +950,25 @@ impl Rig<'_> {
                 &self.base_img,
                 self.scratch,
                 &self.conf,
-                &self.plan,
+                &plan,
                 &run_modules,
                 &initrd,
             )
             .await?;
         }
-        let workload_names: Vec<&str> =
-            self.job.workloads.iter().map(|w| w.name.as_str()).collect();
+        let workload_names: Vec<&str> = plan.workloads.iter().map(|w| w.name.as_str()).collect();
+        let stop_at = scope.and_then(|s| s.stop_at.clone());
         let p = st.begin(
             Phase::Guest,
             format!(
-                "{what}: boot {} ({}), run {}",
+                "{what}: boot {} ({}), run {}{}",
                 built.boot.display(),
                 self.accel.as_str(),
-                workload_names.join(", ")
+                workload_names.join(", "),
+                match &stop_at {
+                    Some(sig) => format!(" until \"{sig}\""),
+                    None => String::new(),
+                }
             ),
         );
         let (req_tx, req_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -936,6 +992,7 @@ impl Rig<'_> {
                 .trim_end_matches(".log")
                 .to_string(),
             requests: Some(req_tx),
+            stop_at,
         };
         let mut under_test_ran = false;
         let mut on_line = |l: &str| {
@@ -1032,6 +1089,7 @@ impl Rig<'_> {
                 console: console.to_string(),
                 prefix,
                 variant: variant.to_string(),
+                workloads: only.unwrap_or_default(),
                 result: result.clone(),
                 findings: findings.clone(),
                 messages: serde_json::to_value(&run.messages).unwrap_or_default(),

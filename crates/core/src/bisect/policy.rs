@@ -123,7 +123,8 @@ pub fn stopped(b: &Bisection) -> Conclusion {
 }
 
 /// Which workloads a bisection boot runs (job key `bisect.workloads`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Workloads {
     /// The workload the signature appeared `during` (and what it needs); all of them when the
     /// signature was seen outside any workload (boot, mount, unmount, shutdown).
@@ -145,7 +146,7 @@ impl Workloads {
 
 /// How the bisection's boots (and the revert's) are run (job keys `bisect.workloads`,
 /// `bisect.stop_at_signature`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Scope {
     pub workloads: Workloads,
     /// End a boot as soon as the bisected signature has been seen: it is a fail.

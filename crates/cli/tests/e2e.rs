@@ -735,11 +735,14 @@ fn a_deterministic_bug_is_bisected_to_its_patch_and_the_revert_passes() {
         c["runs"].as_u64().unwrap() <= 16,
         "a deterministic bug in 7 patches: {c}"
     );
-    // Each bisection boot ran the workload the warning showed in, and a failing one ended at the
-    // warning (guest exit `stopped`) instead of running it to its end.
+    // Each bisection boot ran the workload the warning showed in, and the failing ones ended at
+    // the warning (guest exit `stopped`) instead of running it to its end (unless the guest ended
+    // by itself within the grace, which the warning early in the workload leaves no time for).
     for b in rep["bisection"].as_array().unwrap() {
         assert_eq!(b["workloads"], serde_json::json!(["umount-stress"]), "{b}");
-        assert_eq!(b["stopped"] == true, b["outcome"] == "fail", "{b}");
+        if b["stopped"] == true {
+            assert_eq!(b["outcome"], "fail", "{b}");
+        }
     }
     let stopped = &rep["bisection"]
         .as_array()

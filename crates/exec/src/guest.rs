@@ -128,8 +128,10 @@ pub struct GuestRun {
 /// After a hang is noticed: how long the blocked-task dump may take before the kill.
 const DUMP_GRACE: Duration = Duration::from_secs(20);
 
-/// After the finding a boot waits for (`stop_at`): console lines still read before the kill.
-pub const STOP_GRACE: Duration = Duration::from_secs(2);
+/// After the finding a boot waits for (`stop_at`): console lines still read before the kill. The
+/// scanner hands a finding over once its report has ended (`---[ end trace`, the end of the task's
+/// stack), so its excerpt is complete; this keeps what the kernel printed right after it.
+pub const STOP_GRACE: Duration = Duration::from_millis(500);
 
 /// No devices, display, monitor or config file of QEMU's own; exit instead of rebooting.
 const HEADLESS: &[&str] = &[

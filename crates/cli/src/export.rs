@@ -366,6 +366,7 @@ mod tests {
                 workload("iput-stress", true),
             ],
             evictions: Default::default(),
+            sessions_evicted: 0,
         };
         let mut base = PrefixResult::new(0, "(base)");
         base.applied = true;
@@ -404,6 +405,7 @@ mod tests {
                 during: Some(harness_core::finding::During::Workload(
                     "iput-stress".into(),
                 )),
+                outside: None,
             }],
             coverage: vec![],
             phases: vec![],

@@ -116,6 +116,7 @@ mod tests {
             infra: None,
             workloads: Vec::new(),
             evictions: Default::default(),
+            sessions_evicted: 0,
         });
         p
     }
@@ -124,6 +125,7 @@ mod tests {
         Finding {
             console: None,
             during: None,
+            outside: None,
             kind: FindingKind::Warning,
             title: title.into(),
             excerpt: String::new(),

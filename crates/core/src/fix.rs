@@ -250,6 +250,7 @@ mod tests {
             infra: None,
             workloads: Vec::new(),
             evictions: Default::default(),
+            sessions_evicted: 0,
         }
     }
 
@@ -263,6 +264,7 @@ mod tests {
             prefix: Some(prefix),
             console: Some(console.into()),
             during: None,
+            outside: None,
         }
     }
 

@@ -25,6 +25,10 @@ pub struct TestResult {
     /// Final iputs (evictions) of CephFS inodes per context (`probe::Context` names).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub evictions: std::collections::BTreeMap<String, u64>,
+    /// Client sessions the guest left in the MDS (it crashed, hung or was killed before it
+    /// unmounted) that the harness evicted and blocklisted after the boot.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sessions_evicted: u32,
 }
 
 /// One workload of one guest boot.
@@ -300,4 +304,13 @@ pub struct PreExisting {
     pub base_boots: u32,
     pub tip_failures: u32,
     pub tip_boots: u32,
+}
+
+/// The base's hazard profile for a kernel and job: the final iputs per context its first boot
+/// measured, kept by the store for runs that do not boot the base.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaseProfile {
+    /// The run whose base boot measured it.
+    pub run_id: String,
+    pub evictions: std::collections::BTreeMap<String, u64>,
 }

@@ -337,6 +337,8 @@ pub async fn run(
                     Finding {
                         console: None,
                         during: None,
+
+                        outside: None,
                         kind: FindingKind::Hang,
                         title: format!("INFO: guest stopped responding during {phase}"),
                         excerpt: last_lines.iter().cloned().collect::<Vec<_>>().join("\n"),
@@ -395,6 +397,8 @@ pub async fn run(
                 } => findings.push(Finding {
                     console: None,
                     during: None,
+
+                    outside: None,
                     kind: FindingKind::Workload,
                     title: title.clone(),
                     excerpt: format!("{workload}: {detail}"),
@@ -418,6 +422,8 @@ pub async fn run(
                         Finding {
                             console: None,
                             during: None,
+
+                            outside: None,
                             kind: FindingKind::Hang,
                             title: format!("INFO: workload stalled in {workload}"),
                             excerpt,
@@ -486,6 +492,8 @@ pub async fn run(
             None => findings.push(Finding {
                 console: None,
                 during: None,
+
+                outside: None,
                 kind: FindingKind::Timeout,
                 title: format!("guest timeout during {phase}"),
                 excerpt: last_lines.iter().cloned().collect::<Vec<_>>().join("\n"),

@@ -369,6 +369,7 @@ mod tests {
             infra: None,
             workloads,
             evictions: Default::default(),
+            sessions_evicted: 0,
         }
     }
 
@@ -382,6 +383,7 @@ mod tests {
             prefix: None,
             console: Some(console.into()),
             during: during.and_then(harness_core::finding::During::parse),
+            outside: None,
         }
     }
 

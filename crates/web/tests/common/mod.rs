@@ -114,6 +114,7 @@ fn boot(console: &str, verdict: Verdict, findings: usize) -> TestResult {
         infra: None,
         workloads: vec![workload(true)],
         evictions: Default::default(),
+        sessions_evicted: 0,
     }
 }
 
@@ -291,6 +292,7 @@ pub fn build(root: &Path) -> Fixture {
         prefix: Some(CULPRIT),
         console: Some(console7.clone()),
         during: Some(During::Workload(WORKLOAD.into())),
+        outside: None,
     });
     for p in &mut ps {
         let console = format!("console-prefix-{}.log", p.index);

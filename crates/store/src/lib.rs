@@ -1430,6 +1430,7 @@ mod tests {
             console: console.into(),
             prefix,
             variant: format!("prefix-{prefix}"),
+            workloads: vec![],
             result: TestResult {
                 verdict: Verdict::Pass,
                 exit: GuestExit::Ok,

@@ -12,9 +12,9 @@ use std::time::Instant;
 use harness_core::bisect::policy::{
     self, BootPlan, CleanRuns, Judgement, Policy, Run, Scope, MAX_CLEAN_RUNS,
 };
-use harness_core::finding::During;
 use harness_core::bisect::{self, Bisection, Conclusion, Model, Outcome, Step};
 use harness_core::event::Phase;
+use harness_core::finding::During;
 use harness_core::report::{BisectRun, Culprit, Revert, RevertTest, Verdict};
 use harness_core::wording;
 
@@ -347,16 +347,15 @@ async fn revert<T: Tester>(
             without.file = Some(file);
             match built {
                 Ok(()) => {
-                    let (verdict, runs, note) =
-                        test_variant(
-                            t,
-                            Variant::WithoutCulprit(first - 1),
-                            need,
-                            0,
-                            signature,
-                            plan,
-                        )
-                        .await?;
+                    let (verdict, runs, note) = test_variant(
+                        t,
+                        Variant::WithoutCulprit(first - 1),
+                        need,
+                        0,
+                        signature,
+                        plan,
+                    )
+                    .await?;
                     without.verdict = verdict;
                     without.runs = runs;
                     without.confidence = bisect::clean_confidence(c.rate, runs);

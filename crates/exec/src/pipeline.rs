@@ -20,7 +20,6 @@ use harness_core::series::Series;
 use harness_proto::{Msg, Plan, Probe};
 
 use crate::bisector::{self, Span, Tester, Tried, Variant, Without};
-use harness_core::bisect::policy::BootPlan;
 use crate::builder::{Built, Kernel};
 use crate::cluster::Cluster;
 use crate::guest::{self, Accel, GuestConfig};
@@ -29,6 +28,7 @@ use crate::proc::Procs;
 use crate::symbolize::Symbolizer;
 use crate::tree::WorkTree;
 use crate::{image, ExecError, Result};
+use harness_core::bisect::policy::BootPlan;
 
 pub struct RunInput {
     pub run_id: String,
@@ -522,7 +522,15 @@ async fn stages(
                 }
             );
             let boot = rig
-                .boot(st, k, built, &format!("prefix-{k}"), &console_name, &what, None)
+                .boot(
+                    st,
+                    k,
+                    built,
+                    &format!("prefix-{k}"),
+                    &console_name,
+                    &what,
+                    None,
+                )
                 .await?;
             let mut stacks = Vec::new();
             for m in &boot.messages {
@@ -900,7 +908,12 @@ impl Boot {
 
 /// A boot of the test as the bisection sees it: (prefix, verdict, titles, when the first title's
 /// finding appeared).
-type Seen = (usize, Verdict, Vec<String>, Option<harness_core::finding::During>);
+type Seen = (
+    usize,
+    Verdict,
+    Vec<String>,
+    Option<harness_core::finding::During>,
+);
 
 /// Adds one more boot of prefix `k` (after the test's own): its result, findings and what the
 /// bisection will need of it.
@@ -1002,9 +1015,7 @@ impl Rig<'_> {
         let mut plan = std::borrow::Cow::Borrowed(&self.plan);
         let initrd = match &only {
             Some(names) => {
-                plan.to_mut()
-                    .workloads
-                    .retain(|w| names.contains(&w.name));
+                plan.to_mut().workloads.retain(|w| names.contains(&w.name));
                 self.scratch
                     .join(format!("run-{variant}-only-{}.cpio", names.join("+")))
             }

@@ -303,7 +303,10 @@ mod tests {
         assert!(!p.all);
         assert_eq!(p.stop_at.as_deref(), Some(SIG));
         // What it needs comes too (transitively), in the job's order.
-        let needs = [("iput-stress", "snap-stress"), ("snap-stress", "umount-stress")];
+        let needs = [
+            ("iput-stress", "snap-stress"),
+            ("snap-stress", "umount-stress"),
+        ];
         let p = boot_plan(Scope::default(), SIG, Some(&during), &job, &needs);
         assert_eq!(p.workloads, job);
         assert!(p.all);
@@ -320,7 +323,11 @@ mod tests {
             Some(During::Workload("cap-revoke".into())),
         ] {
             let p = boot_plan(Scope::default(), SIG, during.as_ref(), &job, &[]);
-            assert_eq!((p.workloads.clone(), p.all), (job.clone(), true), "{during:?}");
+            assert_eq!(
+                (p.workloads.clone(), p.all),
+                (job.clone(), true),
+                "{during:?}"
+            );
         }
         let all = Scope {
             workloads: Workloads::All,

@@ -221,12 +221,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// Bisect in `fake`'s world after the test phase `seen`.
-fn drive(
-    fake: &mut Fake,
-    model: Model,
-    revert: bool,
-    seen: &[Seen],
-) -> Bisected {
+fn drive(fake: &mut Fake, model: Model, revert: bool, seen: &[Seen]) -> Bisected {
     drive_scoped(fake, model, revert, seen, Scope::default())
 }
 

@@ -46,6 +46,11 @@ pub fn build(
                 name: w.name.clone(),
                 seed: w.seed,
                 params: w.params.clone(),
+                fstests: w.fstests.as_ref().map(|f| harness_proto::FstestsPlan {
+                    tests: f.tests.clone(),
+                    groups: f.groups.clone(),
+                    exclude: f.exclude.clone(),
+                }),
             })
             .collect(),
         coverage,

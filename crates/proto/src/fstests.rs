@@ -127,7 +127,7 @@ pub fn valid_test(s: &str) -> bool {
 
 /// A well-formed group name (`quick`, `auto`, `rw`).
 pub fn valid_group(s: &str) -> bool {
-    !s.is_empty()
+    s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && s.len() <= 32
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -396,6 +396,7 @@ generic/013
             assert!(!valid_test(bad), "{bad}");
         }
         assert!(valid_group("quick") && !valid_group("a b") && !valid_group(""));
+        assert!(!valid_group("-x"));
         assert_eq!(signature("generic/013"), "fstests generic/013");
         for (t, why) in DEFAULT_EXCLUDE {
             assert!(valid_test(t) && !why.is_empty());

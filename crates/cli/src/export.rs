@@ -366,6 +366,7 @@ mod tests {
                 workload("iput-stress", true),
             ],
             evictions: Default::default(),
+            fstests: Vec::new(),
         };
         let mut base = PrefixResult::new(0, "(base)");
         base.applied = true;

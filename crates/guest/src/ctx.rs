@@ -136,6 +136,10 @@ impl Ctx {
 
     /// This boot's directory in the file system (`/` when the host named none), created on the
     /// first call with a mount of the root at `target`.
+    pub fn workspace_dir(&self, target: &str) -> Option<String> {
+        self.workspace(target)
+    }
+
     fn workspace(&self, target: &str) -> Option<String> {
         let Some(name) = WORKSPACE.get_or_init(boot_name) else {
             return Some("/".into());

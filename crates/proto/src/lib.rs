@@ -101,6 +101,9 @@ pub struct FstestsPlan {
     pub groups: Vec<String>,
     /// Tests never run (reported as not run, `excluded`).
     pub exclude: Vec<String>,
+    /// Deadline of one test (already multiplied by the TCG factor): past it the test's
+    /// process group is killed and the test fails.
+    pub test_timeout_s: u64,
 }
 
 /// The virtio-9p mount tag of the built fstests tree.

@@ -1398,6 +1398,7 @@ mod tests {
                 infra: None,
                 workloads: vec![],
                 evictions: Default::default(),
+                fstests: Vec::new(),
             },
             findings: vec![],
             messages: serde_json::json!([{"hello": 1}]),

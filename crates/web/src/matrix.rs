@@ -369,6 +369,7 @@ mod tests {
             infra: None,
             workloads,
             evictions: Default::default(),
+            fstests: Vec::new(),
         }
     }
 

@@ -1289,6 +1289,7 @@ mod tests {
             infra: None,
             workloads: vec![],
             evictions: Default::default(),
+            fstests: Vec::new(),
         }]);
         let report = Report {
             run_id: "r1".into(),

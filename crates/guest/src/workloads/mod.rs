@@ -2,6 +2,7 @@
 //! `workloads::WORKLOADS`; docs/workloads.md describes what each does and which code it reaches).
 
 pub mod cap_revoke;
+pub mod fstests;
 pub mod iput;
 pub mod mds_failover;
 pub mod session_loss;
@@ -24,6 +25,7 @@ const TABLE: &[(&str, Workload)] = &[
     ("cap-revoke", cap_revoke::run),
     ("mds-failover", mds_failover::run),
     ("session-loss", session_loss::run),
+    ("fstests", fstests::run),
 ];
 
 /// Run one workload; its named counters.

@@ -262,6 +262,7 @@ struct RawGuests {
     cpus: u32,
     memory_mib: u32,
     hung_task_timeout_s: u32,
+    userland: String,
 }
 
 impl Default for RawGuests {
@@ -271,6 +272,7 @@ impl Default for RawGuests {
             cpus: 2,
             memory_mib: 1024,
             hung_task_timeout_s: 10,
+            userland: "initramfs".into(),
         }
     }
 }
@@ -483,6 +485,27 @@ pub struct GuestSpec {
     pub cpus: u32,
     pub memory_mib: u32,
     pub hung_task_timeout_s: u32,
+    pub userland: Userland,
+}
+
+/// What the guest runs on besides the harness's own program and modules (which always come
+/// from the initramfs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Userland {
+    /// busybox only: enough for the harness's own workloads, and the fastest boot.
+    Initramfs,
+    /// The host's `/usr`, exported read-only (virtio-9p): bash, perl, fio, stress-ng, ... .
+    Host,
+}
+
+impl Userland {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Userland::Initramfs => "initramfs",
+            Userland::Host => "host",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -879,6 +902,17 @@ impl Job {
             ));
         }
 
+        let userland = match g.userland.as_str() {
+            "initramfs" => Userland::Initramfs,
+            "host" => Userland::Host,
+            other => {
+                return Err(invalid(
+                    "guests.userland",
+                    format!("`{other}`: expected initramfs or host"),
+                ))
+            }
+        };
+
         if raw.workloads.is_empty() {
             return Err(invalid(
                 "workloads",
@@ -898,6 +932,18 @@ impl Job {
                     ),
                 ));
             };
+            if info.needs_host_userland() && userland != Userland::Host {
+                let tools: Vec<&str> = info.host_tools.iter().map(|t| t.0).collect();
+                return Err(invalid(
+                    &format!("workloads[{i}].name"),
+                    format!(
+                        "`{}` runs {} from the host's userland: set `guests.userland: host` \
+                         (the initramfs has only busybox)",
+                        w.name,
+                        tools.join(" and ")
+                    ),
+                ));
+            }
             let mut params: BTreeMap<String, u64> =
                 info.params.iter().map(|p| (p.0.to_string(), p.1)).collect();
             let mut text: BTreeMap<String, serde_yaml::Value> = BTreeMap::new();
@@ -1040,6 +1086,7 @@ impl Job {
                 cpus: g.cpus,
                 memory_mib: g.memory_mib,
                 hung_task_timeout_s: g.hung_task_timeout_s,
+                userland,
             },
             workloads,
             repeats: raw.repeats,
@@ -1144,10 +1191,11 @@ mod tests {
         let names: Vec<&str> = job.workloads.iter().map(|w| w.name.as_str()).collect();
         let known: Vec<&str> = WORKLOADS
             .iter()
-            .filter(|w| !w.hunt && w.name != "fstests")
+            .filter(|w| !w.hunt && !w.needs_host_userland())
             .map(|w| w.name)
             .collect();
         assert_eq!(names, known);
+        assert_eq!(job.guests.userland, Userland::Initramfs);
         assert_eq!(job.workloads[0].params["cycles"], 4);
         assert!(job.probes.coverage && job.probes.hazards && !job.probes.hazards_fail);
         assert_eq!(job.timeouts.scaled(false).boot, job.timeouts.boot * 3);
@@ -1219,7 +1267,7 @@ mod tests {
         assert!(e.starts_with("jobs/x.yaml:8: unknown field `bogus`"), "{e}");
         assert_eq!(
             err(&MIN.replace("umount-stress", "nope")),
-            "jobs/x.yaml:7: key `workloads[0].name`: unknown workload `nope` (known: umount-stress, iput-stress, snap-stress, cap-revoke, mds-failover, session-loss, fstests)"
+            "jobs/x.yaml:7: key `workloads[0].name`: unknown workload `nope` (known: umount-stress, iput-stress, snap-stress, cap-revoke, mds-failover, session-loss, fio, stress-ng, dbench, fsmark, fstests)"
         );
         let y =
             format!("{MIN}  - name: umount-stress\n    seed: 3\n    params:\n      cycles: 0\n");
@@ -1232,6 +1280,26 @@ mod tests {
             err(&y),
             "jobs/x.yaml:8: key `guests.count`: 3: one guest per prefix is supported for now"
         );
+        let y = format!("{MIN}guests: {{userland: debian}}\n");
+        assert_eq!(
+            err(&y),
+            "jobs/x.yaml:8: key `guests.userland`: `debian`: expected initramfs or host"
+        );
+        // Debian's load tools need the host's userland, and the error says how to get it.
+        let y = format!("{MIN}  - name: fio\n");
+        assert_eq!(
+            err(&y),
+            "jobs/x.yaml:8: key `workloads[1].name`: `fio` runs /usr/bin/fio from the host's \
+             userland: set `guests.userland: host` (the initramfs has only busybox)"
+        );
+        let j = Job::from_yaml(
+            &format!("{MIN}  - name: dbench\nguests:\n  userland: host\n"),
+            "jobs/x.yaml",
+            Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!(j.guests.userland, Userland::Host);
+        assert_eq!(j.workloads[1].params["clients"], 2);
         let y = format!("{MIN}cluster:\n  osds: 9\n");
         assert_eq!(
             err(&y),

@@ -103,6 +103,9 @@ pub struct GuestConfig {
     pub silence: Duration,
     /// Names the boot on the kernel command line (`harness.boot=`): the guest's CephFS workspace.
     pub boot_name: String,
+    /// The host's userland for the guest (`guests.userland: host`): this directory (`/usr`)
+    /// exported read-only over virtio-9p with the mount tag [`HOST_USR_TAG`].
+    pub host_usr: Option<PathBuf>,
     /// Where the guest program's requests for cluster actions go.
     pub requests: Option<tokio::sync::mpsc::UnboundedSender<harness_proto::Action>>,
     /// Host directories exported read-only over virtio-9p: (mount tag, path).
@@ -138,6 +141,19 @@ const HEADLESS: &[&str] = &[
     "-no-reboot",
 ];
 
+/// The 9p mount tag of the host's `/usr` (`/init` mounts it: `HOST_USR_TAG` in harness.conf).
+pub const HOST_USR_TAG: &str = "hostusr";
+
+/// The host's `/usr`, read-only, for the guest: only `/usr` (Debian is usr-merged), never the
+/// root, so `/etc`, `/root`, the store and tokens stay out of reach of the series' kernel code.
+/// `security_model=none`: files keep their host owners and modes (QEMU, running as the sandbox
+/// user after `-runas`, can read what every user can).
+fn virtfs_arg(dir: &Path) -> String {
+    // A comma in the path would end QEMU's option value (`,,` escapes it).
+    let path = dir.to_string_lossy().replace(',', ",,");
+    format!("local,path={path},mount_tag={HOST_USR_TAG},security_model=none,readonly=on")
+}
+
 fn qemu_args(g: &GuestConfig) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     let mut push = |s: &[&str]| a.extend(s.iter().map(|x| x.to_string()));
@@ -162,6 +178,9 @@ fn qemu_args(g: &GuestConfig) -> Vec<String> {
         "-device",
         &format!("virtio-net-pci,netdev=n0,mac={}", g.mac),
     ]);
+    if let Some(usr) = &g.host_usr {
+        push(&["-virtfs", &virtfs_arg(usr)]);
+    }
     push(&[
         "-kernel",
         &g.kernel.to_string_lossy(),
@@ -530,6 +549,19 @@ mod tests {
             "flags\t\t: fpu vme de pse tsc msr pae mce cx8 vmxfoo\n"
         ));
         assert!(!has_virt_flags("bugs\t\t: vmx\n"));
+    }
+
+    #[test]
+    fn only_usr_is_exported_and_read_only() {
+        let a = virtfs_arg(Path::new("/usr"));
+        assert_eq!(
+            a,
+            "local,path=/usr,mount_tag=hostusr,security_model=none,readonly=on"
+        );
+        assert_eq!(
+            virtfs_arg(Path::new("/a,b")),
+            "local,path=/a,,b,mount_tag=hostusr,security_model=none,readonly=on"
+        );
     }
 
     #[test]

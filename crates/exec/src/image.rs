@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use harness_core::job::Userland;
+
 use crate::proc::{command, Procs};
 use crate::{write, ExecError, Result};
 
@@ -19,6 +21,38 @@ pub const GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/harness-guest
 /// Drivers for the guest's virtual hardware (the NIC). Their dependencies, and those of the
 /// module under test, are resolved from `modinfo`.
 pub const HARDWARE_MODULES: &[&str] = &["virtio_pci", "virtio_net"];
+
+/// The host's userland over virtio-9p (`guests.userland: host`): the file system and its
+/// transport; their dependencies (9pnet, netfs, ...) come from `modinfo`, built-in ones are skipped.
+pub const HOST_USERLAND_MODULES: &[&str] = &["9pnet_virtio", "9p"];
+
+/// The writable `/etc` of a guest on the host's userland: what bash, perl, fio and friends look
+/// up (users and groups by name, localhost, the name service order). Our own, not the host's:
+/// the host's `/etc` holds secrets and is never shown to the guest.
+const HOST_USERLAND_ETC: &[(&str, &str)] = &[
+    (
+        "passwd",
+        "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+         bin:x:2:2:bin:/bin:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+    ),
+    (
+        "group",
+        "root:x:0:\ndaemon:x:1:\nbin:x:2:\ntty:x:5:\ndisk:x:6:\nusers:x:100:\nnogroup:x:65534:\n",
+    ),
+    ("hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+    (
+        "nsswitch.conf",
+        "passwd: files\ngroup: files\nshadow: files\nhosts: files\nnetworks: files\n\
+         protocols: files\nservices: files\n",
+    ),
+    ("hostname", "harness-guest\n"),
+    ("shells", "/bin/sh\n/bin/bash\n/usr/bin/bash\n"),
+];
+
+/// Files of the host's `/etc` the host's `/usr` cannot work without, copied into the image:
+/// the dynamic linker's cache and the alternatives (`/usr/bin/awk` → `/etc/alternatives/awk` →
+/// `/usr/bin/mawk`: symbolic links only). Neither holds a secret.
+const HOST_ETC_COPIED: &[&str] = &["/etc/ld.so.cache", "/etc/alternatives"];
 
 const T: Duration = Duration::from_secs(120);
 /// What `modinfo -n` answers for a module built into the kernel.
@@ -185,6 +219,7 @@ pub async fn base_image(
     cache: &Path,
     release: &str,
     modules: &[(String, PathBuf)],
+    userland: Userland,
 ) -> Result<PathBuf> {
     let busybox = Path::new("/bin/busybox");
     let bb = std::fs::metadata(busybox).map_err(|e| ExecError::io(busybox, e))?;
@@ -195,6 +230,19 @@ pub async fn base_image(
         h = fnv(n.as_bytes(), fnv(p.to_string_lossy().as_bytes(), h));
     }
     h = fnv(&bb.len().to_le_bytes(), h);
+    if userland == Userland::Host {
+        h = fnv(b"host userland", h);
+        for (n, text) in HOST_USERLAND_ETC {
+            h = fnv(text.as_bytes(), fnv(n.as_bytes(), h));
+        }
+        // The linker cache changes when the host's libraries do.
+        if let Ok(m) = std::fs::metadata("/etc/ld.so.cache") {
+            h = fnv(&m.len().to_le_bytes(), h);
+            if let Ok(t) = m.modified() {
+                h = fnv(format!("{t:?}").as_bytes(), h);
+            }
+        }
+    }
     let out = cache
         .join("images")
         .join(format!("base-{release}-{h:016x}.cpio"));
@@ -233,8 +281,39 @@ pub async fn base_image(
         load.push('\n');
     }
     write(&r.join("etc/modules.load"), load)?;
+    if userland == Userland::Host {
+        for (n, text) in HOST_USERLAND_ETC {
+            write(&r.join("etc").join(n), text)?;
+        }
+        for p in HOST_ETC_COPIED {
+            copy_tree(Path::new(p), &r.join("etc"))?;
+        }
+    }
     pack(procs, r, &out).await?;
     Ok(out)
+}
+
+/// Copy a file, a symbolic link (as a link) or a directory of them into `into` (absent: skipped).
+fn copy_tree(src: &Path, into: &Path) -> Result<()> {
+    let Ok(meta) = std::fs::symlink_metadata(src) else {
+        return Ok(());
+    };
+    let dst = into.join(src.file_name().unwrap_or_default());
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(src).map_err(|e| ExecError::io(src, e))?;
+        std::os::unix::fs::symlink(target, &dst).map_err(|e| ExecError::io(&dst, e))
+    } else if meta.is_dir() {
+        std::fs::create_dir_all(&dst).map_err(|e| ExecError::io(&dst, e))?;
+        for e in std::fs::read_dir(src).map_err(|e| ExecError::io(src, e))? {
+            let e = e.map_err(|e| ExecError::io(src, e))?;
+            copy_tree(&e.path(), &dst)?;
+        }
+        Ok(())
+    } else {
+        std::fs::copy(src, &dst)
+            .map(|_| ())
+            .map_err(|e| ExecError::io(&dst, e))
+    }
 }
 
 fn set_exec(p: &Path) -> Result<()> {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use harness_core::coverage::{self, Changed};
 use harness_core::event::{Event, EventSink, Phase};
 use harness_core::finding::Finding;
-use harness_core::job::{Job, OnFailure, TestPrefixes};
+use harness_core::job::{Job, OnFailure, TestPrefixes, Userland};
 use harness_core::plan;
 use harness_core::probe::{self, PatchCoverage};
 use harness_core::report::{
@@ -431,18 +431,25 @@ async fn stages(
                 .iter()
                 .map(|m| (m.name.as_str(), m.unstripped.as_path()))
                 .collect();
-            let modules =
-                image::resolve_modules(procs, release, image::HARDWARE_MODULES, &under_test)
+            let mut roots = image::HARDWARE_MODULES.to_vec();
+            if job.guests.userland == Userland::Host {
+                roots.extend(image::HOST_USERLAND_MODULES);
+            }
+            let modules = image::resolve_modules(procs, release, &roots, &under_test).await?;
+            let img =
+                image::base_image(procs, &input.cache, release, &modules, job.guests.userland)
                     .await?;
-            let img = image::base_image(procs, &input.cache, release, &modules).await?;
             st.progress(
                 Phase::Image,
                 format!("base {} ({} modules)", img.display(), modules.len()),
             );
             img
         }
-        // Everything the guest needs is built in.
-        Kernel::Tree { .. } => image::base_image(procs, &input.cache, "tree", &[]).await?,
+        // Everything the guest needs is built in (9p too, for the host's userland: the job's
+        // config must have it).
+        Kernel::Tree { .. } => {
+            image::base_image(procs, &input.cache, "tree", &[], job.guests.userland).await?
+        }
     };
     st.end(p, true);
 
@@ -512,7 +519,7 @@ async fn stages(
         artifacts: &input.artifacts,
         cache: &input.cache,
         base_img,
-        conf: guest_conf(),
+        conf: guest_conf(job.guests.userland),
         plan,
         accel,
         timeouts,
@@ -1014,6 +1021,7 @@ impl Rig<'_> {
                 .unwrap_or(console)
                 .trim_end_matches(".log")
                 .to_string(),
+            host_usr: (self.job.guests.userland == Userland::Host).then(|| PathBuf::from("/usr")),
             requests: Some(req_tx),
             exports: self.exports.clone(),
             test_deadline: self.test_deadline,
@@ -1229,12 +1237,16 @@ async fn changed_functions(
     out
 }
 
-/// `/etc/harness.conf` for `/init`: the guest's address.
-fn guest_conf() -> String {
-    image::guest_conf(&[(
-        "GUEST_IP",
-        format!("{}/{}", Netns::guest_ip(0), netns::PREFIX_LEN),
-    )])
+/// `/etc/harness.conf` for `/init`: the guest's address and userland.
+fn guest_conf(userland: Userland) -> String {
+    image::guest_conf(&[
+        (
+            "GUEST_IP",
+            format!("{}/{}", Netns::guest_ip(0), netns::PREFIX_LEN),
+        ),
+        ("USERLAND", userland.as_str().to_string()),
+        ("HOST_USR_TAG", guest::HOST_USR_TAG.to_string()),
+    ])
 }
 
 fn symbolizer(procs: &Procs, kernel: &Kernel, built: &Built) -> Symbolizer {

@@ -10,6 +10,9 @@ pub struct WorkloadInfo {
     /// A targeted trigger for the deadlock hunt (jobs/deadlock-hunt-*.yaml): slow and disruptive
     /// (it evicts the client's MDS session), so not in the default job.
     pub hunt: bool,
+    /// Programs it runs from the host's userland (`guests.userland: host`: the host's `/usr`
+    /// exported read-only), as (path in `/usr`, Debian package). Empty: the initramfs suffices.
+    pub host_tools: &'static [(&'static str, &'static str)],
     /// (name, default, min, max, meaning)
     pub params: &'static [(&'static str, u64, u64, u64, &'static str)],
 }
@@ -22,6 +25,7 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
                 dirtying, with inodes cached, with writeback in flight, and lazily with files \
                 open; remount and verify",
         hunt: false,
+        host_tools: &[],
         params: &[
             (
                 "cycles",
@@ -45,6 +49,7 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
         about: "short-lived processes in a small memory cgroup create, write, truncate, rename, \
                 link, unlink and read ahead, and exit before writeback; caches dropped meanwhile",
         hunt: false,
+        host_tools: &[],
         params: &[
             ("rounds", 3, 1, 10_000, "rounds of processes"),
             ("processes", 12, 1, 1000, "concurrent processes per round"),
@@ -63,6 +68,7 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
         about: "snapshots taken and removed while files are rewritten and fsynced; every \
                 snapshot must hold whole versions",
         hunt: false,
+        host_tools: &[],
         params: &[
             (
                 "snapshots",
@@ -80,6 +86,7 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
         about: "two clients (a second noshare mount) take turns on the same files, so the MDS \
                 revokes caps back and forth; then each appends while the other reads",
         hunt: false,
+        host_tools: &[],
         params: &[
             (
                 "rounds",
@@ -110,6 +117,7 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
         about: "files written, some held open with dirty caps, while the host fails the MDS \
                 (ceph mds fail 0): the client reconnects its sessions and caps; then verify",
         hunt: false,
+        host_tools: &[],
         params: &[
             ("failovers", 1, 1, 100, "MDS failovers, one after the other"),
             (
@@ -127,6 +135,7 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
                 (ceph tell mds.* client evict), a second client truncates them, dentries and \
                 inodes dropped, then sync: the trigger of the 2025 writeback deadlock; verify",
         hunt: true,
+        host_tools: &[],
         params: &[
             ("rounds", 2, 1, 100, "evictions, one per round"),
             ("files", 2, 1, 64, "dirty files per round"),
@@ -155,12 +164,98 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
         ],
     },
     WorkloadInfo {
+        name: "fio",
+        about: "Debian's fio: `jobs` processes do seeded random reads and writes (4 KiB by \
+                default) on a file each, then read back and check every block they wrote \
+                (verify=crc32c); fio's own errors and verification failures are findings",
+        hunt: false,
+        host_tools: &[("/usr/bin/fio", "fio")],
+        params: &[
+            ("size_mib", 8, 1, 1024, "MiB of each job's file (and of its random I/O)"),
+            (
+                "runtime_s",
+                20,
+                1,
+                600,
+                "upper bound of the random I/O phase, seconds (it ends sooner once size_mib is done)",
+            ),
+            ("jobs", 2, 1, 16, "fio jobs (processes), one file each"),
+            ("block_kib", 4, 1, 1024, "block size, KiB"),
+            ("read_pct", 50, 0, 100, "share of reads in the random I/O (rwmixread)"),
+            ("direct", 0, 0, 1, "1: O_DIRECT (bypasses the page cache)"),
+        ],
+    },
+    WorkloadInfo {
+        name: "stress-ng",
+        about: "Debian's stress-ng: its file-system stressors (dentry, dir, rename, link, \
+                inode-flags, flock, xattr, mmap on a file, iomix) at once, seeded, with --verify; \
+                a non-zero exit or a `fail:` line is a finding",
+        hunt: false,
+        host_tools: &[("/usr/bin/stress-ng", "stress-ng")],
+        params: &[
+            ("seconds", 5, 1, 600, "how long the stressors run (--timeout)"),
+            ("instances", 1, 1, 16, "instances of each stressor"),
+            (
+                "stressors",
+                511,
+                1,
+                511,
+                "bit mask over dentry, dir, rename, link, inode-flags, flock, xattr, mmap, iomix (bit 0 = dentry)",
+            ),
+        ],
+    },
+    WorkloadInfo {
+        name: "dbench",
+        about: "Debian's dbench replaying its client loadfile (/usr/share/dbench/client.txt: a \
+                Windows file server's metadata-heavy mix) with `clients` processes; errors are \
+                findings, the throughput a counter",
+        hunt: false,
+        host_tools: &[
+            ("/usr/bin/dbench", "dbench"),
+            ("/usr/share/dbench/client.txt", "dbench"),
+        ],
+        params: &[
+            ("clients", 2, 1, 64, "client processes"),
+            ("seconds", 10, 1, 600, "run time (-t)"),
+        ],
+    },
+    WorkloadInfo {
+        name: "fsmark",
+        about: "Debian's fs_mark: `threads` threads each create `files` files of `size_kib` \
+                KiB per loop, with fsync before close by default; files/s is a counter",
+        hunt: false,
+        host_tools: &[("/usr/bin/fs_mark", "fsmark")],
+        params: &[
+            ("files", 200, 1, 1_000_000, "files per thread and loop (-n)"),
+            ("size_kib", 4, 0, 65_536, "size of each file, KiB (-s)"),
+            ("threads", 2, 1, 64, "threads (-t)"),
+            ("loops", 2, 1, 1000, "loops (-L); each loop's files stay"),
+            (
+                "sync",
+                1,
+                0,
+                6,
+                "fs_mark's sync method (-S): 0 none, 1 fsync before close, ... (fs_mark -h)",
+            ),
+        ],
+    },
+    WorkloadInfo {
         name: "fstests",
         about: "fstests (xfstests) with FSTYP=ceph from a checkout or tarball the job names \
                 (built on the host, exported read-only): each test a result (pass, fail with \
                 its diff, not run with fstests' reason); a failing test is the finding \
                 `fstests TEST`",
         hunt: false,
+        host_tools: &[
+            ("/usr/bin/bash", "bash"),
+            ("/usr/bin/perl", "perl"),
+            ("/usr/sbin/xfs_io", "xfsprogs"),
+            ("/usr/bin/setfattr", "attr"),
+            ("/usr/bin/setfacl", "acl"),
+            ("/usr/bin/bc", "bc"),
+            ("/usr/bin/fuser", "psmisc"),
+            ("/usr/bin/gawk", "gawk"),
+        ],
         params: &[(
             "test_timeout_s",
             600,
@@ -201,6 +296,11 @@ impl WorkloadInfo {
     /// The catalog entry of a workload.
     pub fn get(name: &str) -> Option<&'static WorkloadInfo> {
         WORKLOADS.iter().find(|w| w.name == name)
+    }
+
+    /// Does it run programs from the host's userland (`guests.userland: host`)?
+    pub fn needs_host_userland(&self) -> bool {
+        !self.host_tools.is_empty()
     }
 
     /// A parameter's default.

@@ -2,11 +2,16 @@
 //! `workloads::WORKLOADS`; docs/workloads.md describes what each does and which code it reaches).
 
 pub mod cap_revoke;
+pub mod dbench;
+pub mod fio;
+pub mod fsmark;
 pub mod fstests;
 pub mod iput;
 pub mod mds_failover;
 pub mod session_loss;
 pub mod snap;
+pub mod stress_ng;
+pub mod tools;
 pub mod umount;
 
 use std::collections::BTreeMap;
@@ -25,6 +30,10 @@ const TABLE: &[(&str, Workload)] = &[
     ("cap-revoke", cap_revoke::run),
     ("mds-failover", mds_failover::run),
     ("session-loss", session_loss::run),
+    ("fio", fio::run),
+    ("stress-ng", stress_ng::run),
+    ("dbench", dbench::run),
+    ("fsmark", fsmark::run),
     ("fstests", fstests::run),
 ];
 

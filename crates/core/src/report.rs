@@ -30,6 +30,8 @@ pub struct TestResult {
     pub fstests: Vec<FstestsResult>,
 }
 
+pub use harness_proto::fstests::Status as FstestsStatus;
+
 /// One fstests test of one guest boot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FstestsResult {

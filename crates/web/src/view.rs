@@ -493,6 +493,8 @@ struct MatrixRowView {
     apply_error: Option<String>,
     build_error: Option<String>,
     build_log: Option<Link>,
+    /// Each failed fstests test, linked to its diff.
+    fstests_failed: Vec<Link>,
 }
 
 #[derive(Serialize)]
@@ -746,7 +748,19 @@ fn report_view(site: &Site, id: &str, r: &Report, artifacts: &BTreeSet<String>) 
                 .chain(p.test.iter().filter(|_| p.attempts.is_empty()))
                 .map(|t| console_link(site, id, &t.console, None))
                 .collect();
+            let fstests_failed = row
+                .fstests
+                .iter()
+                .flat_map(|f| &f.failed)
+                .map(|(test, diff)| Link {
+                    text: test.clone(),
+                    href: diff
+                        .as_deref()
+                        .and_then(|d| site.artifact_href(id, d).filter(|_| known(d))),
+                })
+                .collect();
             MatrixRowView {
+                fstests_failed,
                 links,
                 consoles,
                 apply_error: p.apply_error.clone(),

@@ -1205,7 +1205,7 @@ mod tests {
 
     #[test]
     fn fstests_parameters() {
-        let y = "name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nworkloads:\n  - name: fstests\n    params:\n      path: ../fst.tar.gz\n      tests: [generic/001, ceph/002]\n      test_timeout_s: 60\n";
+        let y = "name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nguests:\n  userland: host\nworkloads:\n  - name: fstests\n    params:\n      path: ../fst.tar.gz\n      tests: [generic/001, ceph/002]\n      test_timeout_s: 60\n";
         let j = Job::from_yaml(y, "jobs/x.yaml", Path::new("/r/jobs")).unwrap();
         let f = j.workloads[0].fstests.as_ref().unwrap();
         assert_eq!(f.path, Path::new("/r/jobs/../fst.tar.gz"));
@@ -1214,7 +1214,7 @@ mod tests {
         assert_eq!(f.exclude.len(), harness_proto::fstests::DEFAULT_EXCLUDE.len());
         assert_eq!(j.workloads[0].params["test_timeout_s"], 60);
         let bad = |params: &str| {
-            let y = format!("name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nworkloads:\n  - name: fstests\n    params:\n{params}");
+            let y = format!("name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nguests:\n  userland: host\nworkloads:\n  - name: fstests\n    params:\n{params}");
             Job::from_yaml(&y, "jobs/x.yaml", Path::new("/r")).unwrap_err().to_string()
         };
         assert!(bad("      tests: [generic/001]\n").contains("needs `path:`"));
@@ -1227,7 +1227,7 @@ mod tests {
         let e = Job::from_yaml(&y, "jobs/x.yaml", Path::new("/r")).unwrap_err().to_string();
         assert!(e.contains("expected a whole number"), "{e}");
         // An exclude list replaces the default.
-        let y = "name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nworkloads:\n  - name: fstests\n    params: {path: p, groups: [quick], exclude: []}\n";
+        let y = "name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nguests:\n  userland: host\nworkloads:\n  - name: fstests\n    params: {path: p, groups: [quick], exclude: []}\n";
         let j = Job::from_yaml(y, "jobs/x.yaml", Path::new("/r")).unwrap();
         assert!(j.workloads[0].fstests.as_ref().unwrap().exclude.is_empty());
     }

@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn fstests_goes_into_the_plan_with_its_deadline_scaled() {
-        let j = job("name: t\nworkloads:\n  - name: fstests\n    params: {path: /x, tests: [generic/001], test_timeout_s: 100}\n");
+        let j = job("name: t\nguests:\n  userland: host\nworkloads:\n  - name: fstests\n    params: {path: /x, tests: [generic/001], test_timeout_s: 100}\n");
         let mut p = build(&j, MOUNT, Duration::from_secs(90), Vec::new(), true);
         let f = p.workloads[0].fstests.clone().unwrap();
         assert_eq!(f.tests, ["generic/001"]);

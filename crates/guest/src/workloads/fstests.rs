@@ -42,11 +42,11 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
         );
         return BTreeMap::new();
     }
+    // The test and scratch "devices": directories of this boot's workspace.
+    let _ = std::fs::create_dir_all(SETUP);
     let Some(ws) = ctx.workspace_dir(SETUP) else {
         return BTreeMap::new();
     };
-    // The test and scratch "devices": directories of this boot's workspace.
-    let _ = std::fs::create_dir_all(SETUP);
     if !ctx.mount(SETUP, "") {
         return BTreeMap::new();
     }

@@ -1,7 +1,7 @@
 //! fstests on CephFS, end to end: the shared fstests snapshot built on the host (once, cached),
 //! run in a TCG guest on the host's userland against the real mini cluster
-//! (tests/fixtures/jobs/fstests.yaml: ceph/002, ceph/004, ceph/005, generic/001, generic/002,
-//! generic/013 and generic/313). The good series passes (each test passes or is not run with
+//! (tests/fixtures/jobs/fstests.yaml: ceph/002, ceph/004, ceph/005, generic/002 and generic/313;
+//! generic/001 and generic/013 take minutes each under TCG, see the job). The good series passes (each test passes or is not run with
 //! fstests' reason); a broken fixture patch of ours that leaves mtime alone on a size change
 //! (tests/fixtures/broken/truncate-keeps-mtime.patch) fails generic/313 with the signature
 //! `fstests generic/313`, and the bisection names it. Needs root and scripts/install-deps.
@@ -86,9 +86,7 @@ fn the_good_series_passes_fstests() {
         "ceph/002",
         "ceph/004",
         "ceph/005",
-        "generic/001",
         "generic/002",
-        "generic/013",
         "generic/313",
     ] {
         assert!(names.contains(&want), "{want} not run: {names:?}");
@@ -101,13 +99,13 @@ fn the_good_series_passes_fstests() {
         }
     }
     // The POSIX tests the broken fixture is about really ran (not skipped).
-    for must in ["generic/001", "generic/313"] {
+    for must in ["generic/002", "generic/313"] {
         assert!(
             tests.iter().any(|t| t.0 == must && t.1 == "pass"),
             "{must}: {tests:?}"
         );
     }
-    assert!(r.out.contains("fstests: 7 tests"), "{}", r.out);
+    assert!(r.out.contains("fstests: 5 tests"), "{}", r.out);
     drop(r.results);
     assert_no_leftovers();
 }

@@ -187,9 +187,9 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
     },
     WorkloadInfo {
         name: "stress-ng",
-        about: "Debian's stress-ng: its file-system stressors (dentry, dir, rename, link, \
-                inode-flags, flock, xattr, mmap on a file, iomix) at once, seeded, with --verify; \
-                a non-zero exit or a `fail:` line is a finding",
+        about: "Debian's stress-ng: file-system stressors (by default rename, inode-flags, flock, \
+                xattr, mmap on a file; dentry, dir, link, iomix on request) at once, seeded, with \
+                --verify; a non-zero exit or a `fail:` line is a finding",
         hunt: false,
         host_tools: &[("/usr/bin/stress-ng", "stress-ng")],
         params: &[
@@ -197,10 +197,12 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
             ("instances", 1, 1, 16, "instances of each stressor"),
             (
                 "stressors",
-                511,
+                244,
                 1,
                 511,
-                "bit mask over dentry, dir, rename, link, inode-flags, flock, xattr, mmap, iomix (bit 0 = dentry)",
+                "bit mask over dentry, dir, rename, link, inode-flags, flock, xattr, mmap, iomix \
+                 (bit 0 = dentry); the default leaves out the four that fail on the good series \
+                 (docs/workloads.md)",
             ),
         ],
     },

@@ -190,6 +190,7 @@ stress-ng: info:  [12739] unsuccessful run completed in 5.59s\n";
     #[test]
     fn the_mask_picks_stressors() {
         assert_eq!(selected(511).len(), STRESSORS.len());
+        assert_eq!(selected(244), vec!["rename", "inode-flags", "flock", "xattr", "mmap"]);
         assert_eq!(selected(0b101), vec!["dentry", "rename"]);
         let w = WorkloadPlan {
             name: "stress-ng".into(),

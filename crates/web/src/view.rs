@@ -606,6 +606,8 @@ struct ReportView {
     workloads: Vec<String>,
     /// The matrix has a bisection column.
     bisected: bool,
+    /// Some prefix ran fstests: the matrix has an fstests column.
+    fstests: bool,
     rows: Vec<MatrixRowView>,
     groups: Vec<SignatureGroup>,
     boots: Vec<BootView>,
@@ -923,6 +925,7 @@ fn report_view(site: &Site, id: &str, r: &Report, artifacts: &BTreeSet<String>) 
         replayed: r.replayed,
         workloads: m.workloads,
         bisected: m.bisected,
+        fstests: m.fstests,
         rows,
         groups: groups(site, id, &r.findings),
         boots,

@@ -186,6 +186,7 @@ mod tests {
             name: "fio".into(),
             seed: 42,
             params: [("size_mib".to_string(), 3)].into_iter().collect(),
+            fstests: None,
         };
         let a = args(&w, "/mnt/h/fio");
         for want in ["--randseed=42", "--size=3M", "--numjobs=2", "--verify=crc32c", "--directory=/mnt/h/fio"] {

@@ -520,7 +520,8 @@ mod tests {
             status,
             seconds: 3.0,
             reason: reason.into(),
-            diff: (status == Status::Fail).then(|| format!("fstests-prefix-1/{}.out.bad.diff", test.replace('/', "-"))),
+            diff: (status == Status::Fail)
+                .then(|| format!("fstests-prefix-1/{}.out.bad.diff", test.replace('/', "-"))),
             full: None,
         };
         let p1 = &mut r.prefixes[1];
@@ -528,7 +529,11 @@ mod tests {
         boot.workloads = vec![workload("fstests", false)];
         boot.fstests = vec![
             t("generic/001", Status::Pass, ""),
-            t("ceph/002", Status::Notrun, "this test requires a valid $SCRATCH_DEV"),
+            t(
+                "ceph/002",
+                Status::Notrun,
+                "this test requires a valid $SCRATCH_DEV",
+            ),
             t("generic/313", Status::Fail, "- output mismatch"),
         ];
         p1.set_attempts(vec![boot]);
@@ -554,11 +559,17 @@ mod tests {
         };
         assert_eq!(find("generic/001").2, None);
         assert!(find("ceph/002").3, "not run is skipped");
-        assert_eq!(find("generic/313").2.as_deref(), Some("fstests generic/313"));
+        assert_eq!(
+            find("generic/313").2.as_deref(),
+            Some("fstests generic/313")
+        );
         assert!(xml.contains("+mtime not updated"));
         assert!(xml.contains("[[ATTACHMENT|fstests-prefix-1/generic-313.out.bad.diff]]"));
         // The workload's own case does not count the test's failure twice.
-        let w = c.iter().find(|x| x.0 == "prefix-1" && x.1 == "fstests").unwrap();
+        let w = c
+            .iter()
+            .find(|x| x.0 == "prefix-1" && x.1 == "fstests")
+            .unwrap();
         assert_eq!(w.2, None);
     }
 }

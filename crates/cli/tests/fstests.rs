@@ -74,7 +74,11 @@ fn tests_of(rep: &Value) -> Vec<(String, String, String)> {
 
 #[test]
 fn the_good_series_passes_fstests() {
-    let r = run("test", "jobs/fstests.yaml", &shared("ceph-cap-locking-6.1.mbox"));
+    let r = run(
+        "test",
+        "jobs/fstests.yaml",
+        &shared("ceph-cap-locking-6.1.mbox"),
+    );
     let tests = tests_of(&r.report);
     for t in &tests {
         eprintln!("{} {} {}", t.0, t.1, t.2);
@@ -113,16 +117,22 @@ fn the_good_series_passes_fstests() {
 #[test]
 fn a_patch_that_keeps_mtime_on_truncate_fails_generic_313_and_is_bisected() {
     // The good series' first three patches, the broken one, then the rest.
-    let series = composed(&["1", "2", "3", "broken/truncate-keeps-mtime.patch", "4", "5", "6"]);
+    let series = composed(&[
+        "1",
+        "2",
+        "3",
+        "broken/truncate-keeps-mtime.patch",
+        "4",
+        "5",
+        "6",
+    ]);
     let r = run("bisect", "jobs/fstests-bisect.yaml", series.path());
     let rep = &r.report;
     assert_eq!(rep["verdict"], "fail", "{}", r.out);
     assert_eq!(r.code, Some(1));
     let tests = tests_of(rep);
     assert!(
-        tests
-            .iter()
-            .any(|t| t.0 == "generic/313" && t.1 == "fail"),
+        tests.iter().any(|t| t.0 == "generic/313" && t.1 == "fail"),
         "{tests:?}"
     );
     let f = rep["findings"]
@@ -150,8 +160,7 @@ fn a_patch_that_keeps_mtime_on_truncate_fails_generic_313_and_is_bisected() {
         .expect("a diff artifact")
         .to_string();
     let id = rep["run_id"].as_str().unwrap();
-    let text =
-        std::fs::read_to_string(r.results.path().join("runs").join(id).join(&diff)).unwrap();
+    let text = std::fs::read_to_string(r.results.path().join("runs").join(id).join(&diff)).unwrap();
     assert!(text.contains("+++"), "{text}");
     drop(r.results);
     assert_no_leftovers();

@@ -670,12 +670,22 @@ fn fstests_spec(
         }
         Ok(Some(out))
     };
-    let tests = list("tests", text.remove("tests"), valid_test, "a test name like generic/013")?
-        .unwrap_or_default();
-    let groups = list("groups", text.remove("groups"), valid_group, "a group name")?
-        .unwrap_or_default();
-    let exclude = list("exclude", text.remove("exclude"), valid_test, "a test name like generic/013")?
-        .unwrap_or_else(|| DEFAULT_EXCLUDE.iter().map(|e| e.0.to_string()).collect());
+    let tests = list(
+        "tests",
+        text.remove("tests"),
+        valid_test,
+        "a test name like generic/013",
+    )?
+    .unwrap_or_default();
+    let groups =
+        list("groups", text.remove("groups"), valid_group, "a group name")?.unwrap_or_default();
+    let exclude = list(
+        "exclude",
+        text.remove("exclude"),
+        valid_test,
+        "a test name like generic/013",
+    )?
+    .unwrap_or_else(|| DEFAULT_EXCLUDE.iter().map(|e| e.0.to_string()).collect());
     if tests.is_empty() && groups.is_empty() {
         return Err(invalid(
             "",
@@ -1211,11 +1221,16 @@ mod tests {
         assert_eq!(f.path, Path::new("/r/jobs/../fst.tar.gz"));
         assert_eq!(f.tests, ["generic/001", "ceph/002"]);
         assert!(f.groups.is_empty());
-        assert_eq!(f.exclude.len(), harness_proto::fstests::DEFAULT_EXCLUDE.len());
+        assert_eq!(
+            f.exclude.len(),
+            harness_proto::fstests::DEFAULT_EXCLUDE.len()
+        );
         assert_eq!(j.workloads[0].params["test_timeout_s"], 60);
         let bad = |params: &str| {
             let y = format!("name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nguests:\n  userland: host\nworkloads:\n  - name: fstests\n    params:\n{params}");
-            Job::from_yaml(&y, "jobs/x.yaml", Path::new("/r")).unwrap_err().to_string()
+            Job::from_yaml(&y, "jobs/x.yaml", Path::new("/r"))
+                .unwrap_err()
+                .to_string()
         };
         assert!(bad("      tests: [generic/001]\n").contains("needs `path:`"));
         assert!(bad("      path: p\n").contains("needs `tests:` or `groups:`"));
@@ -1223,8 +1238,12 @@ mod tests {
         assert!(bad("      path: p\n      groups: [\"-x\"]\n").contains("groups[0]"));
         assert!(bad("      path: p\n      groups: quick\n").contains("expected a list"));
         // Text is only for fstests' text parameters.
-        let y = format!("{MIN_NO_WL}workloads:\n  - name: umount-stress\n    params:\n      cycles: many\n");
-        let e = Job::from_yaml(&y, "jobs/x.yaml", Path::new("/r")).unwrap_err().to_string();
+        let y = format!(
+            "{MIN_NO_WL}workloads:\n  - name: umount-stress\n    params:\n      cycles: many\n"
+        );
+        let e = Job::from_yaml(&y, "jobs/x.yaml", Path::new("/r"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("expected a whole number"), "{e}");
         // An exclude list replaces the default.
         let y = "name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nguests:\n  userland: host\nworkloads:\n  - name: fstests\n    params: {path: p, groups: [quick], exclude: []}\n";

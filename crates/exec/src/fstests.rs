@@ -145,7 +145,12 @@ pub async fn prepare(
             .arg(&src);
     }
     let out = procs.run("fstests-unpack", c.build()?, timeout).await?;
-    text.push_str(&format!("$ unpack {}\n{}{}", src.display(), out.stdout, out.stderr));
+    text.push_str(&format!(
+        "$ unpack {}\n{}{}",
+        src.display(),
+        out.stdout,
+        out.stderr
+    ));
     if !out.ok() {
         crate::write(log, &text)?;
         let _ = std::fs::remove_dir_all(&tmp);

@@ -1099,7 +1099,9 @@ impl Rig<'_> {
                     diff,
                     full,
                     ..
-                } => fstests.push(self.fstests_result(console, test, *status, *seconds, reason, diff, full)),
+                } => fstests.push(
+                    self.fstests_result(console, test, *status, *seconds, reason, diff, full),
+                ),
                 _ => {}
             }
         }

@@ -26,9 +26,12 @@ async fn the_snapshot_builds_once_in_the_sandbox() {
         .unwrap();
     let procs = Procs::new();
     let log = cache.path().join("build.log");
-    let b = harness_exec::fstests::prepare(&procs, cache.path(), &src, &log, Duration::from_secs(1800))
-        .await
-        .unwrap_or_else(|e| panic!("{e}: {}", std::fs::read_to_string(&log).unwrap_or_default()));
+    let b =
+        harness_exec::fstests::prepare(&procs, cache.path(), &src, &log, Duration::from_secs(1800))
+            .await
+            .unwrap_or_else(|e| {
+                panic!("{e}: {}", std::fs::read_to_string(&log).unwrap_or_default())
+            });
     assert!(b.fresh);
     assert!(b.dir.join("check").is_file());
     assert!(b.dir.join("ltp/fsstress").is_file());
@@ -41,9 +44,10 @@ async fn the_snapshot_builds_once_in_the_sandbox() {
         .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
         .collect();
     assert!(left.is_empty());
-    let again = harness_exec::fstests::prepare(&procs, cache.path(), &src, &log, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let again =
+        harness_exec::fstests::prepare(&procs, cache.path(), &src, &log, Duration::from_secs(60))
+            .await
+            .unwrap();
     assert!(!again.fresh);
     assert_eq!(again.dir, b.dir);
     eprintln!("built in {:.0}s", b.seconds);

@@ -316,7 +316,8 @@ Failures: generic/013
 Failed 1 of 1 tests
 
 ";
-    const EXIT: &str = "generic/002 1s ... [failed, exit status 1]- output mismatch (see /r/generic/002.out.bad)
+    const EXIT: &str =
+        "generic/002 1s ... [failed, exit status 1]- output mismatch (see /r/generic/002.out.bad)
     --- tests/generic/002.out
     +++ /r/generic/002.out.bad
 Ran: generic/002
@@ -344,10 +345,18 @@ Failed 1 of 1 tests
         assert!(d.contains("+fsstress: size 4096"));
         let e = parse_outcome(EXIT, "generic/002");
         assert_eq!(e.status, Status::Fail);
-        assert!(e.reason.starts_with("[failed, exit status 1]"), "{}", e.reason);
+        assert!(
+            e.reason.starts_with("[failed, exit status 1]"),
+            "{}",
+            e.reason
+        );
         let m = parse_outcome(DMESG, "generic/001");
         assert_eq!(m.status, Status::Fail);
-        assert!(m.reason.contains("_check_dmesg: something found"), "{}", m.reason);
+        assert!(
+            m.reason.contains("_check_dmesg: something found"),
+            "{}",
+            m.reason
+        );
         // Killed or refused: no summary.
         let k = parse_outcome("common/rc: could not mount TEST_DEV\n", "generic/001");
         assert_eq!(k.status, Status::Fail);
@@ -392,7 +401,14 @@ generic/013
         let none = local_config(&Config { key: "", ..c });
         assert!(none.contains("MOUNT_OPTIONS=\"-o name=admin\"\n"));
         assert!(valid_test("generic/013") && valid_test("ceph/001"));
-        for bad in ["generic", "generic/", "../x", "a/b/c", "generic/0 1", "-g/x"] {
+        for bad in [
+            "generic",
+            "generic/",
+            "../x",
+            "a/b/c",
+            "generic/0 1",
+            "-g/x",
+        ] {
             assert!(!valid_test(bad), "{bad}");
         }
         assert!(valid_group("quick") && !valid_group("a b") && !valid_group(""));

@@ -284,7 +284,12 @@ pub const TEXT_PARAMS: &[(&str, &str, &str, &str)] = &[
         "list",
         "tests to run (`generic/013`); with `groups`, both",
     ),
-    ("fstests", "groups", "list", "groups to run (`quick`, `auto`)"),
+    (
+        "fstests",
+        "groups",
+        "list",
+        "groups to run (`quick`, `auto`)",
+    ),
     (
         "fstests",
         "exclude",

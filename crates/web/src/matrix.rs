@@ -487,13 +487,26 @@ mod tests {
             test: test.into(),
             status,
             seconds: 1.0,
-            reason: if status == S::Notrun { "needs fsgqa".into() } else { String::new() },
-            diff: (status == S::Fail).then(|| format!("fstests-prefix-1/{}.out.bad.diff", test.replace('/', "-"))),
+            reason: if status == S::Notrun {
+                "needs fsgqa".into()
+            } else {
+                String::new()
+            },
+            diff: (status == S::Fail)
+                .then(|| format!("fstests-prefix-1/{}.out.bad.diff", test.replace('/', "-"))),
             full: None,
         };
-        let mut good = boot("console-prefix-0.log", Verdict::Pass, vec![wl("fstests", true)]);
+        let mut good = boot(
+            "console-prefix-0.log",
+            Verdict::Pass,
+            vec![wl("fstests", true)],
+        );
         good.fstests = vec![t("generic/001", S::Pass), t("generic/313", S::Pass)];
-        let mut bad = boot("console-prefix-1.log", Verdict::Fail, vec![wl("fstests", false)]);
+        let mut bad = boot(
+            "console-prefix-1.log",
+            Verdict::Fail,
+            vec![wl("fstests", false)],
+        );
         bad.fstests = vec![
             t("generic/001", S::Pass),
             t("generic/313", S::Fail),

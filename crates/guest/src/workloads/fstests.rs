@@ -123,7 +123,12 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
         };
         if plan.exclude.iter().any(|e| e == test) {
             notrun += 1;
-            end(Status::Notrun, "excluded".into(), String::new(), String::new());
+            end(
+                Status::Notrun,
+                "excluded".into(),
+                String::new(),
+                String::new(),
+            );
             continue;
         }
         let run = check(ctx, &config_path, &[test.clone()], deadline, test);
@@ -155,11 +160,10 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
                 if diff.is_empty() {
                     diff = fst::printed_diff(&run.output, test);
                 }
-                let mut full = std::fs::read_to_string(
-                    Path::new(&results).join(format!("{test}.full")),
-                )
-                .map(|s| tail(&s, MAX_ARTIFACT))
-                .unwrap_or_default();
+                let mut full =
+                    std::fs::read_to_string(Path::new(&results).join(format!("{test}.full")))
+                        .map(|s| tail(&s, MAX_ARTIFACT))
+                        .unwrap_or_default();
                 if let Ok(d) =
                     std::fs::read_to_string(Path::new(&results).join(format!("{test}.dmesg")))
                 {

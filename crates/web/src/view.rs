@@ -1306,8 +1306,31 @@ mod tests {
             infra: None,
             workloads: vec![],
             evictions: Default::default(),
-            fstests: Vec::new(),
+            fstests: vec![
+                harness_core::report::FstestsResult {
+                    test: "generic/313".into(),
+                    status: harness_core::report::FstestsStatus::Fail,
+                    seconds: 2.0,
+                    reason: "- output mismatch".into(),
+                    diff: Some("fstests-prefix-1/generic-313.out.bad.diff".into()),
+                    full: None,
+                },
+                harness_core::report::FstestsResult {
+                    test: "ceph/002".into(),
+                    status: harness_core::report::FstestsStatus::Notrun,
+                    seconds: 1.0,
+                    reason: SUBJECT.into(),
+                    diff: None,
+                    full: None,
+                },
+            ],
         }]);
+        std::fs::create_dir_all(dir.join("fstests-prefix-1")).unwrap();
+        std::fs::write(
+            dir.join("fstests-prefix-1/generic-313.out.bad.diff"),
+            "+mtime\n",
+        )
+        .unwrap();
         let report = Report {
             run_id: "r1".into(),
             verdict: Verdict::Fail,
@@ -1361,6 +1384,18 @@ mod tests {
                 "{path}: {html}"
             );
         }
+        // fstests per prefix: counts, the failed test linked to its diff.
+        let run = crate::render(&store, "runs/r1.html")
+            .unwrap()
+            .unwrap()
+            .text();
+        assert!(run.contains("2 tests: 0 pass, 1 fail, 1 not run"), "{run}");
+        assert!(
+            run.contains(
+                "fstests-prefix-1&#x2f;generic-313.out.bad.diff.html\">fstests generic&#x2f;313</a>"
+            ),
+            "{run}"
+        );
         // The boot finding of a run without workloads: the row fails in the summary cell.
         let run = crate::render(&store, "runs/r1.html")
             .unwrap()

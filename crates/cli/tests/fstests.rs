@@ -116,16 +116,8 @@ fn the_good_series_passes_fstests() {
 
 #[test]
 fn a_patch_that_keeps_mtime_on_truncate_fails_generic_313_and_is_bisected() {
-    // The good series' first three patches, the broken one, then the rest.
-    let series = composed(&[
-        "1",
-        "2",
-        "3",
-        "broken/truncate-keeps-mtime.patch",
-        "4",
-        "5",
-        "6",
-    ]);
+    // Two patches of the good series, the broken one, one more: a short bisection (CI time).
+    let series = composed(&["1", "2", "broken/truncate-keeps-mtime.patch", "3"]);
     let r = run("bisect", "jobs/fstests-bisect.yaml", series.path());
     let rep = &r.report;
     assert_eq!(rep["verdict"], "fail", "{}", r.out);
@@ -144,7 +136,7 @@ fn a_patch_that_keeps_mtime_on_truncate_fails_generic_313_and_is_bisected() {
     assert_eq!(f["during"], "workload fstests generic/313");
     let c = &rep["culprit"];
     assert_eq!(c["signature"], "fstests generic/313", "{c}");
-    assert_eq!(c["index"], 4, "{c}");
+    assert_eq!(c["index"], 3, "{c}");
     assert_eq!(
         c["subject"],
         "ceph: leave mtime alone when setattr changes the size"

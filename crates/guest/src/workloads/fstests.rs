@@ -172,7 +172,7 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
                 }
                 let diff = head(&diff, MAX_ARTIFACT);
                 // The finding: the signature, the reason and the start of the diff.
-                ctx.finding(
+                ctx.finding_always(
                     fst::signature(test),
                     format!("{}\n{}", outcome.reason, head(&diff, 2000)),
                 );

@@ -175,6 +175,10 @@ pub(crate) struct TestArgs {
     /// fail with it and the tip be verified free of it (overrides the job's `check.expect_fix`).
     #[arg(long, value_name = "SIGNATURE")]
     pub(crate) expect_fix: Option<String>,
+    /// Do not boot the base to tell a failure the base shares (pre-existing) from the series' own
+    /// (sets the job's `check.base` to false; the bisection still checks the base).
+    #[arg(long)]
+    pub(crate) no_base_check: bool,
     /// Write the machine-readable report here.
     #[arg(long)]
     pub(crate) json: Option<PathBuf>,

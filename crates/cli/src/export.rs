@@ -398,6 +398,7 @@ mod tests {
             ],
             evictions: Default::default(),
             fstests: Vec::new(),
+            sessions_evicted: 0,
         };
         let mut base = PrefixResult::new(0, "(base)");
         base.applied = true;
@@ -436,6 +437,7 @@ mod tests {
                 during: Some(harness_core::finding::During::Workload(
                     "iput-stress".into(),
                 )),
+                outside: None,
             }],
             coverage: vec![],
             phases: vec![],
@@ -549,6 +551,7 @@ mod tests {
                 workload: "fstests".into(),
                 test: "generic/313".into(),
             }),
+            outside: None,
         }];
         let xml = junit(&r);
         let c = cases(&xml);

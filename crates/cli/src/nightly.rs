@@ -83,6 +83,7 @@ fn run_suite(
         base: None,
         range: suite.range.is_some(),
         expect_fix: None,
+        no_base_check: false,
     };
     let preps = suite
         .jobs

@@ -63,21 +63,18 @@ pub(crate) fn job_from_source(src: &JobSource) -> Result<Job, Fail> {
     let job = Job::from_yaml(text, name, dir).map_err(bad_input)?;
     // The files a job names must exist before anything starts.
     if let KernelSpec::DistroModule {
-        source, base_patch, ..
+        source,
+        base_patches,
+        ..
     } = &job.kernel
     {
-        for (key, f) in [
-            ("kernel.source", Some(source)),
-            ("kernel.base_patch", base_patch.as_ref()),
-        ] {
-            if let Some(f) = f {
-                if !f.exists() {
-                    return Err(bad_input(anyhow::anyhow!(
-                        "{name}: key `{key}`: {} does not exist",
-                        f.display()
-                    )));
-                }
-            }
+        let files = std::iter::once(("kernel.source", source))
+            .chain(base_patches.iter().map(|p| ("kernel.base_patch", p)));
+        if let Some((key, f)) = files.into_iter().find(|(_, f)| !f.exists()) {
+            return Err(bad_input(anyhow::anyhow!(
+                "{name}: key `{key}`: {} does not exist",
+                f.display()
+            )));
         }
     }
     Ok(job)
@@ -249,6 +246,8 @@ pub(crate) struct Overrides {
     pub(crate) range: bool,
     #[serde(default)]
     pub(crate) expect_fix: Option<String>,
+    #[serde(default)]
+    pub(crate) no_base_check: bool,
 }
 
 impl Overrides {
@@ -260,6 +259,7 @@ impl Overrides {
             base: args.base.clone(),
             range: args.input.range.is_some(),
             expect_fix: args.expect_fix.clone(),
+            no_base_check: args.no_base_check,
         }
     }
 }
@@ -278,6 +278,7 @@ pub(crate) fn fit_job(job: &mut Job, args: &Overrides, series: &Series) -> Resul
     if let Some(s) = &args.expect_fix {
         job.check.expect_fix = Some(s.clone());
     }
+    job.check.base &= !args.no_base_check;
     match &mut job.kernel {
         KernelSpec::Tree { tree, base, .. } => {
             if let Some(t) = &args.tree {

@@ -163,7 +163,7 @@ impl EventSink for Terminal {
             Event::Verdict { verdict, reason } => {
                 self.line(&format!("verdict: {verdict} ({reason})"))
             }
-            Event::RunFinished { .. } | Event::Attempt { .. } => {}
+            Event::RunFinished { .. } | Event::Attempt { .. } | Event::BaseProfile { .. } => {}
         }
     }
 }
@@ -174,23 +174,41 @@ pub struct Recorder<'a> {
     pub terminal: &'a Terminal,
     pub store: Mutex<harness_store::Store>,
     pub run_id: String,
+    /// Where the base's hazard profile is kept (`core::probe::profile_key`), if it can be.
+    pub profile_key: Option<String>,
 }
 
 impl EventSink for Recorder<'_> {
     fn emit(&self, elapsed: f64, event: &Event) {
-        if let Event::Attempt { record } = event {
-            if let Err(e) = self
-                .store
-                .lock()
-                .unwrap()
-                .record_attempt(&self.run_id, record)
-            {
-                // The run goes on: only a later resume would have to boot this again.
-                self.terminal.note(&format!(
-                    "results store: could not record {}: {e}",
-                    record.console
-                ));
+        match event {
+            Event::Attempt { record } => {
+                if let Err(e) = self
+                    .store
+                    .lock()
+                    .unwrap()
+                    .record_attempt(&self.run_id, record)
+                {
+                    // The run goes on: only a later resume would have to boot this again.
+                    self.terminal.note(&format!(
+                        "results store: could not record {}: {e}",
+                        record.console
+                    ));
+                }
             }
+            Event::BaseProfile { evictions } => {
+                if let Some(key) = &self.profile_key {
+                    let p = harness_core::report::BaseProfile {
+                        run_id: self.run_id.clone(),
+                        evictions: evictions.clone(),
+                    };
+                    if let Err(e) = self.store.lock().unwrap().save_base_profile(key, &p) {
+                        self.terminal.note(&format!(
+                            "results store: could not keep the base profile: {e}"
+                        ));
+                    }
+                }
+            }
+            _ => {}
         }
         self.terminal.emit(elapsed, event);
     }

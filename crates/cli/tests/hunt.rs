@@ -4,8 +4,6 @@
 //! a real cluster, real TCG guests running the `session-loss` workload. Needs the 6.12 packages
 //! (`scripts/install-deps 6.12.118+deb12-amd64`, which scripts/test runs).
 
-use std::process::Command;
-
 use serde_json::Value;
 
 mod common;
@@ -17,29 +15,10 @@ const DEADLOCK: &str =
 /// `harness test --job jobs/JOB.yaml ARGS... SERIES` with a report: its exit code, the report, and
 /// the output for messages.
 fn hunt(job: &str, args: &[&str], series: &str) -> (Option<i32>, Value, String) {
-    let results = tempfile::tempdir().unwrap();
-    let json = results.path().join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .arg("--results")
-        .arg(results.path())
-        .args(["test", "--job"])
-        .arg(repo().join(format!("jobs/{job}.yaml")))
-        .args(args)
-        .arg("--json")
-        .arg(&json)
-        .arg(shared(series))
-        .output()
-        .unwrap();
-    let text = format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_str(
-        &std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("no report ({e}); {text}")),
-    )
-    .unwrap();
-    (out.status.code(), r, text)
+    let job = repo().join(format!("jobs/{job}.yaml"));
+    let mut all: Vec<&std::ffi::OsStr> = vec!["test".as_ref(), "--job".as_ref(), job.as_os_str()];
+    all.extend(args.iter().map(|a| std::ffi::OsStr::new(a)));
+    common::harness_report(&all, &[shared(series)])
 }
 
 #[test]
@@ -84,6 +63,26 @@ fn the_2025_writeback_deadlock_hangs_stock_6_12_and_its_fix_passes() {
             .all(|f| f["prefix"] != 1 || f["kind"] == "hazard"),
         "the fix failed: {findings:?}"
     );
+    // Probes work on 6.12: the fix's changed functions are counted (the writeback path the
+    // deadlock runs through among them); inlined ones are said to be unprobeable.
+    let functions: Vec<&Value> = r["coverage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["functions"].as_array().unwrap())
+        .collect();
+    let calls = |name: &str| {
+        functions
+            .iter()
+            .find(|f| f["function"] == name)
+            .and_then(|f| f["calls"].as_u64())
+    };
+    assert!(
+        calls("ceph_put_wrbuffer_cap_refs") > Some(0),
+        "{}",
+        r["coverage"]
+    );
+    assert!(calls("__ceph_put_cap_refs") > Some(0), "{}", r["coverage"]);
     assert_no_leftovers();
 }
 

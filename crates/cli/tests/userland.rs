@@ -57,19 +57,37 @@ fn load_tools_on_the_host_userland_pass_the_good_series_with_figures() {
     // stress-ng: the default stressors each reported their bogo ops.
     let sng = &get("stress-ng")["counters"];
     for s in ["rename", "inode-flags", "flock", "xattr", "mmap"] {
-        assert!(sng.get(format!("{s}_bogo_ops")).is_some(), "stress-ng {s}: {sng}");
-        assert!(sng.get(format!("{s}_bogo_ops_per_s")).is_some(), "stress-ng {s}: {sng}");
+        assert!(
+            sng.get(format!("{s}_bogo_ops")).is_some(),
+            "stress-ng {s}: {sng}"
+        );
+        assert!(
+            sng.get(format!("{s}_bogo_ops_per_s")).is_some(),
+            "stress-ng {s}: {sng}"
+        );
     }
     assert!(sng["flock_bogo_ops"].as_u64().unwrap() > 0, "{sng}");
-    assert!(get("dbench")["counters"]["throughput_kb_s"].as_u64().unwrap() > 0);
+    assert!(
+        get("dbench")["counters"]["throughput_kb_s"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     assert_eq!(get("fsmark")["counters"]["files"], 400);
     // The guest really ran on the host's /usr, mounted over 9p after the module under test.
     let id = r["run_id"].as_str().unwrap();
-    let console =
-        std::fs::read_to_string(results.path().join("runs").join(id).join("console-prefix-6.log"))
-            .unwrap();
+    let console = std::fs::read_to_string(
+        results
+            .path()
+            .join("runs")
+            .join(id)
+            .join("console-prefix-6.log"),
+    )
+    .unwrap();
     let under_test = console.find(harness_proto::UNDER_TEST_MARKER).unwrap();
-    let userland = console.find("HARNESS: host userland up").expect("no host userland");
+    let userland = console
+        .find("HARNESS: host userland up")
+        .expect("no host userland");
     assert!(under_test < userland);
     assert!(console.contains("\"t\":\"workload-end\",\"name\":\"fio\",\"ok\":true"));
     drop(results);

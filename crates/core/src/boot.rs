@@ -63,6 +63,7 @@ mod tests {
             prefix: None,
             console: None,
             during: None,
+            outside: None,
         }
     }
 

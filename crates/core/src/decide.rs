@@ -117,6 +117,7 @@ mod tests {
             workloads: Vec::new(),
             evictions: Default::default(),
             fstests: Vec::new(),
+            sessions_evicted: 0,
         });
         p
     }
@@ -125,6 +126,7 @@ mod tests {
         Finding {
             console: None,
             during: None,
+            outside: None,
             kind: FindingKind::Warning,
             title: title.into(),
             excerpt: String::new(),

@@ -94,6 +94,11 @@ pub enum Event {
     Attempt {
         record: Box<crate::report::AttemptRecord>,
     },
+    /// The base's first boot measured its hazard profile (the store keeps it for runs of the same
+    /// kernel and job that do not boot the base).
+    BaseProfile {
+        evictions: std::collections::BTreeMap<String, u64>,
+    },
     Verdict {
         verdict: Verdict,
         reason: String,

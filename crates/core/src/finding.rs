@@ -47,6 +47,21 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// A crash or warning, placed by the instruction it happened at (not a wait, a hang or a
+    /// measurement).
+    pub fn is_crash(self) -> bool {
+        matches!(
+            self,
+            FindingKind::Warning
+                | FindingKind::Bug
+                | FindingKind::Oops
+                | FindingKind::GeneralProtectionFault
+                | FindingKind::Kasan
+                | FindingKind::Corruption
+                | FindingKind::SoftLockup
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FindingKind::Warning => "warning",
@@ -98,6 +113,11 @@ pub struct Finding {
     /// What the guest was doing when it appeared: `boot`, `workload NAME` or `shutdown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub during: Option<During>,
+    /// A crash whose faulting context has no frame in the code under test: the function it
+    /// happened in (`net_rx_action`). Such a finding is likely not the series' doing (set by the
+    /// run, not by the scanner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outside: Option<String>,
 }
 
 impl Finding {

@@ -251,6 +251,7 @@ mod tests {
             workloads: Vec::new(),
             evictions: Default::default(),
             fstests: Vec::new(),
+            sessions_evicted: 0,
         }
     }
 
@@ -264,6 +265,7 @@ mod tests {
             prefix: Some(prefix),
             console: Some(console.into()),
             during: None,
+            outside: None,
         }
     }
 

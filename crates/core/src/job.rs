@@ -144,6 +144,7 @@ struct RawJob {
 struct RawCheck {
     expect_fix: Option<String>,
     max_boots: u32,
+    base: bool,
 }
 
 impl Default for RawCheck {
@@ -151,6 +152,24 @@ impl Default for RawCheck {
         RawCheck {
             expect_fix: None,
             max_boots: crate::fix::MAX_BOOTS,
+            base: true,
+        }
+    }
+}
+
+/// One path or a list of them (`kernel.base_patch`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<PathBuf> {
+        match self {
+            OneOrMany::One(p) => vec![p],
+            OneOrMany::Many(v) => v,
         }
     }
 }
@@ -210,7 +229,7 @@ struct RawKernel {
     // distro-module
     release: Option<String>,
     source: Option<PathBuf>,
-    base_patch: Option<PathBuf>,
+    base_patch: Option<OneOrMany>,
     // tree
     tree: Option<PathBuf>,
     base: Option<String>,
@@ -395,6 +414,10 @@ pub struct CheckSpec {
     pub expect_fix: Option<String>,
     /// Tip boots in all, the job's repeats included.
     pub max_boots: u32,
+    /// When a prefix fails, the base was not booted and no bisection follows (`on_failure:
+    /// none`), boot the base before calling the failure the series' (a failure the base shows
+    /// too is pre-existing). The bisection checks the base itself.
+    pub base: bool,
 }
 
 /// Probes in the guest.
@@ -415,7 +438,8 @@ pub enum KernelSpec {
     DistroModule {
         release: String,
         source: PathBuf,
-        base_patch: Option<PathBuf>,
+        /// Diffs applied in order to the stock source: the base the series applies to.
+        base_patches: Vec<PathBuf>,
     },
     /// A kernel git tree, configured from a base config plus fragments and built whole.
     Tree {
@@ -811,7 +835,13 @@ impl Job {
                             invalid("kernel.source", "required in this mode".into())
                         })?,
                     ),
-                    base_patch: k.base_patch.map(|p| resolve(dir, p)),
+                    base_patches: k
+                        .base_patch
+                        .map(OneOrMany::into_vec)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|p| resolve(dir, p))
+                        .collect(),
                 }
             }
             "tree" => {
@@ -1121,6 +1151,7 @@ impl Job {
             check: CheckSpec {
                 expect_fix: raw.check.expect_fix,
                 max_boots: raw.check.max_boots,
+                base: raw.check.base,
             },
         })
     }
@@ -1186,17 +1217,15 @@ mod tests {
         .unwrap();
         let KernelSpec::DistroModule {
             release,
-            base_patch,
+            base_patches,
             ..
         } = &job.kernel
         else {
             panic!("default job is not distro-module");
         };
         assert_eq!(release, "6.1.0-56-amd64");
-        assert!(base_patch
-            .as_ref()
-            .unwrap()
-            .ends_with("shared/series/pre-series-6.1.patch"));
+        assert_eq!(base_patches.len(), 1);
+        assert!(base_patches[0].ends_with("shared/series/pre-series-6.1.patch"));
         // Every workload the guest program knows, in the default job, in the documented order.
         let names: Vec<&str> = job.workloads.iter().map(|w| w.name.as_str()).collect();
         let known: Vec<&str> = WORKLOADS
@@ -1274,6 +1303,32 @@ mod tests {
         Job::from_yaml(y, "jobs/x.yaml", Path::new("/"))
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn base_patches_are_one_or_a_list_and_the_base_check_is_on_by_default() {
+        let dir = Path::new("/jobs");
+        let one = MIN.replace("source: s\n", "source: s\n  base_patch: a.patch\n");
+        let many = MIN.replace(
+            "source: s\n",
+            "source: s\n  base_patch:\n    - a.patch\n    - ../b.patch\n",
+        );
+        let patches = |y: &str| match Job::from_yaml(y, "x.yaml", dir).unwrap().kernel {
+            KernelSpec::DistroModule { base_patches, .. } => base_patches,
+            _ => unreachable!(),
+        };
+        assert_eq!(patches(MIN), Vec::<PathBuf>::new());
+        assert_eq!(patches(&one), vec![PathBuf::from("/jobs/a.patch")]);
+        assert_eq!(
+            patches(&many),
+            vec![
+                PathBuf::from("/jobs/a.patch"),
+                PathBuf::from("/jobs/../b.patch")
+            ]
+        );
+        let job = |y: &str| Job::from_yaml(y, "x.yaml", dir).unwrap();
+        assert!(job(MIN).check.base);
+        assert!(!job(&format!("{MIN}check:\n  base: false\n")).check.base);
     }
 
     #[test]

@@ -45,3 +45,19 @@ pub fn module_scope(series: &crate::series::Series) -> ModuleScope {
     }
     scope
 }
+
+/// The source directories whose code a run tests: the CephFS client's (`fs/ceph/`, `net/ceph/`)
+/// and every directory the series touches. A crash with no frame there (and none in a rebuilt
+/// module) happened outside the code under test.
+pub fn under_test_dirs(series: &crate::series::Series) -> Vec<String> {
+    let mut dirs: Vec<String> = MODULE_DIRS.iter().map(|d| d.to_string()).collect();
+    for f in series.patches.iter().flat_map(|p| p.files.iter()) {
+        if let Some((dir, _)) = f.path.rsplit_once('/') {
+            let d = format!("{dir}/");
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+    }
+    dirs
+}

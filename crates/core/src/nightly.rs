@@ -193,6 +193,7 @@ mod tests {
             prefix: Some(1),
             console: None,
             during: None,
+            outside: None,
         };
         let mut r: Report =
             serde_json::from_str(include_str!("../tests/fixtures/report-min.json")).unwrap();

@@ -148,4 +148,17 @@ mod tests {
         assert_eq!(p.key, "");
         assert_eq!(p.evict_probe, None);
     }
+
+    #[test]
+    fn the_load_tools_reach_the_plan_with_their_seeds_and_defaults() {
+        let j = job("name: t\nguests:\n  userland: host\nworkloads:\n  - name: fio\n    seed: 5\n    params:\n      size_mib: 3\n  - name: stress-ng\n");
+        let p = build(&j, MOUNT, Duration::from_secs(1), Vec::new(), true);
+        let names: Vec<&str> = p.workloads.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names, ["fio", "stress-ng"]);
+        assert_eq!(p.workloads[0].seed, 5);
+        assert_eq!(p.workloads[0].param("size_mib"), 3);
+        assert_eq!(p.workloads[0].param("jobs"), 2);
+        assert_eq!(p.workloads[1].seed, 1);
+        assert_eq!(p.workloads[1].param("stressors"), 244);
+    }
 }

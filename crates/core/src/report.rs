@@ -28,6 +28,10 @@ pub struct TestResult {
     /// Each fstests test of the boot, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fstests: Vec<FstestsResult>,
+    /// Client sessions the guest left in the MDS (it crashed, hung or was killed before it
+    /// unmounted) that the harness evicted and blocklisted after the boot.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sessions_evicted: u32,
 }
 
 pub use harness_proto::fstests::Status as FstestsStatus;
@@ -319,4 +323,13 @@ pub struct PreExisting {
     pub base_boots: u32,
     pub tip_failures: u32,
     pub tip_boots: u32,
+}
+
+/// The base's hazard profile for a kernel and job: the final iputs per context its first boot
+/// measured, kept by the store for runs that do not boot the base.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaseProfile {
+    /// The run whose base boot measured it.
+    pub run_id: String,
+    pub evictions: std::collections::BTreeMap<String, u64>,
 }

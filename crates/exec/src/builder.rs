@@ -59,10 +59,10 @@ impl Kernel {
             KernelSpec::DistroModule {
                 release,
                 source,
-                base_patch,
+                base_patches,
             } => {
                 let tree = SourceTree::open(procs, cache, source).await?;
-                let base = tree.base(base_patch.as_deref()).await?;
+                let base = tree.base(base_patches).await?;
                 let libceph = harness_core::modules::module_scope(series).libceph;
                 Ok(Kernel::Distro {
                     release: release.clone(),

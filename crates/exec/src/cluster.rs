@@ -393,15 +393,16 @@ impl Cluster {
 
     /// After a guest boot: evict and blocklist whatever session it left (a crashed, hung or killed
     /// guest's caps would otherwise hold up the next boot for the session timeout), then check
-    /// that none is left. An error names what did not work.
-    pub async fn evict_clients(&self) -> Result<()> {
-        if self.client_sessions().await? == 0 {
-            return Ok(());
+    /// that none is left. Returns how many sessions it evicted; an error names what did not work.
+    pub async fn evict_clients(&self) -> Result<u32> {
+        let n = self.client_sessions().await? as u32;
+        if n == 0 {
+            return Ok(0);
         }
         self.evict_sessions(true).await?;
         for _ in 0..20 {
             if self.client_sessions().await? == 0 {
-                return Ok(());
+                return Ok(n);
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

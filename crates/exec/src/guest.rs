@@ -336,6 +336,8 @@ pub async fn run(
                     Finding {
                         console: None,
                         during: None,
+
+                        outside: None,
                         kind: FindingKind::Hang,
                         title: format!("INFO: guest stopped responding during {phase}"),
                         excerpt: last_lines.iter().cloned().collect::<Vec<_>>().join("\n"),
@@ -400,6 +402,8 @@ pub async fn run(
                 } => findings.push(Finding {
                     console: None,
                     during: None,
+
+                    outside: None,
                     kind: FindingKind::Workload,
                     title: title.clone(),
                     excerpt: format!("{workload}: {detail}"),
@@ -423,6 +427,8 @@ pub async fn run(
                         Finding {
                             console: None,
                             during: None,
+
+                            outside: None,
                             kind: FindingKind::Hang,
                             title: format!("INFO: workload stalled in {workload}"),
                             excerpt,
@@ -479,6 +485,8 @@ pub async fn run(
             None => findings.push(Finding {
                 console: None,
                 during: None,
+
+                outside: None,
                 kind: FindingKind::Timeout,
                 title: format!("guest timeout during {phase}"),
                 excerpt: last_lines.iter().cloned().collect::<Vec<_>>().join("\n"),

@@ -2,7 +2,7 @@
 //! → teardown. Emits events; returns the report. A kernel failure ends up as a verdict in the
 //! report; a fault of the harness's own after preflight ends up as `infra-error` with its cause.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -42,6 +42,9 @@ pub struct RunInput {
     /// Guest boots recorded before an interruption (`harness resume`): a boot with the same
     /// console name, prefix and variant is taken from here instead of booted again.
     pub replay: Vec<AttemptRecord>,
+    /// The base's hazard profile a earlier run recorded for this kernel and job (the store's),
+    /// compared with when this run does not boot the base.
+    pub base_profile: Option<harness_core::report::BaseProfile>,
 }
 
 struct State<'a> {
@@ -523,6 +526,7 @@ async fn stages(
         plan,
         accel,
         timeouts,
+        under_test_dirs: harness_core::modules::under_test_dirs(&input.series),
     };
     let mut hits: BTreeMap<String, u64> = Default::default();
     let mut probe_failures: BTreeMap<String, String> = Default::default();
@@ -579,10 +583,44 @@ async fn stages(
         }
         st.prefixes[k].set_attempts(attempts);
     }
+    // The base check: a failure is the series' only if the base does not show it too. When the
+    // test did not boot the base and no bisection follows (the bisection checks the base
+    // itself), the base boots now, as often as the job repeats, unless the job says not to.
+    let failing = |seen: &[(usize, Verdict, Vec<String>)]| {
+        seen.iter()
+            .filter(|(k, v, _)| *k > 0 && *v == Verdict::Fail)
+            .flat_map(|(_, _, t)| t.iter().cloned())
+            .collect::<BTreeSet<String>>()
+    };
+    if job.check.base
+        && job.on_failure == OnFailure::None
+        && !tested.contains(&0)
+        && builds[0].ok
+        && !failing(&seen).is_empty()
+    {
+        let sigs = failing(&seen).into_iter().collect::<Vec<_>>().join(", ");
+        for attempt in 1..=job.repeats {
+            let what = format!("prefix 0 base check {attempt}/{} ({sigs})", job.repeats);
+            let console = format!("console-prefix-0-base-check-{attempt}.log");
+            let boot = rig
+                .boot(st, 0, &builds[0], "prefix-0", &console, &what)
+                .await?;
+            record(st, &mut seen, 0, boot);
+        }
+    }
     // Fix verification: a failure of the base that the tip did not show is settled with more
     // boots of the tip, until verified or the tip fails (core::fix says when it is enough).
-    let settle = match (tested.first(), tested.last()) {
-        (Some(&0), Some(&tip)) if tip > 0 => Some(tip),
+    let settle = match tested.last() {
+        Some(&tip)
+            if tip > 0
+                && !st.prefixes[0].attempts.is_empty()
+                && st.prefixes[tip]
+                    .attempts
+                    .iter()
+                    .all(|a| a.verdict == Verdict::Pass) =>
+        {
+            Some(tip)
+        }
         _ => None,
     };
     if let Some(tip) = settle {
@@ -614,24 +652,34 @@ async fn stages(
                 )
                 .await?;
             let ok = boot.result.verdict == Verdict::Pass;
-            seen.push((tip, boot.result.verdict, boot.titles()));
-            let mut attempts = st.prefixes[tip].attempts.clone();
-            attempts.push(boot.result);
-            st.prefixes[tip].set_attempts(attempts);
-            st.findings.extend(boot.findings);
+            record(st, &mut seen, tip, boot);
             if !ok {
                 break;
             }
         }
     }
-    // Hazards: each tested prefix against the base, when the base was booted.
-    let base = evictions
+    // Hazards: each tested prefix against the base: its boot in this run, else the profile an
+    // earlier run of the same kernel and job recorded (a booted base's is recorded for later).
+    let booted = evictions
         .iter()
         .find(|(k, _, _)| *k == 0)
         .map(|(_, c, _)| c.clone());
+    if let Some(c) = &booted {
+        sink.emit(&Event::BaseProfile {
+            evictions: c.clone(),
+        });
+    }
+    let recorded = input.base_profile.as_ref().filter(|_| booted.is_none());
+    let base = booted.or_else(|| recorded.map(|p| p.evictions.clone()));
     for (k, counts, stacks) in &evictions {
         if *k > 0 {
-            for f in probe::hazards(*k, counts, base.as_ref(), stacks) {
+            for mut f in probe::hazards(*k, counts, base.as_ref(), stacks) {
+                if let Some(p) = recorded {
+                    f.excerpt.push_str(&format!(
+                        "\n(the base's profile: recorded by run {} for this kernel and job)",
+                        p.run_id
+                    ));
+                }
                 sink.emit(&Event::Finding { finding: f.clone() });
                 st.findings.push(f);
             }
@@ -643,9 +691,13 @@ async fn stages(
     // in the series still decides the verdict; the bisection skips it.)
     // (The base's own failures are not the series': with the base booted, they are fixed or
     // pre-existing, not bisected.)
-    let failed = seen
-        .iter()
-        .any(|(k, v, _)| *v == Verdict::Fail && (*k > 0 || tested == [0]));
+    let shared_with_base = harness_core::fix::assess(&st.prefixes, &st.findings);
+    let not_series = shared_with_base.not_series();
+    let failed = seen.iter().any(|(k, v, titles)| {
+        *v == Verdict::Fail
+            && (*k > 0 || tested == [0])
+            && !titles.iter().all(|t| not_series.contains(t.as_str()))
+    });
     if failed && job.on_failure != OnFailure::None {
         let subjects: Vec<String> = input
             .series
@@ -831,6 +883,8 @@ struct Rig<'a> {
     /// Host directories the guest mounts read-only (virtio-9p): the fstests tree.
     pub exports: Vec<(String, PathBuf)>,
     pub test_deadline: Option<std::time::Duration>,
+    /// Source directories of the code under test (findings outside them are marked so).
+    pub under_test_dirs: Vec<String>,
 }
 
 /// One guest boot: its result, its (symbolised) findings and the guest program's messages.
@@ -851,6 +905,16 @@ impl Boot {
     pub fn booted(&self) -> bool {
         self.messages.iter().any(|m| matches!(m, Msg::Hello { .. }))
     }
+}
+
+/// Adds one more boot of prefix `k` (after the test's own): its result, findings and what the
+/// bisection will need of it.
+fn record(st: &mut State<'_>, seen: &mut Vec<(usize, Verdict, Vec<String>)>, k: usize, boot: Boot) {
+    seen.push((k, boot.result.verdict, boot.titles()));
+    let mut attempts = st.prefixes[k].attempts.clone();
+    attempts.push(boot.result);
+    st.prefixes[k].set_attempts(attempts);
+    st.findings.extend(boot.findings);
 }
 
 /// Boots again of a guest that stopped before loading the modules under test.
@@ -1048,12 +1112,25 @@ impl Rig<'_> {
         .await;
         // Whatever session this guest left (it may have crashed or hung holding caps) must not
         // hold up the next boot.
-        if let Err(e) = self.cluster.evict_clients().await {
-            sink.emit(&Event::Progress {
-                phase: Phase::Guest,
-                message: format!("evicting the guest's client session: {e}"),
-            });
-        }
+        let sessions_evicted = match self.cluster.evict_clients().await {
+            Ok(0) => 0,
+            Ok(n) => {
+                sink.emit(&Event::Progress {
+                    phase: Phase::Guest,
+                    message: format!(
+                        "evicted and blocklisted {n} client session(s) the guest left; the MDS holds none now"
+                    ),
+                });
+                n
+            }
+            Err(e) => {
+                sink.emit(&Event::Progress {
+                    phase: Phase::Guest,
+                    message: format!("evicting the guest's client session: {e}"),
+                });
+                0
+            }
+        };
         let run = run?;
         let mut findings = run.findings;
         if !findings.is_empty() {
@@ -1061,7 +1138,14 @@ impl Rig<'_> {
                 .symbolize_findings(&mut findings)
                 .await;
         }
+        let under_test = harness_scan::frames::UnderTest {
+            modules: built.modules.iter().map(|m| m.name.clone()).collect(),
+            dirs: self.under_test_dirs.clone(),
+        };
         for f in &mut findings {
+            if f.kind.is_crash() {
+                f.outside = harness_scan::frames::outside(&f.excerpt, &under_test);
+            }
             f.prefix = Some(prefix);
             f.console = Some(console.to_string());
             sink.emit(&Event::Finding { finding: f.clone() });
@@ -1116,6 +1200,7 @@ impl Rig<'_> {
             workloads,
             evictions: probe::eviction_counts(&stacks),
             fstests,
+            sessions_evicted,
         };
         st.end(p, verdict == Verdict::Pass);
         if verdict != Verdict::Pass {

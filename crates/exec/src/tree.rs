@@ -226,11 +226,19 @@ impl SourceTree {
         Ok(())
     }
 
-    /// The job's base: stock, plus the job's base patch (a plain diff) committed and tagged by content.
-    pub async fn base(&self, base_patch: Option<&Path>) -> Result<String> {
-        let Some(patch) = base_patch else {
-            return self.git_out(&["rev-parse", "stock"]).await;
-        };
+    /// The job's base: stock, plus the job's base patches (plain diffs) applied in order, each
+    /// committed and tagged by the content of the patches up to it (so a stack shares its
+    /// prefix's commits with a shorter stack).
+    pub async fn base(&self, base_patches: &[PathBuf]) -> Result<String> {
+        let mut at = self.git_out(&["rev-parse", "stock"]).await?;
+        let mut tag = String::from("base");
+        for patch in base_patches {
+            at = self.base_step(&at, &mut tag, patch).await?;
+        }
+        Ok(at)
+    }
+
+    async fn base_step(&self, parent: &str, tag: &mut String, patch: &Path) -> Result<String> {
         if !patch.exists() {
             return Err(ExecError::Other(format!(
                 "{}: base patch not found",
@@ -243,20 +251,21 @@ impl SourceTree {
         let hash = self
             .git_out_with(&["hash-object", &patch_s], &[patch.to_path_buf()])
             .await?;
-        let tag = format!("base-{}", &hash[..12.min(hash.len())]);
+        tag.push('-');
+        tag.push_str(&hash[..12.min(hash.len())]);
         if let Ok(c) = self
             .git_out(&["rev-parse", "-q", "--verify", &format!("refs/tags/{tag}")])
             .await
         {
             return Ok(c);
         }
-        self.git_out(&["checkout", "-q", "-f", "--detach", "stock"])
+        self.git_out(&["checkout", "-q", "-f", "--detach", parent])
             .await?;
         let mut c = sandboxed_git(&self.dir, &[patch.to_path_buf()]);
         c.args(["apply", "--index"]).arg(patch);
         let out = self.procs.run("git apply", c.build()?, GIT_TIMEOUT).await?;
         if !out.ok() {
-            let _ = self.git_out(&["reset", "-q", "--hard", "stock"]).await;
+            let _ = self.git_out(&["reset", "-q", "--hard", parent]).await;
             return Err(ExecError::Other(format!(
                 "{}: base patch does not apply to {}: {}",
                 patch.display(),
@@ -266,7 +275,7 @@ impl SourceTree {
         }
         self.git_out(&["commit", "-q", "-m", &format!("base: {}", patch.display())])
             .await?;
-        self.git_out(&["tag", &tag]).await?;
+        self.git_out(&["tag", tag]).await?;
         self.git_out(&["rev-parse", "HEAD"]).await
     }
 }

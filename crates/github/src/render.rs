@@ -304,6 +304,20 @@ fn summary_md(s: &mut String, report: &Report, url: Option<&str>) {
             culprit_md(report.culprit.as_ref(), None)
         );
     }
+    for f in &report.fixes {
+        let _ = writeln!(
+            s,
+            "- **Fixes:** {}",
+            md_escape(&harness_core::fix::describe_fix(f))
+        );
+    }
+    for p in &report.pre_existing {
+        let _ = writeln!(
+            s,
+            "- **Pre-existing:** {}",
+            md_escape(&harness_core::fix::describe_pre_existing(p))
+        );
+    }
     if report.prefixes.is_empty() {
         return;
     }
@@ -338,6 +352,13 @@ fn finding_md(s: &mut String, f: &Finding) {
             .unwrap_or_default(),
         f.line
     );
+    if let Some(func) = &f.outside {
+        let _ = writeln!(
+            s,
+            "Outside the code under test (in {}): likely not the series' doing.\n",
+            code_span(func)
+        );
+    }
     let excerpt = truncate(&f.excerpt, MAX_EXCERPT);
     s.push_str(&fenced(&excerpt));
     s.push('\n');
@@ -483,6 +504,44 @@ mod tests {
         assert_eq!(conclusion(Verdict::ApplyFailed), "failure");
         assert_eq!(conclusion(Verdict::BuildFailed), "failure");
         assert_eq!(conclusion(Verdict::InfraError), "cancelled");
+    }
+
+    #[test]
+    fn fixes_pre_existing_and_outside_findings_are_said_distinctly() {
+        let mut r = crate::test_report::report(Verdict::Pass);
+        r.fixes = vec![harness_core::report::Fix {
+            signature: "WARNING in ceph_unlink".into(),
+            base_failures: 1,
+            base_boots: 1,
+            tip_passes: 4,
+            tip_boots: 4,
+            confidence: 0.996,
+            confident: true,
+            from_prefix: None,
+        }];
+        r.pre_existing = vec![harness_core::report::PreExisting {
+            signature: "kernel BUG in iput".into(),
+            base_failures: 1,
+            base_boots: 1,
+            tip_failures: 1,
+            tip_boots: 1,
+        }];
+        r.findings[0].outside = Some("net_rx_action".into());
+        let body = check_run_body(&r, None);
+        let summary = body["output"]["summary"].as_str().unwrap();
+        assert!(
+            summary.contains("- **Fixes:** fixes \"WARNING in ceph\\_unlink\" \\(base failed 1/1"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("- **Pre-existing:** pre-existing \"kernel BUG in iput\""),
+            "{summary}"
+        );
+        let text = body["output"]["text"].as_str().unwrap();
+        assert!(
+            text.contains("Outside the code under test (in `net_rx_action`)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -80,6 +80,11 @@ impl Ctx {
         self.shared.ops.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Progress the watchdog sees without counting as an operation (a tool's output lines).
+    pub fn progress(&self) {
+        self.shared.ops.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn ops(&self) -> u64 {
         self.ops.load(Ordering::Relaxed)
     }

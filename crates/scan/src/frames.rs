@@ -117,9 +117,122 @@ pub fn annotate(excerpt: &str, locate: impl Fn(&Frame) -> Option<String>) -> Str
     out
 }
 
+/// What a run rebuilt and tests: module names (`ceph`, `libceph`: frames tagged `[ceph]`) and
+/// source directories (`fs/ceph/`: frames a symbolizer located there, and `WARNING ... at` paths).
+#[derive(Debug, Clone, Default)]
+pub struct UnderTest {
+    pub modules: Vec<String>,
+    pub dirs: Vec<String>,
+}
+
+impl UnderTest {
+    fn holds(&self, frame: &Frame, line: &str) -> bool {
+        frame
+            .module
+            .as_ref()
+            .is_some_and(|m| self.modules.iter().any(|x| x == m))
+            || self
+                .dirs
+                .iter()
+                .any(|d| line.contains(&format!("({d}")) || line.contains(&format!(" at {d}")))
+    }
+}
+
+/// Where a crash happened, when that is outside the code under test: the function of the
+/// faulting context's first frame (`net_rx_action`). The faulting context is the interrupt the
+/// crash happened in (the `<IRQ>` … `</IRQ>` part of the trace) when there is one, since the
+/// task frames under it are only what the interrupt interrupted; else the whole trace. `None`
+/// when any of those frames is in the code under test, or when the excerpt shows no frame.
+pub fn outside(excerpt: &str, under_test: &UnderTest) -> Option<String> {
+    let lines: Vec<&str> = excerpt.lines().collect();
+    let irq = lines.iter().position(|l| l.trim_end().ends_with("<IRQ>"));
+    let mut context: Vec<(&str, Frame)> = Vec::new();
+    let mut in_trace = false;
+    let mut in_irq = false;
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim_end();
+        if t.ends_with("Call Trace:") {
+            in_trace = true;
+        }
+        if Some(i) == irq {
+            in_irq = true;
+        }
+        if t.ends_with("</IRQ>") {
+            in_irq = false;
+        }
+        let Some(f) = parse_frame(l) else { continue };
+        if f.uncertain {
+            continue;
+        }
+        // Before the trace: the faulting instruction (RIP, the WARNING header). In it: the frames
+        // of the faulting context.
+        if !in_trace || irq.is_none() || in_irq {
+            context.push((l, f));
+        }
+    }
+    if context.iter().any(|(l, f)| under_test.holds(f, l)) {
+        return None;
+    }
+    context
+        .iter()
+        .map(|(_, f)| f)
+        .find(|f| !crate::is_uninteresting_frame(&f.function))
+        .or(context.first().map(|(_, f)| f))
+        .map(|f| crate::normalize_function(&f.function))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ceph() -> UnderTest {
+        UnderTest {
+            modules: vec!["ceph".into(), "libceph".into()],
+            dirs: vec!["fs/ceph/".into(), "net/ceph/".into()],
+        }
+    }
+
+    #[test]
+    fn a_crash_in_softirq_over_the_messenger_is_outside_the_code_under_test() {
+        let oops = "BUG: kernel NULL pointer dereference, address: 0000000000000008
+#PF: supervisor read access in kernel mode
+RIP: 0010:net_rx_action+0x1a2/0x3a0
+Call Trace:
+ <IRQ>
+ ? __die+0x23/0x70
+ net_rx_action+0x1a2/0x3a0
+ __do_softirq+0xc5/0x2c8
+ do_softirq.part.0+0x3d/0x60
+ </IRQ>
+ <TASK>
+ __local_bh_enable_ip+0x64/0x70
+ tcp_sendmsg+0x31/0x40
+ ceph_tcp_sendmsg+0x51/0x80 [libceph]
+ ceph_con_v1_try_write+0x2a3/0x6a0 [libceph]
+ process_one_work+0x1c7/0x380
+ </TASK>";
+        assert_eq!(outside(oops, &ceph()).as_deref(), Some("net_rx_action"));
+    }
+
+    #[test]
+    fn a_crash_with_a_frame_of_the_module_under_test_is_inside() {
+        let bug = "kernel BUG at fs/inode.c:1763!
+RIP: 0010:iput+0x1e6/0x200
+Call Trace:
+ <TASK>
+ ceph_put_wrbuffer_cap_refs+0x1b1/0x2a0 [ceph]
+ writepages_finish+0x2c0/0x450 [ceph]
+ </TASK>";
+        assert_eq!(outside(bug, &ceph()), None);
+        // Symbolised frames of a tree build carry their source path instead of a module tag.
+        let tree = "RIP: 0010:iput+0x1e6/0x200
+Call Trace:
+ ceph_put_wrbuffer_cap_refs+0x1b1/0x2a0 (fs/ceph/caps.c:3296)";
+        assert_eq!(outside(tree, &ceph()), None);
+        let warn = "WARNING: CPU: 1 PID: 3 at fs/ceph/dir.c:1206 ceph_unlink+0x1f0/0x3c0 [ceph]";
+        assert_eq!(outside(warn, &ceph()), None);
+        assert_eq!(outside("no frames at all", &ceph()), None);
+    }
 
     #[test]
     fn the_function_a_task_is_blocked_in() {

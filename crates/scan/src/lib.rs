@@ -1069,6 +1069,7 @@ impl Open {
             line: self.line,
             time: self.time,
             prefix: None,
+            outside: None,
         })
     }
 }

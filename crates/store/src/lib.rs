@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use harness_core::nightly::Summary;
-use harness_core::report::{AttemptRecord, Report};
+use harness_core::report::{AttemptRecord, BaseProfile, Report};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
@@ -217,6 +217,7 @@ const MIGRATIONS: &[&[Step]] = &[
     &[Step::Sql(V1)],
     &[Step::Sql(V2), Step::Code(backfill_v2)],
     &[Step::Sql(V3)],
+    &[Step::Sql(V4)],
 ];
 
 const V1: &str = r#"
@@ -334,6 +335,15 @@ const V3: &str = r#"
 ALTER TABLE nightlies ADD COLUMN suite_text TEXT;
 ALTER TABLE nightlies ADD COLUMN suite_file TEXT;
 ALTER TABLE nightlies ADD COLUMN suite_dir TEXT;
+"#;
+
+/// v4: the base's hazard profile per kernel and job, for runs that do not boot the base.
+const V4: &str = r#"
+CREATE TABLE base_profiles (
+    key TEXT PRIMARY KEY,            -- core::probe::profile_key: the kernel, base and workloads
+    run_id TEXT NOT NULL,            -- the run whose base boot measured it
+    evictions TEXT NOT NULL          -- JSON: final iputs per context
+);
 "#;
 
 /// v1 stores kept the whole report only: fill the new tables from it.
@@ -863,6 +873,37 @@ impl Store {
         Ok(())
     }
 
+    /// Keep the base's eviction profile for `key` (the newest measurement wins).
+    pub fn save_base_profile(&self, key: &str, p: &BaseProfile) -> Result<()> {
+        self.db.execute(
+            "INSERT OR REPLACE INTO base_profiles(key, run_id, evictions) VALUES (?1, ?2, ?3)",
+            params![
+                key,
+                p.run_id,
+                serde_json::to_string(&p.evictions).expect("counts serialise")
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The base's eviction profile recorded for `key`, if a run measured one.
+    pub fn base_profile(&self, key: &str) -> Result<Option<BaseProfile>> {
+        let row: Option<(String, String)> = self
+            .db
+            .query_row(
+                "SELECT run_id, evictions FROM base_profiles WHERE key=?1",
+                params![key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.and_then(|(run_id, json)| {
+            Some(BaseProfile {
+                run_id,
+                evictions: serde_json::from_str(&json).ok()?,
+            })
+        }))
+    }
+
     /// The guest boots of a run, in the order they ended.
     pub fn attempts(&self, run_id: &str) -> Result<Vec<AttemptRecord>> {
         let mut st = self
@@ -1358,6 +1399,7 @@ mod tests {
                 prefix: Some(1),
                 console: Some("console-prefix-1.log".into()),
                 during: None,
+                outside: None,
             }],
             coverage: vec![],
             phases: vec![PhaseTime {
@@ -1399,10 +1441,27 @@ mod tests {
                 workloads: vec![],
                 evictions: Default::default(),
                 fstests: Vec::new(),
+                sessions_evicted: 0,
             },
             findings: vec![],
             messages: serde_json::json!([{"hello": 1}]),
         }
+    }
+
+    #[test]
+    fn the_base_profile_is_kept_per_key_and_the_newest_wins() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        assert_eq!(s.base_profile("k").unwrap(), None);
+        let p = |run: &str, n: u64| BaseProfile {
+            run_id: run.into(),
+            evictions: [("messenger".to_string(), n)].into_iter().collect(),
+        };
+        s.save_base_profile("k", &p("r1", 3)).unwrap();
+        s.save_base_profile("other", &p("r2", 9)).unwrap();
+        assert_eq!(s.base_profile("k").unwrap(), Some(p("r1", 3)));
+        s.save_base_profile("k", &p("r3", 5)).unwrap();
+        assert_eq!(s.base_profile("k").unwrap(), Some(p("r3", 5)));
     }
 
     #[test]

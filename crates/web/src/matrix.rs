@@ -419,6 +419,7 @@ mod tests {
             workloads,
             evictions: Default::default(),
             fstests: Vec::new(),
+            sessions_evicted: 0,
         }
     }
 
@@ -432,6 +433,7 @@ mod tests {
             prefix: None,
             console: Some(console.into()),
             during: during.and_then(harness_core::finding::During::parse),
+            outside: None,
         }
     }
 

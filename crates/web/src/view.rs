@@ -507,6 +507,8 @@ struct Link {
 struct Occurrence {
     prefix: Option<usize>,
     during: Option<String>,
+    /// The function a crash happened in, outside the code under test.
+    outside: Option<String>,
     console: Option<String>,
     line: usize,
     href: Option<String>,
@@ -612,6 +614,10 @@ struct ReportView {
     groups: Vec<SignatureGroup>,
     boots: Vec<BootView>,
     culprit: Option<CulpritView>,
+    /// What the series fixes (core::fix), worded.
+    fixes: Vec<String>,
+    /// Failures the base shows too: not the series' doing.
+    pre_existing: Vec<String>,
     bisection: Vec<BisectRow>,
     confidence_plot: Option<Plot>,
     revert: Option<RevertView>,
@@ -700,6 +706,7 @@ fn groups(site: &Site, id: &str, findings: &[Finding]) -> Vec<SignatureGroup> {
                     .map(|f| Occurrence {
                         prefix: f.prefix,
                         during: f.during.as_ref().map(|d| d.to_string()),
+                        outside: f.outside.clone(),
                         console: f.console.clone(),
                         line: f.line,
                         href: f
@@ -930,6 +937,16 @@ fn report_view(site: &Site, id: &str, r: &Report, artifacts: &BTreeSet<String>) 
         groups: groups(site, id, &r.findings),
         boots,
         culprit,
+        fixes: r
+            .fixes
+            .iter()
+            .map(harness_core::fix::describe_fix)
+            .collect(),
+        pre_existing: r
+            .pre_existing
+            .iter()
+            .map(harness_core::fix::describe_pre_existing)
+            .collect(),
         bisection,
         confidence_plot,
         revert,
@@ -1006,6 +1023,7 @@ struct FindingRef {
     title: String,
     prefix: Option<usize>,
     during: Option<String>,
+    outside: Option<String>,
     anchor: String,
 }
 
@@ -1075,6 +1093,7 @@ fn artifact(
                 title: f.title.clone(),
                 prefix: f.prefix,
                 during: f.during.as_ref().map(|d| d.to_string()),
+                outside: f.outside.clone(),
                 anchor: format!("L{}", f.line),
             }
         })
@@ -1324,6 +1343,7 @@ mod tests {
                     full: None,
                 },
             ],
+            sessions_evicted: 0,
         }]);
         std::fs::create_dir_all(dir.join("fstests-prefix-1")).unwrap();
         std::fs::write(
@@ -1353,6 +1373,7 @@ mod tests {
                 prefix: Some(1),
                 console: Some("console-prefix-1.log".into()),
                 during: Some(harness_core::finding::During::Boot),
+                outside: Some("net_rx_action".into()),
             }],
             coverage: vec![],
             phases: vec![],
@@ -1361,8 +1382,23 @@ mod tests {
             culprit: None,
             bisection: vec![],
             revert: None,
-            fixes: Vec::new(),
-            pre_existing: Vec::new(),
+            fixes: vec![harness_core::report::Fix {
+                signature: SUBJECT.into(),
+                base_failures: 2,
+                base_boots: 2,
+                tip_passes: 3,
+                tip_boots: 3,
+                confidence: 0.995,
+                confident: true,
+                from_prefix: None,
+            }],
+            pre_existing: vec![harness_core::report::PreExisting {
+                signature: "WARNING in ceph_unlink".into(),
+                base_failures: 1,
+                base_boots: 1,
+                tip_failures: 1,
+                tip_boots: 1,
+            }],
             replayed: 0,
         };
         store.finish_run(&report).unwrap();
@@ -1403,6 +1439,17 @@ mod tests {
             .text();
         assert!(
             run.contains("<td class=\"cell fail\" data-prefix=\"1\">fail"),
+            "{run}"
+        );
+        // What the series fixes and what the base had already, distinctly; a crash outside the
+        // code under test says so.
+        assert!(run.contains("<div class=\"fix\"><strong>fixes "), "{run}");
+        assert!(
+            run.contains("<div class=\"pre-existing\">pre-existing "),
+            "{run}"
+        );
+        assert!(
+            run.contains("<strong>outside the code under test</strong> (in net_rx_action)"),
             "{run}"
         );
         let console = crate::render(&store, "runs/r1/console-prefix-1.log.html")

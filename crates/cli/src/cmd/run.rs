@@ -103,10 +103,16 @@ pub(crate) fn execute(
     for d in &prep.series.diagnostics {
         terminal.note(&format!("series: {}: {}", d.origin, d.message));
     }
+    let profile_key = base_profile_key(&prep.job);
+    let base_profile = match &profile_key {
+        Some(k) => store.base_profile(k)?,
+        None => None,
+    };
     let sink = reporter::Recorder {
         terminal: &terminal,
         store: std::sync::Mutex::new(Store::open(results)?),
         run_id: run_id.clone(),
+        profile_key,
     };
     let input = harness_exec::pipeline::RunInput {
         run_id: run_id.clone(),
@@ -120,6 +126,7 @@ pub(crate) fn execute(
             .unwrap_or_else(harness_exec::default_cache_dir),
         started_at,
         replay,
+        base_profile,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -175,4 +182,15 @@ pub(crate) fn write_json(path: &Path, report: &Report) -> Result<(), Fail> {
         .with_context(|| tmp.display().to_string())?;
     std::fs::rename(&tmp, path).with_context(|| path.display().to_string())?;
     Ok(())
+}
+
+/// Where the base's hazard profile of this job is kept: its kernel, the contents of its base
+/// patches (read now: an edited patch is another base) and its guest work.
+fn base_profile_key(job: &harness_core::job::Job) -> Option<String> {
+    let harness_core::job::KernelSpec::DistroModule { base_patches, .. } = &job.kernel else {
+        return None;
+    };
+    let contents: Option<Vec<Vec<u8>>> =
+        base_patches.iter().map(|p| std::fs::read(p).ok()).collect();
+    harness_core::probe::profile_key(job, &contents?)
 }

@@ -92,6 +92,12 @@ pub(crate) fn print_report(r: &Report, artifacts: &Path) {
                     println!("{line}");
                 }
             }
+            if t.sessions_evicted > 0 {
+                println!(
+                    "       | {} client session(s) the guest left evicted and blocklisted",
+                    t.sessions_evicted
+                );
+            }
             if !t.evictions.is_empty() {
                 let e: Vec<String> = t
                     .evictions
@@ -131,10 +137,28 @@ pub(crate) fn print_report(r: &Report, artifacts: &Path) {
             f.prefix.map(|p| p.to_string()).unwrap_or("-".into()),
             f.line
         );
+        if let Some(func) = &f.outside {
+            println!(
+                "    (outside the code under test: in {}; likely not the series' doing)",
+                harness_core::text::line(func)
+            );
+        }
         // The console is the kernel under test's: its text is escaped like a patch's.
         for l in f.excerpt.lines().take(14) {
             println!("    {}", harness_core::text::line(l));
         }
+    }
+    for f in &r.fixes {
+        println!(
+            "{}",
+            harness_core::text::line(&harness_core::fix::describe_fix(f))
+        );
+    }
+    for p in &r.pre_existing {
+        println!(
+            "{}",
+            harness_core::text::line(&harness_core::fix::describe_pre_existing(p))
+        );
     }
     print_bisection(r);
     let phases: Vec<String> = r

@@ -2,8 +2,11 @@
 //! runs the binaries one after the other).
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use serde_json::Value;
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -80,4 +83,33 @@ pub fn composed(items: &[&str]) -> tempfile::TempDir {
         String::from_utf8_lossy(&out.stderr)
     );
     dir
+}
+
+/// `harness --results TMP ARGS... --json TMP/report.json SERIES...` that must write a report: its
+/// exit code, the report, and the output for messages.
+pub fn harness_report<A: AsRef<OsStr>, S: AsRef<OsStr>>(
+    args: &[A],
+    series: &[S],
+) -> (Option<i32>, Value, String) {
+    let results = tempfile::tempdir().unwrap();
+    let json = results.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("--results")
+        .arg(results.path())
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .args(series)
+        .output()
+        .unwrap();
+    let text = format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(
+        &std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("no report ({e}); {text}")),
+    )
+    .unwrap();
+    (out.status.code(), r, text)
 }

@@ -177,7 +177,13 @@ mod tests {
     fn titles_are_stable() {
         let stderr = "verify: bad magic header 0, wanted acca at file /mnt/h/fio/randrw.0.0 offset 1234, length 4096 (requested block: offset=1234, length=4096)\n";
         assert_eq!(failure_title(84, stderr), "fio: data verification failed");
-        assert_eq!(failure_title(5, "fio: io_u error on file x: Input/output error: write offset=0, buflen=4096\n"), "fio: I/O error 5");
+        assert_eq!(
+            failure_title(
+                5,
+                "fio: io_u error on file x: Input/output error: write offset=0, buflen=4096\n"
+            ),
+            "fio: I/O error 5"
+        );
     }
 
     #[test]
@@ -189,7 +195,13 @@ mod tests {
             fstests: None,
         };
         let a = args(&w, "/mnt/h/fio");
-        for want in ["--randseed=42", "--size=3M", "--numjobs=2", "--verify=crc32c", "--directory=/mnt/h/fio"] {
+        for want in [
+            "--randseed=42",
+            "--size=3M",
+            "--numjobs=2",
+            "--verify=crc32c",
+            "--directory=/mnt/h/fio",
+        ] {
             assert!(a.iter().any(|x| x == want), "{want} in {a:?}");
         }
     }

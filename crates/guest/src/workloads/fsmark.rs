@@ -100,8 +100,14 @@ FSUse%        Count         Size    Files/sec     App Overhead
         assert_eq!(
             l,
             vec![
-                Loop { count: 400, files_per_s: 7445.5 },
-                Loop { count: 800, files_per_s: 8045.0 }
+                Loop {
+                    count: 400,
+                    files_per_s: 7445.5
+                },
+                Loop {
+                    count: 800,
+                    files_per_s: 8045.0
+                }
             ]
         );
         assert!(parse("#  fs_mark -d x\n").is_empty());

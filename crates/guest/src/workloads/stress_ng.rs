@@ -102,10 +102,16 @@ pub fn failures(text: &str) -> Vec<(String, String)> {
             Some(r) => r.split_once(']').map(|x| x.1).unwrap_or(r).trim_start(),
             None => rest,
         };
+        // "dentry: ..." or, in some messages, "dentry open ... failed".
         let stressor = rest
-            .split(':')
+            .split_whitespace()
             .next()
-            .filter(|s| !s.is_empty() && !s.contains(' '))
+            .map(|w| w.trim_end_matches(':'))
+            .filter(|w| {
+                !w.is_empty()
+                    && w.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            })
             .unwrap_or("stress-ng")
             .to_string();
         match out.iter_mut().find(|(s, _)| *s == stressor) {
@@ -178,19 +184,26 @@ bogo-ops-per-second-real-time: 3430.342279\n...\n";
 stress-ng: fail:  [12741] rename: rename of /mnt/h/x to /mnt/h/y failed, errno=2 (No such file or directory)\n\
 stress-ng: fail:  [12741] rename: another\n\
 stress-ng: fail:  [12750] xattr: fgetxattr failed, errno=61\n\
+stress-ng: fail:  [148] dentry open /mnt/h/stress-ng/x/stress-ng-dentry-148-0-802 failed, errno=2 (No such file or directory)\n\
+stress-ng: fail:  [1] Odd message\n\
 stress-ng: info:  [12739] unsuccessful run completed in 5.59s\n";
         let f = failures(text);
-        assert_eq!(f.len(), 2);
+        assert_eq!(f.len(), 4);
         assert_eq!(f[0].0, "rename");
         assert_eq!(f[0].1.lines().count(), 2);
         assert_eq!(f[1].0, "xattr");
+        assert_eq!(f[2].0, "dentry");
+        assert_eq!(f[3].0, "stress-ng");
         assert!(failures("stress-ng: info: fine\n").is_empty());
     }
 
     #[test]
     fn the_mask_picks_stressors() {
         assert_eq!(selected(511).len(), STRESSORS.len());
-        assert_eq!(selected(244), vec!["rename", "inode-flags", "flock", "xattr", "mmap"]);
+        assert_eq!(
+            selected(244),
+            vec!["rename", "inode-flags", "flock", "xattr", "mmap"]
+        );
         assert_eq!(selected(0b101), vec!["dentry", "rename"]);
         let w = WorkloadPlan {
             name: "stress-ng".into(),

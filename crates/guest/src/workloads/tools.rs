@@ -28,8 +28,8 @@ pub fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Run `program` with `args` in `cwd`, environment of its own; every line it prints counts as
-/// an operation (the watchdog sees a tool that is making progress). `None`: it could not start
+/// Run `program` with `args` in `cwd`, environment of its own; every line it prints is progress
+/// for the watchdog (not an operation: the tool's own figures give those). `None`: it could not start
 /// (a finding says why).
 pub fn run(ctx: &Ctx, program: &str, args: &[String], cwd: &Path) -> Option<Output> {
     use std::os::unix::process::ExitStatusExt;
@@ -72,7 +72,7 @@ pub fn run(ctx: &Ctx, program: &str, args: &[String], cwd: &Path) -> Option<Outp
     {
         stdout.push_str(&String::from_utf8_lossy(&line));
         stdout.push('\n');
-        ctx.op(1);
+        ctx.progress();
     }
     let status = child.wait();
     let stderr = err_thread.join().unwrap_or_default();

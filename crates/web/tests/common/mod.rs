@@ -115,6 +115,7 @@ fn boot(console: &str, verdict: Verdict, findings: usize) -> TestResult {
         workloads: vec![workload(true)],
         evictions: Default::default(),
         fstests: Vec::new(),
+        sessions_evicted: 0,
     }
 }
 
@@ -292,6 +293,7 @@ pub fn build(root: &Path) -> Fixture {
         prefix: Some(CULPRIT),
         console: Some(console7.clone()),
         during: Some(During::Workload(WORKLOAD.into())),
+        outside: None,
     });
     for p in &mut ps {
         let console = format!("console-prefix-{}.log", p.index);

@@ -174,7 +174,7 @@ pub struct Recorder<'a> {
     pub terminal: &'a Terminal,
     pub store: Mutex<harness_store::Store>,
     pub run_id: String,
-    /// Where the base's hazard profile is kept (`core::probe::profile_key`), if it can be.
+    /// Where the base's hazard profile is kept (`core::job::profile_key`), if it can be.
     pub profile_key: Option<String>,
 }
 

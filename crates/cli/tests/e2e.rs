@@ -736,6 +736,26 @@ fn a_deterministic_bug_is_bisected_to_its_patch_and_the_revert_passes() {
         c["runs"].as_u64().unwrap() <= 16,
         "a deterministic bug in 7 patches: {c}"
     );
+    // Each bisection boot ran the workload the warning showed in, and the failing ones ended at
+    // the warning (guest exit `stopped`) instead of running it to its end (unless the guest ended
+    // by itself within the grace, which the warning early in the workload leaves no time for).
+    for b in rep["bisection"].as_array().unwrap() {
+        assert_eq!(b["workloads"], serde_json::json!(["umount-stress"]), "{b}");
+        if b["stopped"] == true {
+            assert_eq!(b["outcome"], "fail", "{b}");
+        }
+    }
+    let stopped = &rep["bisection"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["stopped"] == true)
+        .unwrap()["console"];
+    let console = r.artifact(stopped.as_str().unwrap());
+    assert!(
+        console.contains("\"WARNING in ceph_unlink\" seen (the bisected signature) during workload umount-stress: guest killed"),
+        "{console}"
+    );
     // The way back: both candidates tested and passing, as files a maintainer can use.
     let rv = &rep["revert"];
     assert_eq!(rv["without_culprit"]["verdict"], "pass", "{rv}");

@@ -2,6 +2,7 @@
 //! every position, for several series lengths, reproduction rates and numbers of guests.
 //!
 //!     cargo run --release -p harness-core --example bisect_accuracy [TRIALS]
+//!     SLOTS=1,2,4 RATES=1,0.5,0.3 cargo run --release -p harness-core --example bisect_accuracy
 
 use harness_core::bisect::{sim, Model};
 
@@ -30,12 +31,25 @@ fn main() {
         "| n | p | guests | correct | mean runs | max runs | mean rounds | max rounds | budget hit | runs to right guess (mean/max) | ceil(log2(n+1)) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    // `SLOTS=1,2,4 RATES=1,0.5,0.3`: the table of guests at once (docs/bisection.md, "Several
+    // guests at once").
+    let list = |k: &str, default: &[f64]| -> Vec<f64> {
+        std::env::var(k)
+            .ok()
+            .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+            .unwrap_or_else(|| default.to_vec())
+    };
+    let slot_list: Vec<usize> = list("SLOTS", &[1.0, 3.0])
+        .into_iter()
+        .map(|s| s as usize)
+        .collect();
+    let rate_list = list("RATES", &[1.0, 0.5, 0.3, 0.1]);
     for n in [6usize, 50] {
-        for slots in [1usize, 3] {
+        for &slots in &slot_list {
             if only_one_guest && slots > 1 {
                 continue;
             }
-            for p in [1.0, 0.5, 0.3, 0.1] {
+            for &p in &rate_list {
                 if only_one_guest && p < 0.3 {
                     continue;
                 }

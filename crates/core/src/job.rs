@@ -181,6 +181,9 @@ struct RawBisect {
     max_runs: u32,
     /// `auto`, or a known reproduction rate in (0, 1].
     rate: serde_yaml::Value,
+    /// `during` or `all`.
+    workloads: String,
+    stop_at_signature: bool,
 }
 
 impl Default for RawBisect {
@@ -190,6 +193,8 @@ impl Default for RawBisect {
             confidence: m.confidence,
             max_runs: m.max_runs,
             rate: serde_yaml::Value::String("auto".into()),
+            workloads: "during".into(),
+            stop_at_signature: true,
         }
     }
 }
@@ -400,6 +405,8 @@ pub struct Job {
     pub probes: ProbeSpec,
     /// How a failure is bisected (`on_failure: bisect|revert`).
     pub bisect: crate::bisect::Model,
+    /// What the bisection's (and the revert's) boots run, and whether they end at the signature.
+    pub bisect_scope: crate::bisect::policy::Scope,
     /// Fix verification: what the base must fail with, and how many tip boots may settle it.
     pub check: CheckSpec,
 }
@@ -1094,6 +1101,17 @@ impl Job {
                 ..crate::bisect::Model::default()
             }
         };
+        let bisect_scope = crate::bisect::policy::Scope {
+            workloads: crate::bisect::policy::Workloads::parse(&raw.bisect.workloads).ok_or_else(
+                || {
+                    invalid(
+                        "bisect.workloads",
+                        format!("`{}`: expected during or all", raw.bisect.workloads),
+                    )
+                },
+            )?,
+            stop_at_signature: raw.bisect.stop_at_signature,
+        };
         let t = raw.timeouts;
         for (k, v) in [
             ("timeouts.apply_s", t.apply_s),
@@ -1133,6 +1151,7 @@ impl Job {
             test_prefixes,
             on_failure,
             bisect,
+            bisect_scope,
             timeouts: Timeouts {
                 apply: Duration::from_secs(t.apply_s),
                 build: Duration::from_secs(t.build_s),
@@ -1155,6 +1174,38 @@ impl Job {
             },
         })
     }
+}
+
+/// What a base's hazard profile is kept under: the same kernel (release, source), the same base
+/// (the base patches' contents, in order), and the same guest work (workloads, guests, probes).
+/// `None` for a tree-mode job (its base is a commit of the developer's tree).
+pub fn profile_key(job: &Job, base_patches: &[Vec<u8>]) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let KernelSpec::DistroModule {
+        release, source, ..
+    } = &job.kernel
+    else {
+        return None;
+    };
+    let mut h = Sha256::new();
+    let work = serde_json::json!({
+        "release": release,
+        "source": source,
+        "workloads": job.workloads,
+        "guests": job.guests,
+        "probes": job.probes,
+    });
+    h.update(work.to_string().as_bytes());
+    for p in base_patches {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    Some(
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+    )
 }
 
 #[cfg(test)]
@@ -1306,6 +1357,31 @@ mod tests {
     }
 
     #[test]
+    fn a_profile_is_kept_per_kernel_base_and_work() {
+        let dir = std::path::Path::new("/jobs");
+        let y = "name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nworkloads:\n  - name: umount-stress\n";
+        let job = |y: &str| Job::from_yaml(y, "x.yaml", dir).unwrap();
+        let k = |y: &str, base: &[&[u8]]| {
+            profile_key(
+                &job(y),
+                &base.iter().map(|b| b.to_vec()).collect::<Vec<_>>(),
+            )
+            .unwrap()
+        };
+        let a = k(y, &[b"patch"]);
+        assert_eq!(a, k(y, &[b"patch"]));
+        // Another base, another kernel, other work: another profile. The job's name is not part.
+        assert_ne!(a, k(y, &[b"patch", b"more"]));
+        assert_ne!(a, k(y, &[b"other"]));
+        assert_ne!(a, k(&y.replace("release: r", "release: q"), &[b"patch"]));
+        assert_ne!(
+            a,
+            k(&y.replace("umount-stress", "iput-stress"), &[b"patch"])
+        );
+        assert_eq!(a, k(&y.replace("name: x", "name: y"), &[b"patch"]));
+    }
+
+    #[test]
     fn base_patches_are_one_or_a_list_and_the_base_check_is_on_by_default() {
         let dir = Path::new("/jobs");
         let one = MIN.replace("source: s\n", "source: s\n  base_patch: a.patch\n");
@@ -1394,6 +1470,35 @@ mod tests {
         assert_eq!(
             err(&y),
             "jobs/x.yaml:8: key `on_failure`: `retry`: expected bisect, revert or none"
+        );
+    }
+
+    #[test]
+    fn bisection_boots_run_the_signatures_workload_and_stop_at_it_unless_told() {
+        use crate::bisect::policy::{Scope, Workloads};
+        let y = "name: t\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nworkloads: [{name: umount-stress}]\n";
+        let j = Job::from_yaml(y, "t.yaml", Path::new("/")).unwrap();
+        assert_eq!(j.bisect_scope, Scope::default());
+        assert_eq!(
+            (j.bisect_scope.workloads, j.bisect_scope.stop_at_signature),
+            (Workloads::During, true)
+        );
+        let all = format!("{y}bisect:\n  workloads: all\n  stop_at_signature: false\n");
+        let j = Job::from_yaml(&all, "t.yaml", Path::new("/")).unwrap();
+        assert_eq!(
+            j.bisect_scope,
+            Scope {
+                workloads: Workloads::All,
+                stop_at_signature: false
+            }
+        );
+        let bad = format!("{y}bisect:\n  workloads: some\n");
+        let e = Job::from_yaml(&bad, "t.yaml", Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bisect.workloads") && e.contains("expected during or all"),
+            "{e}"
         );
     }
 

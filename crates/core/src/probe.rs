@@ -258,38 +258,6 @@ pub fn eviction_counts(stacks: &[(Vec<String>, u64)]) -> BTreeMap<String, u64> {
 /// Below this many evictions in a risky context, no hazard is raised.
 const MIN_RISKY: u64 = 5;
 
-/// What a base's hazard profile is kept under: the same kernel (release, source), the same base
-/// (the base patches' contents, in order), and the same guest work (workloads, guests, probes).
-/// `None` for a tree-mode job (its base is a commit of the developer's tree).
-pub fn profile_key(job: &crate::job::Job, base_patches: &[Vec<u8>]) -> Option<String> {
-    use sha2::{Digest, Sha256};
-    let crate::job::KernelSpec::DistroModule {
-        release, source, ..
-    } = &job.kernel
-    else {
-        return None;
-    };
-    let mut h = Sha256::new();
-    let work = serde_json::json!({
-        "release": release,
-        "source": source,
-        "workloads": job.workloads,
-        "guests": job.guests,
-        "probes": job.probes,
-    });
-    h.update(work.to_string().as_bytes());
-    for p in base_patches {
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p);
-    }
-    Some(
-        h.finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>(),
-    )
-}
-
 /// Hazard findings for prefix `index` whose evictions are `this`, against the base's (`None` when
 /// the base was not booted: then any sizeable number of risky evictions is a hazard). `stacks`
 /// supplies the most frequent risky stack for the excerpt.
@@ -355,31 +323,6 @@ pub fn hazards(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_profile_is_kept_per_kernel_base_and_work() {
-        let dir = std::path::Path::new("/jobs");
-        let y = "name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nworkloads:\n  - name: umount-stress\n";
-        let job = |y: &str| crate::job::Job::from_yaml(y, "x.yaml", dir).unwrap();
-        let k = |y: &str, base: &[&[u8]]| {
-            profile_key(
-                &job(y),
-                &base.iter().map(|b| b.to_vec()).collect::<Vec<_>>(),
-            )
-            .unwrap()
-        };
-        let a = k(y, &[b"patch"]);
-        assert_eq!(a, k(y, &[b"patch"]));
-        // Another base, another kernel, other work: another profile. The job's name is not part.
-        assert_ne!(a, k(y, &[b"patch", b"more"]));
-        assert_ne!(a, k(y, &[b"other"]));
-        assert_ne!(a, k(&y.replace("release: r", "release: q"), &[b"patch"]));
-        assert_ne!(
-            a,
-            k(&y.replace("umount-stress", "iput-stress"), &[b"patch"])
-        );
-        assert_eq!(a, k(&y.replace("name: x", "name: y"), &[b"patch"]));
-    }
 
     const DIFF: &str = "diff --git a/fs/ceph/caps.c b/fs/ceph/caps.c
 index 1..2 100644

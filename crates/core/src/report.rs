@@ -224,6 +224,12 @@ pub struct BisectRun {
     pub signatures: Vec<String>,
     pub console: String,
     pub seconds: f64,
+    /// The workloads the boot was to run (the job's, or the one the signature showed in).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workloads: Vec<String>,
+    /// The boot was ended as soon as the signature was seen (guest exit `stopped`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
     /// After this run: the most likely culprit group and its posterior probability.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader: Option<Vec<usize>>,
@@ -239,6 +245,10 @@ pub struct AttemptRecord {
     pub prefix: usize,
     /// The kernel variant booted (`prefix-3`, `without-culprit`, ...).
     pub variant: String,
+    /// The workloads the boot was to run, when not every workload of the job (a bisection boot
+    /// runs the one the bisected signature showed in); empty: all of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workloads: Vec<String>,
     pub result: TestResult,
     pub findings: Vec<Finding>,
     /// The guest program's messages (harness-proto), kept opaque here.

@@ -57,6 +57,9 @@ pub enum GuestExit {
     Timeout,
     /// QEMU exited in a way the protocol does not define.
     Unexpected,
+    /// The host stopped the guest once the finding it waited for had been seen (a bisection
+    /// boot ends at the bisected signature): a fail, the workloads not run to their end.
+    Stopped,
 }
 
 impl GuestExit {

@@ -53,16 +53,24 @@ pub fn bisect_text(c: &Culprit, runs: &[BisectRun], revert: Option<&Revert>) -> 
             k.join(", ")
         );
     }
+    if let Some(r) = runs.iter().find(|r| !r.workloads.is_empty()) {
+        let _ = writeln!(
+            s,
+            "each boot ran {}; \"stopped\": ended when the signature showed",
+            r.workloads.join(", ")
+        );
+    }
     let _ = writeln!(s, "\nruns:");
     for (i, r) in runs.iter().enumerate() {
         let _ = writeln!(
             s,
-            "  {:>3}. prefix {:>3}{} {:<10} {:>5.0}s  {}  {}",
+            "  {:>3}. prefix {:>3}{} {:<10} {:>5.0}s{} {}  {}",
             i + 1,
             r.prefix,
             if r.verify { " verify" } else { "       " },
             format!("{:?}", r.outcome).to_lowercase(),
             r.seconds,
+            if r.stopped { " stopped" } else { "        " },
             r.console,
             r.signatures.join(" | ")
         );

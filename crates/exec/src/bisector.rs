@@ -9,9 +9,12 @@
 
 use std::time::Instant;
 
-use harness_core::bisect::policy::{self, CleanRuns, Judgement, Policy, Run, MAX_CLEAN_RUNS};
+use harness_core::bisect::policy::{
+    self, BootPlan, CleanRuns, Judgement, Policy, Run, Scope, MAX_CLEAN_RUNS,
+};
 use harness_core::bisect::{self, Bisection, Conclusion, Model, Outcome, Step};
 use harness_core::event::Phase;
+use harness_core::finding::During;
 use harness_core::report::{BisectRun, Culprit, Revert, RevertTest, Verdict};
 use harness_core::wording;
 
@@ -58,6 +61,8 @@ pub(crate) struct Tried {
     /// Why it could not be judged, when it could not.
     pub infra: Option<String>,
     pub seconds: f64,
+    /// Ended as soon as the signature it waited for was seen.
+    pub stopped: bool,
 }
 
 impl Tried {
@@ -87,8 +92,15 @@ pub(crate) type Span = (Phase, Instant);
 
 /// What the drivers need from the world.
 pub(crate) trait Tester {
-    /// Boot `variant` once and run the job's workloads; `console` names its console artifact.
-    async fn boot(&mut self, variant: Variant, console: &str, what: &str) -> Result<Tried>;
+    /// Boot `variant` once and run what `plan` says (some or all of the job's workloads, until
+    /// the signature shows); `console` names its console artifact.
+    async fn boot(
+        &mut self,
+        variant: Variant,
+        console: &str,
+        what: &str,
+        plan: &BootPlan,
+    ) -> Result<Tried>;
     /// Drop patches `first..=last` and rebase the rest (`git am -3`); write the series as an
     /// mbox artifact and build it. Booted afterwards as [`Variant::WithoutCulprit`].
     async fn without(&mut self, first: usize, last: usize) -> Result<Without>;
@@ -115,8 +127,13 @@ pub(crate) struct Input<'a> {
     pub model: Model,
     /// Make and test the way back (`on_failure: revert`).
     pub revert: bool,
-    /// Every boot of the test so far, as (prefix, verdict, titles).
-    pub seen: &'a [(usize, Verdict, Vec<String>)],
+    /// Every boot of the test so far, as (prefix, verdict, titles, what the guest was doing
+    /// when its first title's finding appeared).
+    pub seen: &'a [(usize, Verdict, Vec<String>, Option<During>)],
+    /// The job's workloads, in order.
+    pub workloads: &'a [String],
+    /// What the bisection's boots run (job keys `bisect.workloads`, `bisect.stop_at_signature`).
+    pub scope: Scope,
 }
 
 /// What the bisection found, filled in as it goes (a fault midway keeps the runs made).
@@ -135,11 +152,11 @@ pub(crate) async fn bisect<T: Tester>(
     out: &mut Bisected,
 ) -> Result<()> {
     let n = input.subjects.len();
-    let Some((trigger, _, titles)) = input
+    let Some((trigger, _, titles, during)) = input
         .seen
         .iter()
         .rev()
-        .find(|(_, v, _)| *v == Verdict::Fail)
+        .find(|(_, v, _, _)| *v == Verdict::Fail)
     else {
         return Ok(());
     };
@@ -147,11 +164,29 @@ pub(crate) async fn bisect<T: Tester>(
         return Ok(());
     };
     let model = input.model;
+    let plan = policy::boot_plan(
+        input.scope,
+        &signature,
+        during.as_ref(),
+        input.workloads,
+        harness_proto::workloads::NEEDS,
+    );
     let p = t.begin(
         Phase::Bisect,
         format!(
-            "\"{signature}\" (prefix {trigger}) over {n} patches, confidence {}",
-            model.confidence
+            "\"{signature}\" (prefix {trigger}{}) over {n} patches, confidence {}; each boot runs {}{}",
+            during.as_ref().map(|d| format!(", during {d}")).unwrap_or_default(),
+            model.confidence,
+            if plan.all {
+                "every workload".to_string()
+            } else {
+                plan.workloads.join(", ")
+            },
+            if plan.stop_at.is_some() {
+                " and ends at the signature"
+            } else {
+                ""
+            }
         ),
     );
     let mut b = Bisection::new(n, model);
@@ -160,7 +195,7 @@ pub(crate) async fn bisect<T: Tester>(
             b.observe(k, Outcome::Skip);
         }
     }
-    for (k, v, titles) in input.seen {
+    for (k, v, titles, _) in input.seen {
         if let Some(o) = bisect::classify(&signature, *v, titles) {
             b.observe(*k, o);
         }
@@ -184,7 +219,7 @@ pub(crate) async fn bisect<T: Tester>(
                 "bisect run {boots}{}: prefix {k}",
                 if verify { " (verify)" } else { "" }
             );
-            let tried = t.boot(Variant::Prefix(k), &console, &what).await?;
+            let tried = t.boot(Variant::Prefix(k), &console, &what, &plan).await?;
             let judged = policy.judge(k, tried.run());
             out.runs.push(BisectRun {
                 leader: None,
@@ -199,6 +234,8 @@ pub(crate) async fn bisect<T: Tester>(
                 signatures: tried.titles.clone(),
                 console,
                 seconds: tried.seconds,
+                workloads: plan.workloads.clone(),
+                stopped: tried.stopped,
             });
             let outcome = match judged {
                 Judgement::Observe(o) => o,
@@ -264,7 +301,7 @@ pub(crate) async fn bisect<T: Tester>(
     t.end(p, conclusion.confident);
 
     if input.revert && conclusion.culprit > 0 && gave_up.is_none() {
-        out.revert = Some(revert(t, input, &b, &conclusion, &signature).await?);
+        out.revert = Some(revert(t, input, &b, &conclusion, &signature, &plan).await?);
     }
     Ok(())
 }
@@ -276,6 +313,7 @@ async fn revert<T: Tester>(
     b: &Bisection,
     c: &Conclusion,
     signature: &str,
+    plan: &BootPlan,
 ) -> Result<Revert> {
     let first = c.candidates[0].max(1);
     let last = *c.candidates.last().expect("a group is never empty");
@@ -309,9 +347,15 @@ async fn revert<T: Tester>(
             without.file = Some(file);
             match built {
                 Ok(()) => {
-                    let (verdict, runs, note) =
-                        test_variant(t, Variant::WithoutCulprit(first - 1), need, 0, signature)
-                            .await?;
+                    let (verdict, runs, note) = test_variant(
+                        t,
+                        Variant::WithoutCulprit(first - 1),
+                        need,
+                        0,
+                        signature,
+                        plan,
+                    )
+                    .await?;
                     without.verdict = verdict;
                     without.runs = runs;
                     without.confidence = bisect::clean_confidence(c.rate, runs);
@@ -350,7 +394,7 @@ async fn revert<T: Tester>(
         whole.note = Some("the base failed with the signature during the bisection".into());
     } else {
         let (verdict, runs, note) =
-            test_variant(t, Variant::Base, need, base_passes, signature).await?;
+            test_variant(t, Variant::Base, need, base_passes, signature, plan).await?;
         whole.verdict = verdict;
         whole.runs = runs;
         whole.note = note.or((base_passes > 0)
@@ -384,6 +428,7 @@ async fn test_variant<T: Tester>(
     need: u32,
     done: u32,
     signature: &str,
+    plan: &BootPlan,
 ) -> Result<policy::Tested> {
     let name = variant.name();
     let mut clean = CleanRuns::new(need, done);
@@ -395,7 +440,7 @@ async fn test_variant<T: Tester>(
         attempt += 1;
         let console = format!("console-{name}-{attempt}.log");
         let what = format!("{name} run {attempt} ({}/{need} clean)", clean.passes());
-        let tried = t.boot(variant, &console, &what).await?;
+        let tried = t.boot(variant, &console, &what, plan).await?;
         if let Some(end) = clean.count(signature, tried.run(), &console) {
             return Ok(end);
         }

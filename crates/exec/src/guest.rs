@@ -113,6 +113,9 @@ pub struct GuestConfig {
     /// Per test of a test-suite workload (fstests): each `test-start` opens a deadline this long
     /// (the guest's own per-test deadline plus a margin); None: the workload's alone.
     pub test_deadline: Option<Duration>,
+    /// End the boot ([`GuestExit::Stopped`]) once the console shows a finding with this title
+    /// (after [`STOP_GRACE`], so that the lines after it reach the console artifact).
+    pub stop_at: Option<String>,
 }
 
 pub struct GuestRun {
@@ -129,6 +132,11 @@ pub struct GuestRun {
 
 /// After a hang is noticed: how long the blocked-task dump may take before the kill.
 const DUMP_GRACE: Duration = Duration::from_secs(20);
+
+/// After the finding a boot waits for (`stop_at`): console lines still read before the kill. The
+/// scanner hands a finding over once its report has ended (`---[ end trace`, the end of the task's
+/// stack), so its excerpt is complete; this keeps what the kernel printed right after it.
+pub const STOP_GRACE: Duration = Duration::from_millis(500);
 
 /// No devices, display, monitor or config file of QEMU's own; exit instead of rebooting.
 const HEADLESS: &[&str] = &[
@@ -298,13 +306,21 @@ pub async fn run(
     // Console lines since the guest program's last message (at most 20).
     let mut since_message: Vec<String> = Vec::new();
     let mut program_started = false;
+    // Once the finding `stop_at` names is seen: when to stop the guest.
+    let mut stop: Option<Instant> = None;
     let timed_out = loop {
         let now = Instant::now();
         let silent_at = last_alive + g.silence;
-        let until = match &hang {
+        let mut until = match &hang {
             Some((kill_at, _)) => *kill_at,
             None => deadline.min(silent_at),
         };
+        if let Some(s) = stop {
+            if now >= s {
+                break true;
+            }
+            until = until.min(s);
+        }
         if now >= until && (hang.is_some() || now >= deadline) {
             break true;
         }
@@ -315,6 +331,7 @@ pub async fn run(
         )
         .await;
         match read {
+            Err(_) if stop.is_some_and(|s| Instant::now() >= s) => continue,
             Err(_) if hang.is_none() && Instant::now() < silent_at.min(deadline) => continue,
             Err(_) if hang.is_none() && Instant::now() < deadline => {
                 // Silence: ask the kernel for its blocked tasks, then give it time to print them.
@@ -358,7 +375,15 @@ pub async fn run(
         let t = t0.elapsed().as_secs_f64();
         line_no += 1;
         let _ = writeln!(console, "{}", stamp(t, line));
-        findings.extend(scanner.feed(line_no, Some(t), line));
+        let fed = scanner.feed(line_no, Some(t), line);
+        if stop.is_none()
+            && g.stop_at
+                .as_deref()
+                .is_some_and(|want| fed.iter().any(|f| f.title == want))
+        {
+            stop = Some(Instant::now() + STOP_GRACE);
+        }
+        findings.extend(fed);
         if let Some((_, f)) = hang.as_mut() {
             if f.excerpt.lines().count() < harness_scan::MAX_EXCERPT_LINES_LONG {
                 f.excerpt.push('\n');
@@ -462,9 +487,20 @@ pub async fn run(
     };
     findings.extend(scanner.finish());
     let hung = hang.is_some();
+    // Stopped at the finding it waited for (not hung: a hang noticed meanwhile is the kill's).
+    let stopped = timed_out && !hung && stop.is_some_and(|s| Instant::now() >= s);
     let status = if timed_out {
         let t = t0.elapsed().as_secs_f64();
-        let why = if hung { "hung" } else { "deadline passed" };
+        let why = if hung {
+            "hung".to_string()
+        } else if stopped {
+            format!(
+                "\"{}\" seen (the bisected signature)",
+                g.stop_at.as_deref().unwrap_or_default()
+            )
+        } else {
+            "deadline passed".to_string()
+        };
         let _ = writeln!(
             console,
             "{}",
@@ -482,6 +518,7 @@ pub async fn run(
                 }
                 findings.push(f)
             }
+            None if stopped => {}
             None => findings.push(Finding {
                 console: None,
                 during: None,
@@ -516,7 +553,9 @@ pub async fn run(
         let _ = writeln!(console, "[harness] qemu stderr:\n{}", qemu_err.trim());
     }
     let _ = console.flush();
-    let exit = if timed_out {
+    let exit = if stopped {
+        GuestExit::Stopped
+    } else if timed_out {
         GuestExit::Timeout
     } else {
         classify_exit(status)

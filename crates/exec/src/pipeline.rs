@@ -28,6 +28,7 @@ use crate::proc::Procs;
 use crate::symbolize::Symbolizer;
 use crate::tree::WorkTree;
 use crate::{image, sandbox, ExecError, Result};
+use harness_core::bisect::policy::BootPlan;
 
 pub struct RunInput {
     pub run_id: String,
@@ -533,7 +534,7 @@ async fn stages(
     // (prefix, evictions per context, stacks) of each tested prefix's first boot.
     let mut evictions: Vec<Evictions> = Vec::new();
     // Every boot of the test, as the bisection will need it: (prefix, verdict, finding titles).
-    let mut seen: Vec<(usize, Verdict, Vec<String>)> = Vec::new();
+    let mut seen: Vec<Seen> = Vec::new();
     for &k in &tested {
         let built = &builds[k];
         // The unstripped modules of a booted prefix are kept: they symbolise its traces.
@@ -559,7 +560,15 @@ async fn stages(
                 }
             );
             let boot = rig
-                .boot(st, k, built, &format!("prefix-{k}"), &console_name, &what)
+                .boot(
+                    st,
+                    k,
+                    built,
+                    &format!("prefix-{k}"),
+                    &console_name,
+                    &what,
+                    None,
+                )
                 .await?;
             let mut stacks = Vec::new();
             for m in &boot.messages {
@@ -577,7 +586,7 @@ async fn stages(
             if attempt == 1 && !stacks.is_empty() {
                 evictions.push((k, boot.result.evictions.clone(), stacks));
             }
-            seen.push((k, boot.result.verdict, boot.titles()));
+            seen.push(boot.seen(k));
             attempts.push(boot.result);
             st.findings.extend(boot.findings);
         }
@@ -586,10 +595,10 @@ async fn stages(
     // The base check: a failure is the series' only if the base does not show it too. When the
     // test did not boot the base and no bisection follows (the bisection checks the base
     // itself), the base boots now, as often as the job repeats, unless the job says not to.
-    let failing = |seen: &[(usize, Verdict, Vec<String>)]| {
+    let failing = |seen: &[Seen]| {
         seen.iter()
-            .filter(|(k, v, _)| *k > 0 && *v == Verdict::Fail)
-            .flat_map(|(_, _, t)| t.iter().cloned())
+            .filter(|(k, v, _, _)| *k > 0 && *v == Verdict::Fail)
+            .flat_map(|(_, _, t, _)| t.iter().cloned())
             .collect::<BTreeSet<String>>()
     };
     if job.check.base
@@ -603,7 +612,7 @@ async fn stages(
             let what = format!("prefix 0 base check {attempt}/{} ({sigs})", job.repeats);
             let console = format!("console-prefix-0-base-check-{attempt}.log");
             let boot = rig
-                .boot(st, 0, &builds[0], "prefix-0", &console, &what)
+                .boot(st, 0, &builds[0], "prefix-0", &console, &what, None)
                 .await?;
             record(st, &mut seen, 0, boot);
         }
@@ -649,6 +658,7 @@ async fn stages(
                     &format!("prefix-{tip}"),
                     &console_name,
                     &what,
+                    None,
                 )
                 .await?;
             let ok = boot.result.verdict == Verdict::Pass;
@@ -693,7 +703,7 @@ async fn stages(
     // pre-existing, not bisected.)
     let shared_with_base = harness_core::fix::assess(&st.prefixes, &st.findings);
     let not_series = shared_with_base.not_series();
-    let failed = seen.iter().any(|(k, v, titles)| {
+    let failed = seen.iter().any(|(k, v, titles, _)| {
         *v == Verdict::Fail
             && (*k > 0 || tested == [0])
             && !titles.iter().all(|t| not_series.contains(t.as_str()))
@@ -706,12 +716,15 @@ async fn stages(
             .map(|p| p.subject.clone())
             .collect();
         let built: Vec<bool> = builds.iter().map(|b| b.ok).collect();
+        let workload_names: Vec<String> = job.workloads.iter().map(|w| w.name.clone()).collect();
         let bisect_input = bisector::Input {
             subjects: &subjects[..commits.len() - 1],
             built: &built,
             model: job.bisect,
             revert: job.on_failure == OnFailure::Revert,
             seen: &seen,
+            workloads: &workload_names,
+            scope: job.bisect_scope,
         };
         let mut out = bisector::Bisected::default();
         let mut tester = RigTester {
@@ -750,7 +763,13 @@ struct RigTester<'a, 's> {
 }
 
 impl Tester for RigTester<'_, '_> {
-    async fn boot(&mut self, variant: Variant, console: &str, what: &str) -> Result<Tried> {
+    async fn boot(
+        &mut self,
+        variant: Variant,
+        console: &str,
+        what: &str,
+        plan: &BootPlan,
+    ) -> Result<Tried> {
         let prefix = variant.prefix();
         let built = match (variant, &self.without) {
             (Variant::WithoutCulprit(_), Some(fresh)) => fresh,
@@ -758,9 +777,18 @@ impl Tester for RigTester<'_, '_> {
         };
         let boot = self
             .rig
-            .boot(self.st, prefix, built, &variant.name(), console, what)
+            .boot(
+                self.st,
+                prefix,
+                built,
+                &variant.name(),
+                console,
+                what,
+                Some(plan),
+            )
             .await?;
         Ok(Tried {
+            stopped: boot.result.exit == harness_core::verdict::GuestExit::Stopped,
             verdict: boot.result.verdict,
             titles: boot.titles(),
             booted: boot.booted(),
@@ -901,16 +929,37 @@ impl Boot {
         harness_core::boot::titles(&self.findings, self.result.verdict, self.result.exit)
     }
 
+    /// The boot as the bisection starts from it, as prefix `k`.
+    pub fn seen(&self, k: usize) -> Seen {
+        let titles = self.titles();
+        let during = titles.first().and_then(|t| {
+            self.findings
+                .iter()
+                .find(|f| &f.title == t)
+                .and_then(|f| f.during.clone())
+        });
+        (k, self.result.verdict, titles, during)
+    }
+
     /// The guest program started (the kernel booted and the modules loaded).
     pub fn booted(&self) -> bool {
         self.messages.iter().any(|m| matches!(m, Msg::Hello { .. }))
     }
 }
 
+/// A boot of the test as the bisection sees it: (prefix, verdict, titles, when the first title's
+/// finding appeared).
+type Seen = (
+    usize,
+    Verdict,
+    Vec<String>,
+    Option<harness_core::finding::During>,
+);
+
 /// Adds one more boot of prefix `k` (after the test's own): its result, findings and what the
 /// bisection will need of it.
-fn record(st: &mut State<'_>, seen: &mut Vec<(usize, Verdict, Vec<String>)>, k: usize, boot: Boot) {
-    seen.push((k, boot.result.verdict, boot.titles()));
+fn record(st: &mut State<'_>, seen: &mut Vec<Seen>, k: usize, boot: Boot) {
+    seen.push(boot.seen(k));
     let mut attempts = st.prefixes[k].attempts.clone();
     attempts.push(boot.result);
     st.prefixes[k].set_attempts(attempts);
@@ -959,8 +1008,10 @@ impl Rig<'_> {
         }
     }
 
-    /// Boot `built` (which is, or stands for, prefix `prefix`) and run the job's workloads.
-    /// `variant` names its initramfs (made once per variant), `console` its console artifact.
+    /// Boot `built` (which is, or stands for, prefix `prefix`) and run the job's workloads, or
+    /// what `scope` says (a bisection boot: some of them, ending at the bisected signature).
+    /// `variant` names its initramfs (made once per variant and scope), `console` its console
+    /// artifact.
     /// In distro-module mode a guest that fails before `/init` loads the modules under test
     /// (a TCG or firmware hiccup in early boot: no code of the series ran) is booted again, at
     /// most [`MAX_EARLY_STALLS`] times, and is an infrastructure error if it keeps failing so.
@@ -972,6 +1023,7 @@ impl Rig<'_> {
         variant: &str,
         console: &str,
         what: &str,
+        scope: Option<&BootPlan>,
     ) -> Result<Boot> {
         let modular = matches!(self.kernel, Kernel::Distro { .. });
         let mut n = 0;
@@ -982,7 +1034,7 @@ impl Rig<'_> {
                 format!("{}-early-retry-{n}.log", console.trim_end_matches(".log"))
             };
             let (mut boot, under_test_ran) = self
-                .boot_once(st, prefix, built, variant, &name, what)
+                .boot_once(st, prefix, built, variant, &name, what, scope)
                 .await?;
             if !modular || under_test_ran || boot.result.verdict == Verdict::Pass {
                 return Ok(boot);
@@ -1014,6 +1066,7 @@ impl Rig<'_> {
         variant: &str,
         console: &str,
         what: &str,
+        scope: Option<&BootPlan>,
     ) -> Result<(Boot, bool)> {
         let sink = st.sink;
         if let Some(rec) = st.take_replay(console, prefix, variant, self.artifacts) {
@@ -1036,7 +1089,17 @@ impl Rig<'_> {
                 true,
             ));
         }
-        let initrd = self.scratch.join(format!("run-{variant}.cpio"));
+        // Some of the job's workloads: their own plan, so their own initramfs.
+        let only = scope.filter(|s| !s.all).map(|s| s.workloads.clone());
+        let mut plan = std::borrow::Cow::Borrowed(&self.plan);
+        let initrd = match &only {
+            Some(names) => {
+                plan.to_mut().workloads.retain(|w| names.contains(&w.name));
+                self.scratch
+                    .join(format!("run-{variant}-only-{}.cpio", names.join("+")))
+            }
+            None => self.scratch.join(format!("run-{variant}.cpio")),
+        };
         if !initrd.exists() {
             let run_modules: Vec<(&str, &Path)> = built
                 .modules
@@ -1048,21 +1111,25 @@ impl Rig<'_> {
                 &self.base_img,
                 self.scratch,
                 &self.conf,
-                &self.plan,
+                &plan,
                 &run_modules,
                 &initrd,
             )
             .await?;
         }
-        let workload_names: Vec<&str> =
-            self.job.workloads.iter().map(|w| w.name.as_str()).collect();
+        let workload_names: Vec<&str> = plan.workloads.iter().map(|w| w.name.as_str()).collect();
+        let stop_at = scope.and_then(|s| s.stop_at.clone());
         let p = st.begin(
             Phase::Guest,
             format!(
-                "{what}: boot {} ({}), run {}",
+                "{what}: boot {} ({}), run {}{}",
                 built.boot.display(),
                 self.accel.as_str(),
-                workload_names.join(", ")
+                workload_names.join(", "),
+                match &stop_at {
+                    Some(sig) => format!(" until \"{sig}\""),
+                    None => String::new(),
+                }
             ),
         );
         let (req_tx, req_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -1089,6 +1156,7 @@ impl Rig<'_> {
             requests: Some(req_tx),
             exports: self.exports.clone(),
             test_deadline: self.test_deadline,
+            stop_at,
         };
         let mut under_test_ran = false;
         let mut on_line = |l: &str| {
@@ -1219,6 +1287,7 @@ impl Rig<'_> {
                 console: console.to_string(),
                 prefix,
                 variant: variant.to_string(),
+                workloads: only.unwrap_or_default(),
                 result: result.clone(),
                 findings: findings.clone(),
                 messages: serde_json::to_value(&run.messages).unwrap_or_default(),

@@ -17,6 +17,12 @@ pub struct WorkloadInfo {
     pub params: &'static [(&'static str, u64, u64, u64, &'static str)],
 }
 
+/// Workloads that rely on another one having run before them in the same boot, as
+/// (workload, the workload it needs). None does today: every workload makes and removes its own
+/// files in its own directory. A bisection boot that runs only the workload a failure showed in
+/// (docs/bisection.md) also runs what that workload needs.
+pub const NEEDS: &[(&str, &str)] = &[];
+
 /// Workloads the guest image knows. The names are what job files use.
 pub const WORKLOADS: &[WorkloadInfo] = &[
     WorkloadInfo {

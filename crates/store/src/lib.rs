@@ -340,7 +340,7 @@ ALTER TABLE nightlies ADD COLUMN suite_dir TEXT;
 /// v4: the base's hazard profile per kernel and job, for runs that do not boot the base.
 const V4: &str = r#"
 CREATE TABLE base_profiles (
-    key TEXT PRIMARY KEY,            -- core::probe::profile_key: the kernel, base and workloads
+    key TEXT PRIMARY KEY,            -- core::job::profile_key: the kernel, base and workloads
     run_id TEXT NOT NULL,            -- the run whose base boot measured it
     evictions TEXT NOT NULL          -- JSON: final iputs per context
 );
@@ -1430,6 +1430,7 @@ mod tests {
             console: console.into(),
             prefix,
             variant: format!("prefix-{prefix}"),
+            workloads: vec![],
             result: TestResult {
                 verdict: Verdict::Pass,
                 exit: GuestExit::Ok,

@@ -742,6 +742,8 @@ mod tests {
             seconds: 5.0,
             leader: None,
             confidence: None,
+            workloads: vec![],
+            stopped: false,
         };
         let mut r = report(
             vec![

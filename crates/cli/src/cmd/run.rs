@@ -192,5 +192,5 @@ fn base_profile_key(job: &harness_core::job::Job) -> Option<String> {
     };
     let contents: Option<Vec<Vec<u8>>> =
         base_patches.iter().map(|p| std::fs::read(p).ok()).collect();
-    harness_core::probe::profile_key(job, &contents?)
+    harness_core::job::profile_key(job, &contents?)
 }

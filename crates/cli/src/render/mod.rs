@@ -210,6 +210,32 @@ pub(crate) fn print_bench(r: &Report) {
             "bench: time to culprit {:.0} s (target < 240 s for a deterministic bug in 6 patches): patch {} after {} runs",
             until, c.index, c.runs
         );
+        // After the failing run: the bisection phase, its boots and how they ended.
+        let bisect_s: f64 = r
+            .phases
+            .iter()
+            .filter(|p| p.name == "bisect")
+            .map(|p| p.seconds)
+            .sum();
+        let mean = |stopped: bool| {
+            let s: Vec<f64> = r
+                .bisection
+                .iter()
+                .filter(|b| b.stopped == stopped)
+                .map(|b| b.seconds)
+                .collect();
+            (s.len(), s.iter().sum::<f64>() / (s.len().max(1) as f64))
+        };
+        let ((ns, ms), (nf, mf)) = (mean(true), mean(false));
+        let ran = r
+            .bisection
+            .first()
+            .map(|b| b.workloads.join(", "))
+            .unwrap_or_default();
+        println!(
+            "bench: culprit {bisect_s:.0} s after the failing run: {} bisection boots running {ran}; {ns} stopped at the signature (mean {ms:.1} s), {nf} ran to the end (mean {mf:.1} s)",
+            r.bisection.len()
+        );
     }
     for p in &r.prefixes {
         for t in &p.attempts {

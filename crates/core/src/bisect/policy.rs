@@ -3,6 +3,7 @@
 //! driver asks it after every boot.
 
 use super::{classify, Bisection, Conclusion, Outcome};
+use crate::finding::During;
 use crate::verdict::Verdict;
 
 /// Consecutive runs that could not be completed before the bisection gives up.
@@ -121,6 +122,98 @@ pub fn stopped(b: &Bisection) -> Conclusion {
     }
 }
 
+/// Which workloads a bisection boot runs (job key `bisect.workloads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workloads {
+    /// The workload the signature appeared `during` (and what it needs); all of them when the
+    /// signature was seen outside any workload (boot, mount, unmount, shutdown).
+    #[default]
+    During,
+    /// Every workload of the job.
+    All,
+}
+
+impl Workloads {
+    pub fn parse(s: &str) -> Option<Workloads> {
+        match s {
+            "during" => Some(Workloads::During),
+            "all" => Some(Workloads::All),
+            _ => None,
+        }
+    }
+}
+
+/// How the bisection's boots (and the revert's) are run (job keys `bisect.workloads`,
+/// `bisect.stop_at_signature`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Scope {
+    pub workloads: Workloads,
+    /// End a boot as soon as the bisected signature has been seen: it is a fail.
+    pub stop_at_signature: bool,
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Scope {
+            workloads: Workloads::During,
+            stop_at_signature: true,
+        }
+    }
+}
+
+/// What one bisection boot runs and when it may end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootPlan {
+    /// The job's workloads to run, in the job's order.
+    pub workloads: Vec<String>,
+    /// `workloads` is every workload of the job.
+    pub all: bool,
+    /// End the boot (a fail) as soon as a finding with this title is seen.
+    pub stop_at: Option<String>,
+}
+
+/// The boots of a bisection of `signature`, first seen `during` (the finding's `during`: `None`
+/// when not known), for a job whose workloads are `job` (in order) and which may rely on others
+/// as `needs` says (`harness_proto::workloads::NEEDS`). A pass of such a boot means: these
+/// workloads ran to their end without the signature.
+pub fn boot_plan(
+    scope: Scope,
+    signature: &str,
+    during: Option<&During>,
+    job: &[String],
+    needs: &[(&str, &str)],
+) -> BootPlan {
+    let everything = BootPlan {
+        workloads: job.to_vec(),
+        all: true,
+        stop_at: scope.stop_at_signature.then(|| signature.to_string()),
+    };
+    let name = match (scope.workloads, during) {
+        (Workloads::During, Some(During::Workload(w))) if job.contains(w) => w,
+        // A test of a test suite (fstests): its workload.
+        (Workloads::During, Some(During::Test { workload: w, .. })) if job.contains(w) => w,
+        _ => return everything,
+    };
+    // The workload and, transitively, what it needs.
+    let mut want = vec![name.clone()];
+    let mut i = 0;
+    while i < want.len() {
+        for (w, needed) in needs {
+            if *w == want[i] && !want.iter().any(|x| x == needed) {
+                want.push(needed.to_string());
+            }
+        }
+        i += 1;
+    }
+    let workloads: Vec<String> = job.iter().filter(|w| want.contains(w)).cloned().collect();
+    BootPlan {
+        all: workloads.len() == job.len(),
+        workloads,
+        ..everything
+    }
+}
+
 /// How a variant is tested after the bisection: boot it until it has `need` clean runs or fails.
 #[derive(Debug, Clone)]
 pub struct CleanRuns {
@@ -198,6 +291,57 @@ mod tests {
     }
 
     const SIG: &str = "WARNING in ceph_unlink";
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_bisection_boot_runs_the_workload_the_signature_showed_in() {
+        let job = names(&["umount-stress", "iput-stress", "snap-stress"]);
+        let during = During::Workload("iput-stress".into());
+        let p = boot_plan(Scope::default(), SIG, Some(&during), &job, &[]);
+        assert_eq!(p.workloads, names(&["iput-stress"]));
+        assert!(!p.all);
+        assert_eq!(p.stop_at.as_deref(), Some(SIG));
+        // What it needs comes too (transitively), in the job's order.
+        let needs = [
+            ("iput-stress", "snap-stress"),
+            ("snap-stress", "umount-stress"),
+        ];
+        let p = boot_plan(Scope::default(), SIG, Some(&during), &job, &needs);
+        assert_eq!(p.workloads, job);
+        assert!(p.all);
+    }
+
+    #[test]
+    fn outside_any_workload_or_when_the_job_says_so_every_workload_runs() {
+        let job = names(&["umount-stress", "iput-stress"]);
+        for during in [
+            None,
+            Some(During::Boot),
+            Some(During::Shutdown),
+            // A workload the job does not have (a stale finding): all of them.
+            Some(During::Workload("cap-revoke".into())),
+        ] {
+            let p = boot_plan(Scope::default(), SIG, during.as_ref(), &job, &[]);
+            assert_eq!(
+                (p.workloads.clone(), p.all),
+                (job.clone(), true),
+                "{during:?}"
+            );
+        }
+        let all = Scope {
+            workloads: Workloads::All,
+            stop_at_signature: false,
+        };
+        let during = During::Workload("iput-stress".into());
+        let p = boot_plan(all, SIG, Some(&during), &job, &[]);
+        assert_eq!((p.workloads, p.all, p.stop_at), (job, true, None));
+        assert_eq!(Workloads::parse("during"), Some(Workloads::During));
+        assert_eq!(Workloads::parse("all"), Some(Workloads::All));
+        assert_eq!(Workloads::parse("some"), None);
+    }
 
     #[test]
     fn the_signature_fails_and_a_clean_run_passes() {

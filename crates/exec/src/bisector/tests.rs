@@ -72,6 +72,8 @@ struct Fake {
     rng: fastrand::Rng,
     /// Every boot: (variant, console).
     boots: Vec<(Variant, String)>,
+    /// What each boot was asked to run.
+    plans: Vec<BootPlan>,
     /// The groups dropped by `without`.
     dropped: Vec<(usize, usize)>,
     /// Phases begun and ended, progress lines.
@@ -84,6 +86,7 @@ impl Fake {
             world,
             rng: fastrand::Rng::with_seed(seed),
             boots: Vec::new(),
+            plans: Vec::new(),
             dropped: Vec::new(),
             log: RefCell::new(Vec::new()),
         }
@@ -101,15 +104,15 @@ impl Fake {
         self.rng.f64() < p
     }
 
-    /// The test phase: `times` boots of the tip, as (prefix, verdict, titles).
-    fn test_tip(&mut self, times: usize) -> Vec<(usize, Verdict, Vec<String>)> {
+    /// The test phase: `times` boots of the tip, as (prefix, verdict, titles, during).
+    fn test_tip(&mut self, times: usize) -> Vec<Seen> {
         let n = self.world.patches;
         (0..times)
             .map(|_| {
                 if self.draw(Variant::Prefix(n)) {
-                    (n, Verdict::Fail, vec![SIG.to_string()])
+                    (n, Verdict::Fail, vec![SIG.to_string()], during())
                 } else {
-                    (n, Verdict::Pass, Vec::new())
+                    (n, Verdict::Pass, Vec::new(), None)
                 }
             })
             .collect()
@@ -121,8 +124,16 @@ impl Fake {
 }
 
 impl Tester for Fake {
-    async fn boot(&mut self, variant: Variant, console: &str, _what: &str) -> Result<Tried> {
+    async fn boot(
+        &mut self,
+        variant: Variant,
+        console: &str,
+        _what: &str,
+        plan: &BootPlan,
+    ) -> Result<Tried> {
         self.boots.push((variant, console.to_string()));
+        self.plans.push(plan.clone());
+        let stop = plan.stop_at.as_deref() == Some(SIG);
         let nth = self.boots.len() as u32;
         let k = variant.prefix();
         let w = &self.world;
@@ -132,6 +143,7 @@ impl Tester for Fake {
             booted,
             infra: (verdict == Verdict::InfraError).then(|| "cluster unhealthy".to_string()),
             seconds: 20.0,
+            stopped: stop && titles.contains(&SIG),
         };
         if w.infra.contains(&nth) {
             return Ok(tried(Verdict::InfraError, &[], true));
@@ -209,12 +221,28 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// Bisect in `fake`'s world after the test phase `seen`.
-fn drive(
+fn drive(fake: &mut Fake, model: Model, revert: bool, seen: &[Seen]) -> Bisected {
+    drive_scoped(fake, model, revert, seen, Scope::default())
+}
+
+/// The job's workloads in these tests.
+const WORKLOADS: [&str; 3] = ["umount-stress", "iput-stress", "snap-stress"];
+
+/// The tip's signature showed during the second workload.
+fn during() -> Option<During> {
+    Some(During::Workload(WORKLOADS[1].into()))
+}
+
+type Seen = (usize, Verdict, Vec<String>, Option<During>);
+
+fn drive_scoped(
     fake: &mut Fake,
     model: Model,
     revert: bool,
-    seen: &[(usize, Verdict, Vec<String>)],
+    seen: &[Seen],
+    scope: Scope,
 ) -> Bisected {
+    let workloads: Vec<String> = WORKLOADS.iter().map(|w| w.to_string()).collect();
     let subjects = fake.world.subjects();
     let built = fake.world.built();
     let input = Input {
@@ -223,14 +251,66 @@ fn drive(
         model,
         revert,
         seen,
+        workloads: &workloads,
+        scope,
     };
     let mut out = Bisected::default();
     block_on(bisect(fake, &input, &mut out)).expect("the fake never faults");
     out
 }
 
-fn tip_failed(n: usize) -> Vec<(usize, Verdict, Vec<String>)> {
-    vec![(n, Verdict::Fail, vec![SIG.to_string()])]
+fn tip_failed(n: usize) -> Vec<Seen> {
+    vec![(n, Verdict::Fail, vec![SIG.to_string()], during())]
+}
+
+#[test]
+fn every_bisection_and_revert_boot_runs_the_signatures_workload_and_ends_at_it() {
+    let mut fake = Fake::new(World::new(7, 5, 1.0), 1);
+    let out = drive(&mut fake, Model::default(), true, &tip_failed(7));
+    assert_eq!(out.culprit.as_ref().unwrap().index, 5);
+    // The revert's boots too (the series without the culprit, the base).
+    assert!(fake
+        .boots
+        .iter()
+        .any(|(v, _)| matches!(v, Variant::WithoutCulprit(_))));
+    assert_eq!(fake.plans.len(), fake.boots.len());
+    for p in &fake.plans {
+        assert_eq!(p.workloads, vec!["iput-stress".to_string()]);
+        assert!(!p.all);
+        assert_eq!(p.stop_at.as_deref(), Some(SIG));
+    }
+    // The report says what each run ran and which ended at the signature.
+    for r in &out.runs {
+        assert_eq!(r.workloads, vec!["iput-stress".to_string()]);
+        assert_eq!(r.stopped, r.outcome == Outcome::Fail, "{r:?}");
+    }
+    assert!(out.runs.iter().any(|r| r.stopped));
+    assert!(fake.progress_lines().iter().any(|l| l.contains(
+        "(prefix 7, during workload iput-stress) over 7 patches, confidence 0.995; each boot runs iput-stress and ends at the signature"
+    )), "{:?}", fake.progress_lines());
+}
+
+#[test]
+fn the_job_can_keep_every_workload_and_full_boots() {
+    let mut fake = Fake::new(World::new(7, 5, 1.0), 1);
+    let scope = Scope {
+        workloads: policy::Workloads::All,
+        stop_at_signature: false,
+    };
+    let out = drive_scoped(&mut fake, Model::default(), true, &tip_failed(7), scope);
+    assert_eq!(out.culprit.as_ref().unwrap().index, 5);
+    for p in &fake.plans {
+        assert!(p.all && p.stop_at.is_none(), "{p:?}");
+        assert_eq!(p.workloads.len(), WORKLOADS.len());
+    }
+    assert!(out.runs.iter().all(|r| !r.stopped));
+    // A signature seen outside any workload (at mount): every workload, still ending at it.
+    let mut fake = Fake::new(World::new(7, 5, 1.0), 1);
+    let seen = vec![(7, Verdict::Fail, vec![SIG.to_string()], Some(During::Boot))];
+    drive(&mut fake, Model::default(), false, &seen);
+    for p in &fake.plans {
+        assert!(p.all && p.stop_at.as_deref() == Some(SIG), "{p:?}");
+    }
 }
 
 /// The runs the bisection made of one prefix: (fails with the signature, passes).
@@ -304,7 +384,7 @@ fn a_deterministic_bug_is_bisected_to_its_patch_and_the_revert_passes() {
         .collect();
     assert_eq!(phases.len(), 4, "{phases:?}");
     assert!(
-        phases[0].starts_with("begin bisect: \"WARNING in ceph_unlink\" (prefix 7) over 7 patches")
+        phases[0].starts_with("begin bisect: \"WARNING in ceph_unlink\" (prefix 7, during workload iput-stress) over 7 patches")
     );
     assert_eq!(phases[1], "end bisect true");
     assert!(phases[2].starts_with("begin revert: drop patch 5 and rebase the rest"));
@@ -342,7 +422,7 @@ fn a_flaky_bug_is_bisected_with_a_stated_confidence() {
     for seed in 0..40 {
         let mut fake = Fake::new(World::new(5, 3, 1.0 / 3.0), seed);
         let seen = fake.test_tip(12);
-        if !seen.iter().any(|(_, v, _)| *v == Verdict::Fail) {
+        if !seen.iter().any(|(_, v, _, _)| *v == Verdict::Fail) {
             continue; // the e2e test runs again; here: another world
         }
         let out = drive(&mut fake, Model::default(), true, &seen);

@@ -340,6 +340,8 @@ pub fn build(root: &Path) -> Fixture {
             seconds: 95.0 + i as f64,
             leader: Some(vec![CULPRIT]),
             confidence,
+            workloads: vec!["umount-stress".into()],
+            stopped: fail,
         }
     })
     .collect();
@@ -468,6 +470,7 @@ pub fn build(root: &Path) -> Fixture {
                 console: "console-prefix-0.log".into(),
                 prefix: 0,
                 variant: "prefix-0".into(),
+                workloads: vec![],
                 result: boot("console-prefix-0.log", Verdict::Pass, 0),
                 findings: vec![],
                 messages: serde_json::json!([]),

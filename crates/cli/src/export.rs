@@ -4,6 +4,7 @@
 
 use harness_core::finding::{Finding, FindingKind};
 use harness_core::report::{Report, TestResult, Verdict};
+use harness_proto::fstests::Status;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 
@@ -58,14 +59,16 @@ fn boot_cases(r: &Report, k: usize, n: usize, t: &TestResult) -> Vec<Case> {
         .collect();
     let mut cases = Vec::new();
     for w in &t.workloads {
+        // A test of a test suite (fstests) is a case of its own (below).
         let found: Vec<&Finding> = mine
             .iter()
             .copied()
-            .filter(|f| f.workload() == Some(w.name.as_str()))
+            .filter(|f| f.workload() == Some(w.name.as_str()) && f.test().is_none())
             .collect();
+        let tests_failed = t.fstests.iter().any(|x| x.status == Status::Fail);
         let failure = if !found.is_empty() {
             Some((found[0].title.clone(), excerpts(&found)))
-        } else if !w.ok {
+        } else if !w.ok && !tests_failed {
             Some((format!("workload {} failed", w.name), String::new()))
         } else {
             None
@@ -78,6 +81,34 @@ fn boot_cases(r: &Report, k: usize, n: usize, t: &TestResult) -> Vec<Case> {
             skipped: None,
             error: None,
             console: Some(t.console.clone()),
+        });
+    }
+    // One case per fstests test: failed (its findings: the signature and the diff), skipped
+    // (not run, with fstests' reason) or passed.
+    for x in &t.fstests {
+        let found: Vec<&Finding> = mine
+            .iter()
+            .copied()
+            .filter(|f| f.test() == Some(x.test.as_str()))
+            .collect();
+        cases.push(Case {
+            class: format!("{class}.fstests"),
+            name: format!("{}{attempt}", x.test),
+            seconds: x.seconds,
+            failure: match x.status {
+                Status::Fail => Some((
+                    harness_proto::fstests::signature(&x.test),
+                    if found.is_empty() {
+                        x.reason.clone()
+                    } else {
+                        excerpts(&found)
+                    },
+                )),
+                _ => None,
+            },
+            skipped: (x.status == Status::Notrun).then(|| x.reason.clone()),
+            error: None,
+            console: x.diff.clone().or_else(|| Some(t.console.clone())),
         });
     }
     let ran: Vec<&str> = t.workloads.iter().map(|w| w.name.as_str()).collect();
@@ -366,6 +397,7 @@ mod tests {
                 workload("iput-stress", true),
             ],
             evictions: Default::default(),
+            fstests: Vec::new(),
             sessions_evicted: 0,
         };
         let mut base = PrefixResult::new(0, "(base)");
@@ -479,5 +511,68 @@ mod tests {
             xml.contains("testsuites name=\"cephfs-harness r1\" tests=\"10\" failures=\"2\""),
             "{xml}"
         );
+    }
+
+    #[test]
+    fn junit_has_a_case_per_fstests_test() {
+        use harness_core::report::FstestsResult;
+        let mut r = report();
+        let t = |test: &str, status, reason: &str| FstestsResult {
+            test: test.into(),
+            status,
+            seconds: 3.0,
+            reason: reason.into(),
+            diff: (status == Status::Fail)
+                .then(|| format!("fstests-prefix-1/{}.out.bad.diff", test.replace('/', "-"))),
+            full: None,
+        };
+        let p1 = &mut r.prefixes[1];
+        let mut boot = p1.attempts[0].clone();
+        boot.workloads = vec![workload("fstests", false)];
+        boot.fstests = vec![
+            t("generic/001", Status::Pass, ""),
+            t(
+                "ceph/002",
+                Status::Notrun,
+                "this test requires a valid $SCRATCH_DEV",
+            ),
+            t("generic/313", Status::Fail, "- output mismatch"),
+        ];
+        p1.set_attempts(vec![boot]);
+        r.findings = vec![Finding {
+            kind: FindingKind::Workload,
+            title: "fstests generic/313".into(),
+            excerpt: "fstests: - output mismatch\n+mtime not updated".into(),
+            line: 40,
+            time: None,
+            prefix: Some(1),
+            console: Some("console-prefix-1.log".into()),
+            during: Some(harness_core::finding::During::Test {
+                workload: "fstests".into(),
+                test: "generic/313".into(),
+            }),
+            outside: None,
+        }];
+        let xml = junit(&r);
+        let c = cases(&xml);
+        let find = |name: &str| {
+            c.iter()
+                .find(|x| x.0 == "prefix-1.fstests" && x.1 == name)
+                .unwrap_or_else(|| panic!("{name} in {c:?}"))
+        };
+        assert_eq!(find("generic/001").2, None);
+        assert!(find("ceph/002").3, "not run is skipped");
+        assert_eq!(
+            find("generic/313").2.as_deref(),
+            Some("fstests generic/313")
+        );
+        assert!(xml.contains("+mtime not updated"));
+        assert!(xml.contains("[[ATTACHMENT|fstests-prefix-1/generic-313.out.bad.diff]]"));
+        // The workload's own case does not count the test's failure twice.
+        let w = c
+            .iter()
+            .find(|x| x.0 == "prefix-1" && x.1 == "fstests")
+            .unwrap();
+        assert_eq!(w.2, None);
     }
 }

@@ -116,6 +116,7 @@ mod tests {
             infra: None,
             workloads: Vec::new(),
             evictions: Default::default(),
+            fstests: Vec::new(),
             sessions_evicted: 0,
         });
         p

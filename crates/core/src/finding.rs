@@ -124,18 +124,28 @@ impl Finding {
     /// The workload that was running when it appeared, if one was.
     pub fn workload(&self) -> Option<&str> {
         match &self.during {
-            Some(During::Workload(w)) => Some(w),
+            Some(During::Workload(w)) | Some(During::Test { workload: w, .. }) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// The test (of a test-suite workload: fstests) that was running when it appeared.
+    pub fn test(&self) -> Option<&str> {
+        match &self.during {
+            Some(During::Test { test, .. }) => Some(test),
             _ => None,
         }
     }
 }
 
-/// What the guest was doing: booting, running a workload, or shutting down. Serialised as the
-/// words `boot`, `workload NAME`, `shutdown` (the report contract).
+/// What the guest was doing: booting, running a workload (a test of it, for fstests), or
+/// shutting down. Serialised as the words `boot`, `workload NAME`, `workload NAME TEST`,
+/// `shutdown` (the report contract; workload names have no spaces).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum During {
     Boot,
     Workload(String),
+    Test { workload: String, test: String },
     Shutdown,
 }
 
@@ -146,7 +156,13 @@ impl During {
             "shutdown" => Some(During::Shutdown),
             _ => s
                 .strip_prefix("workload ")
-                .map(|w| During::Workload(w.to_string())),
+                .map(|w| match w.split_once(' ') {
+                    Some((workload, test)) => During::Test {
+                        workload: workload.to_string(),
+                        test: test.to_string(),
+                    },
+                    None => During::Workload(w.to_string()),
+                }),
         }
     }
 }
@@ -156,6 +172,7 @@ impl std::fmt::Display for During {
         match self {
             During::Boot => f.write_str("boot"),
             During::Workload(w) => write!(f, "workload {w}"),
+            During::Test { workload, test } => write!(f, "workload {workload} {test}"),
             During::Shutdown => f.write_str("shutdown"),
         }
     }
@@ -188,6 +205,13 @@ mod during_tests {
                 "workload iput-stress",
             ),
             (During::Shutdown, "shutdown"),
+            (
+                During::Test {
+                    workload: "fstests".into(),
+                    test: "generic/013".into(),
+                },
+                "workload fstests generic/013",
+            ),
         ] {
             assert_eq!(serde_json::to_string(&d).unwrap(), format!("\"{s}\""));
             assert_eq!(

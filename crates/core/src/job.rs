@@ -307,8 +307,9 @@ struct RawWorkload {
     name: String,
     #[serde(default = "d_seed")]
     seed: u64,
+    /// Numbers, except the catalog's text parameters (`workloads::TEXT_PARAMS`: fstests).
     #[serde(default)]
-    params: BTreeMap<String, u64>,
+    params: BTreeMap<String, serde_yaml::Value>,
 }
 fn d_seed() -> u64 {
     1
@@ -544,6 +545,19 @@ pub struct WorkloadSpec {
     pub seed: u64,
     /// Every parameter of the workload, defaults filled in.
     pub params: BTreeMap<String, u64>,
+    /// The fstests workload's text parameters.
+    pub fstests: Option<FstestsSpec>,
+}
+
+/// What the fstests workload runs (validated: well-formed test and group names).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FstestsSpec {
+    /// The checkout (a directory) or tarball, resolved against the job file's directory.
+    pub path: PathBuf,
+    pub tests: Vec<String>,
+    pub groups: Vec<String>,
+    /// Default: `harness_proto::fstests::DEFAULT_EXCLUDE`.
+    pub exclude: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -645,6 +659,76 @@ pub struct GithubSpec {
 /// Does this YAML text describe a suite (rather than a job)?
 pub fn is_suite(text: &str) -> bool {
     text.lines().any(|l| l.starts_with("suite:"))
+}
+
+/// The fstests workload's text parameters, validated. `invalid(".tests[2]", message)`.
+fn fstests_spec(
+    mut text: BTreeMap<String, serde_yaml::Value>,
+    dir: &Path,
+    invalid: &dyn Fn(&str, String) -> JobError,
+) -> Result<FstestsSpec, JobError> {
+    use harness_proto::fstests::{valid_group, valid_test, DEFAULT_EXCLUDE};
+    let path = match text.remove("path") {
+        Some(serde_yaml::Value::String(p)) if !p.trim().is_empty() => resolve(dir, p.into()),
+        Some(_) => return Err(invalid(".path", "expected a path".into())),
+        None => {
+            return Err(invalid(
+                "",
+                "fstests needs `path:` (an fstests checkout or tarball)".into(),
+            ))
+        }
+    };
+    let list = |name: &str,
+                v: Option<serde_yaml::Value>,
+                ok: fn(&str) -> bool,
+                what: &str|
+     -> Result<Option<Vec<String>>, JobError> {
+        let Some(v) = v else { return Ok(None) };
+        let serde_yaml::Value::Sequence(items) = v else {
+            return Err(invalid(&format!(".{name}"), "expected a list".into()));
+        };
+        let mut out = Vec::new();
+        for (j, it) in items.into_iter().enumerate() {
+            match it {
+                serde_yaml::Value::String(s) if ok(&s) => out.push(s),
+                other => {
+                    return Err(invalid(
+                        &format!(".{name}[{j}]"),
+                        format!("{other:?} is not {what}"),
+                    ))
+                }
+            }
+        }
+        Ok(Some(out))
+    };
+    let tests = list(
+        "tests",
+        text.remove("tests"),
+        valid_test,
+        "a test name like generic/013",
+    )?
+    .unwrap_or_default();
+    let groups =
+        list("groups", text.remove("groups"), valid_group, "a group name")?.unwrap_or_default();
+    let exclude = list(
+        "exclude",
+        text.remove("exclude"),
+        valid_test,
+        "a test name like generic/013",
+    )?
+    .unwrap_or_else(|| DEFAULT_EXCLUDE.iter().map(|e| e.0.to_string()).collect());
+    if tests.is_empty() && groups.is_empty() {
+        return Err(invalid(
+            "",
+            "fstests needs `tests:` or `groups:` (e.g. groups: [quick])".into(),
+        ));
+    }
+    Ok(FstestsSpec {
+        path,
+        tests,
+        groups,
+        exclude,
+    })
 }
 
 fn resolve(dir: &Path, p: PathBuf) -> PathBuf {
@@ -909,8 +993,19 @@ impl Job {
             }
             let mut params: BTreeMap<String, u64> =
                 info.params.iter().map(|p| (p.0.to_string(), p.1)).collect();
+            let mut text: BTreeMap<String, serde_yaml::Value> = BTreeMap::new();
             for (name, v) in w.params {
                 let key = format!("workloads[{i}].params.{name}");
+                if harness_proto::workloads::TEXT_PARAMS
+                    .iter()
+                    .any(|t| t.0 == w.name && t.1 == name)
+                {
+                    text.insert(name, v);
+                    continue;
+                }
+                let Some(v) = v.as_u64() else {
+                    return Err(invalid(&key, "expected a whole number".into()));
+                };
                 let Some((_, _, min, max, _)) = info.params.iter().find(|p| p.0 == name) else {
                     let known: Vec<&str> = info.params.iter().map(|p| p.0).collect();
                     return Err(invalid(
@@ -927,10 +1022,18 @@ impl Job {
                 }
                 params.insert(name, v);
             }
+            let fstests = if w.name == "fstests" {
+                Some(fstests_spec(text, dir, &|k: &str, m: String| {
+                    invalid(&format!("workloads[{i}].params{k}"), m)
+                })?)
+            } else {
+                None
+            };
             workloads.push(WorkloadSpec {
                 name: w.name,
                 seed: w.seed,
                 params,
+                fstests,
             });
         }
 
@@ -1191,6 +1294,46 @@ mod tests {
     }
 
     #[test]
+    fn fstests_parameters() {
+        let y = "name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nguests:\n  userland: host\nworkloads:\n  - name: fstests\n    params:\n      path: ../fst.tar.gz\n      tests: [generic/001, ceph/002]\n      test_timeout_s: 60\n";
+        let j = Job::from_yaml(y, "jobs/x.yaml", Path::new("/r/jobs")).unwrap();
+        let f = j.workloads[0].fstests.as_ref().unwrap();
+        assert_eq!(f.path, Path::new("/r/jobs/../fst.tar.gz"));
+        assert_eq!(f.tests, ["generic/001", "ceph/002"]);
+        assert!(f.groups.is_empty());
+        assert_eq!(
+            f.exclude.len(),
+            harness_proto::fstests::DEFAULT_EXCLUDE.len()
+        );
+        assert_eq!(j.workloads[0].params["test_timeout_s"], 60);
+        let bad = |params: &str| {
+            let y = format!("name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nguests:\n  userland: host\nworkloads:\n  - name: fstests\n    params:\n{params}");
+            Job::from_yaml(&y, "jobs/x.yaml", Path::new("/r"))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad("      tests: [generic/001]\n").contains("needs `path:`"));
+        assert!(bad("      path: p\n").contains("needs `tests:` or `groups:`"));
+        assert!(bad("      path: p\n      tests: [\"../../etc\"]\n").contains("tests[0]"));
+        assert!(bad("      path: p\n      groups: [\"-x\"]\n").contains("groups[0]"));
+        assert!(bad("      path: p\n      groups: quick\n").contains("expected a list"));
+        // Text is only for fstests' text parameters.
+        let y = format!(
+            "{MIN_NO_WL}workloads:\n  - name: umount-stress\n    params:\n      cycles: many\n"
+        );
+        let e = Job::from_yaml(&y, "jobs/x.yaml", Path::new("/r"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected a whole number"), "{e}");
+        // An exclude list replaces the default.
+        let y = "name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nguests:\n  userland: host\nworkloads:\n  - name: fstests\n    params: {path: p, groups: [quick], exclude: []}\n";
+        let j = Job::from_yaml(y, "jobs/x.yaml", Path::new("/r")).unwrap();
+        assert!(j.workloads[0].fstests.as_ref().unwrap().exclude.is_empty());
+    }
+
+    const MIN_NO_WL: &str = "name: x\nkernel:\n  mode: distro-module\n  release: r\n  source: s\n";
+
+    #[test]
     fn docs_list_every_workload_and_parameter() {
         let doc = include_str!("../../../docs/jobs.md");
         for w in WORKLOADS {
@@ -1274,7 +1417,7 @@ mod tests {
         assert!(e.starts_with("jobs/x.yaml:8: unknown field `bogus`"), "{e}");
         assert_eq!(
             err(&MIN.replace("umount-stress", "nope")),
-            "jobs/x.yaml:7: key `workloads[0].name`: unknown workload `nope` (known: umount-stress, iput-stress, snap-stress, cap-revoke, mds-failover, session-loss, fio, stress-ng, dbench, fsmark)"
+            "jobs/x.yaml:7: key `workloads[0].name`: unknown workload `nope` (known: umount-stress, iput-stress, snap-stress, cap-revoke, mds-failover, session-loss, fio, stress-ng, dbench, fsmark, fstests)"
         );
         let y =
             format!("{MIN}  - name: umount-stress\n    seed: 3\n    params:\n      cycles: 0\n");

@@ -46,6 +46,12 @@ pub fn build(
                 name: w.name.clone(),
                 seed: w.seed,
                 params: w.params.clone(),
+                fstests: w.fstests.as_ref().map(|f| harness_proto::FstestsPlan {
+                    tests: f.tests.clone(),
+                    groups: f.groups.clone(),
+                    exclude: f.exclude.clone(),
+                    test_timeout_s: w.params.get("test_timeout_s").copied().unwrap_or(600),
+                }),
             })
             .collect(),
         coverage,
@@ -54,6 +60,24 @@ pub fn build(
             function: "ceph_evict_inode".into(),
         }),
     }
+}
+
+/// Per-test deadlines under an accelerator `factor` times slower (TCG: the job's `tcg_factor`).
+pub fn scale_test_timeouts(plan: &mut Plan, factor: u32) {
+    for w in &mut plan.workloads {
+        if let Some(f) = &mut w.fstests {
+            f.test_timeout_s *= factor.max(1) as u64;
+        }
+    }
+}
+
+/// The longest per-test deadline of the plan (none: no test-suite workload).
+pub fn longest_test_timeout(plan: &Plan) -> Option<Duration> {
+    plan.workloads
+        .iter()
+        .filter_map(|w| w.fstests.as_ref())
+        .map(|f| Duration::from_secs(f.test_timeout_s))
+        .max()
 }
 
 #[cfg(test)]
@@ -88,6 +112,21 @@ mod tests {
         assert_eq!(p.workloads[0].name, "iput-stress");
         assert_eq!(p.workloads[0].seed, 7);
         assert_eq!(p.workloads[0].params, j.workloads[0].params);
+    }
+
+    #[test]
+    fn fstests_goes_into_the_plan_with_its_deadline_scaled() {
+        let j = job("name: t\nguests:\n  userland: host\nworkloads:\n  - name: fstests\n    params: {path: /x, tests: [generic/001], test_timeout_s: 100}\n");
+        let mut p = build(&j, MOUNT, Duration::from_secs(90), Vec::new(), true);
+        let f = p.workloads[0].fstests.clone().unwrap();
+        assert_eq!(f.tests, ["generic/001"]);
+        assert_eq!(f.test_timeout_s, 100);
+        assert_eq!(f.exclude.len(), 5);
+        scale_test_timeouts(&mut p, 3);
+        assert_eq!(longest_test_timeout(&p), Some(Duration::from_secs(300)));
+        let j = job("name: t\nworkloads:\n  - name: iput-stress\n");
+        let p = build(&j, MOUNT, Duration::from_secs(90), Vec::new(), true);
+        assert_eq!(longest_test_timeout(&p), None);
     }
 
     #[test]

@@ -25,10 +25,39 @@ pub struct TestResult {
     /// Final iputs (evictions) of CephFS inodes per context (`probe::Context` names).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub evictions: std::collections::BTreeMap<String, u64>,
+    /// Each fstests test of the boot, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fstests: Vec<FstestsResult>,
     /// Client sessions the guest left in the MDS (it crashed, hung or was killed before it
     /// unmounted) that the harness evicted and blocklisted after the boot.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub sessions_evicted: u32,
+}
+
+pub use harness_proto::fstests::Status as FstestsStatus;
+
+/// One fstests test of one guest boot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FstestsResult {
+    /// `generic/013`.
+    pub test: String,
+    pub status: harness_proto::fstests::Status,
+    pub seconds: f64,
+    /// fstests' not-run reason, or the failure line.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Artifacts (relative to the run's artifact directory): the `.out.bad` diff, the `.full` log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full: Option<String>,
+}
+
+/// Counts of fstests outcomes: (pass, fail, notrun).
+pub fn fstests_counts(tests: &[FstestsResult]) -> (usize, usize, usize) {
+    use harness_proto::fstests::Status;
+    let n = |s: Status| tests.iter().filter(|t| t.status == s).count();
+    (n(Status::Pass), n(Status::Fail), n(Status::Notrun))
 }
 
 /// One workload of one guest boot.

@@ -108,6 +108,11 @@ pub struct GuestConfig {
     pub host_usr: Option<PathBuf>,
     /// Where the guest program's requests for cluster actions go.
     pub requests: Option<tokio::sync::mpsc::UnboundedSender<harness_proto::Action>>,
+    /// Host directories exported read-only over virtio-9p: (mount tag, path).
+    pub exports: Vec<(String, PathBuf)>,
+    /// Per test of a test-suite workload (fstests): each `test-start` opens a deadline this long
+    /// (the guest's own per-test deadline plus a margin); None: the workload's alone.
+    pub test_deadline: Option<Duration>,
     /// End the boot ([`GuestExit::Stopped`]) once the console shows a finding with this title
     /// (after [`STOP_GRACE`], so that the lines after it reach the console artifact).
     pub stop_at: Option<String>,
@@ -200,6 +205,17 @@ fn qemu_args(g: &GuestConfig) -> Vec<String> {
         "-qmp",
         &format!("unix:{},server=on,wait=off", g.qmp.display()),
     ]);
+    for (i, (tag, path)) in g.exports.iter().enumerate() {
+        push(&[
+            "-fsdev",
+            &format!(
+                "local,id=x{i},path={},security_model=none,readonly=on",
+                path.display()
+            ),
+            "-device",
+            &format!("virtio-9p-pci,fsdev=x{i},mount_tag={tag}"),
+        ]);
+    }
     // The guest runs the series' module: QEMU confines itself (seccomp: no obsolete syscalls, no
     // spawning, no resource control) and, once its devices are open, drops to the sandbox user.
     // (`elevateprivileges=deny` would forbid the drop itself.)
@@ -389,6 +405,20 @@ pub async fn run(
                     phase = During::Workload(name.clone());
                     phase_lines.push((line_no, phase.clone()));
                     deadline = Instant::now() + g.workload_deadline;
+                }
+                Msg::TestStart { workload, test } => {
+                    phase = During::Test {
+                        workload: workload.clone(),
+                        test: test.clone(),
+                    };
+                    phase_lines.push((line_no, phase.clone()));
+                    if let Some(d) = g.test_deadline {
+                        deadline = Instant::now() + d.max(g.workload_deadline);
+                    }
+                }
+                Msg::TestEnd { workload, .. } => {
+                    phase = During::Workload(workload.clone());
+                    phase_lines.push((line_no, phase.clone()));
                 }
                 Msg::Finding {
                     workload,

@@ -5,6 +5,7 @@
 mod bisector;
 pub mod builder;
 pub mod cluster;
+pub mod fstests;
 pub mod gitview;
 pub mod guest;
 pub mod image;

@@ -27,7 +27,7 @@ use crate::netns::{self, Netns};
 use crate::proc::Procs;
 use crate::symbolize::Symbolizer;
 use crate::tree::WorkTree;
-use crate::{image, ExecError, Result};
+use crate::{image, sandbox, ExecError, Result};
 use harness_core::bisect::policy::BootPlan;
 
 pub struct RunInput {
@@ -475,7 +475,45 @@ async fn stages(
         coverage::probes(&changed),
         modular,
     );
+    let mut plan = plan;
+    if accel != Accel::Kvm {
+        plan::scale_test_timeouts(&mut plan, job.timeouts.tcg_factor);
+    }
+    // fstests: its tree built on the host (cached by content), exported read-only to the guest.
+    let mut exports = Vec::new();
+    for f in job.workloads.iter().filter_map(|w| w.fstests.as_ref()) {
+        let p = st.begin(Phase::Image, format!("fstests tree {}", f.path.display()));
+        let built = crate::fstests::prepare(
+            procs,
+            &input.cache,
+            &f.path,
+            &input.artifacts.join("fstests-build.log"),
+            job.timeouts.build,
+        )
+        .await;
+        st.end(p, built.is_ok());
+        let built = built?;
+        st.progress(
+            Phase::Image,
+            format!(
+                "fstests tree {} ({})",
+                built.dir.display(),
+                if built.fresh {
+                    format!("built in {:.0}s", built.seconds)
+                } else {
+                    "cached".to_string()
+                }
+            ),
+        );
+        sandbox::reach(&built.dir)?;
+        exports.push((harness_proto::FSTESTS_TAG.to_string(), built.dir));
+    }
+    // The host's deadline per test: the guest's own plus a margin for its clean-up.
+    let test_deadline =
+        plan::longest_test_timeout(&plan).map(|d| d + std::time::Duration::from_secs(120));
     let rig = Rig {
+        exports,
+        test_deadline,
         procs,
         job,
         kernel: &kernel,
@@ -870,6 +908,9 @@ struct Rig<'a> {
     pub plan: Plan,
     pub accel: Accel,
     pub timeouts: harness_core::job::Timeouts,
+    /// Host directories the guest mounts read-only (virtio-9p): the fstests tree.
+    pub exports: Vec<(String, PathBuf)>,
+    pub test_deadline: Option<std::time::Duration>,
     /// Source directories of the code under test (findings outside them are marked so).
     pub under_test_dirs: Vec<String>,
 }
@@ -929,6 +970,44 @@ fn record(st: &mut State<'_>, seen: &mut Vec<Seen>, k: usize, boot: Boot) {
 pub(crate) const MAX_EARLY_STALLS: u32 = 2;
 
 impl Rig<'_> {
+    /// One fstests test's result; a failed test's diff and log become artifacts
+    /// (`fstests-<boot>/<dir>-<name>.out.bad`, `.full`).
+    #[allow(clippy::too_many_arguments)]
+    fn fstests_result(
+        &self,
+        console: &str,
+        test: &str,
+        status: harness_proto::fstests::Status,
+        seconds: f64,
+        reason: &str,
+        diff: &str,
+        full: &str,
+    ) -> harness_core::report::FstestsResult {
+        let boot = console
+            .strip_prefix("console-")
+            .unwrap_or(console)
+            .trim_end_matches(".log");
+        // The guest's test name is untrusted text: only a well-formed one names a file.
+        let file = harness_proto::fstests::valid_test(test).then(|| test.replace('/', "-"));
+        let save = |ext: &str, text: &str| -> Option<String> {
+            let f = file.as_ref()?;
+            if text.is_empty() {
+                return None;
+            }
+            let rel = format!("fstests-{boot}/{f}.{ext}");
+            crate::write(&self.artifacts.join(&rel), text).ok()?;
+            Some(rel)
+        };
+        harness_core::report::FstestsResult {
+            test: test.to_string(),
+            status,
+            seconds,
+            reason: reason.to_string(),
+            diff: save("out.bad.diff", diff),
+            full: save("full", full),
+        }
+    }
+
     /// Boot `built` (which is, or stands for, prefix `prefix`) and run the job's workloads, or
     /// what `scope` says (a bisection boot: some of them, ending at the bisected signature).
     /// `variant` names its initramfs (made once per variant and scope), `console` its console
@@ -1075,6 +1154,8 @@ impl Rig<'_> {
                 .to_string(),
             host_usr: (self.job.guests.userland == Userland::Host).then(|| PathBuf::from("/usr")),
             requests: Some(req_tx),
+            exports: self.exports.clone(),
+            test_deadline: self.test_deadline,
             stop_at,
         };
         let mut under_test_ran = false;
@@ -1140,6 +1221,7 @@ impl Rig<'_> {
         let (verdict, infra) = harness_core::boot::judge(run.exit, run.hung, &findings, &health);
         let mut workloads = Vec::new();
         let mut stacks = Vec::new();
+        let mut fstests = Vec::new();
         for m in &run.messages {
             match m {
                 Msg::WorkloadEnd { name, ok, stats } => {
@@ -1161,6 +1243,17 @@ impl Rig<'_> {
                     });
                 }
                 Msg::Evictions { stacks: s } => stacks = s.clone(),
+                Msg::TestEnd {
+                    test,
+                    status,
+                    seconds,
+                    reason,
+                    diff,
+                    full,
+                    ..
+                } => fstests.push(
+                    self.fstests_result(console, test, *status, *seconds, reason, diff, full),
+                ),
                 _ => {}
             }
         }
@@ -1174,6 +1267,7 @@ impl Rig<'_> {
             infra,
             workloads,
             evictions: probe::eviction_counts(&stacks),
+            fstests,
             sessions_evicted,
         };
         st.end(p, verdict == Verdict::Pass);

@@ -105,6 +105,17 @@ impl Ctx {
         }
     }
 
+    /// Trouble that is a result of its own and must never be counted away (a failing fstests
+    /// test: each is a signature): reported however many came before, fails the workload.
+    pub fn finding_always(&self, title: impl Into<String>, detail: impl Into<String>) {
+        self.failed.store(true, Ordering::Relaxed);
+        emit(&Msg::Finding {
+            workload: self.name.clone(),
+            title: title.into(),
+            detail: detail.into(),
+        });
+    }
+
     /// `Err` results become findings titled `what` (the error is the detail); the value, if any.
     pub fn check<T>(&self, what: &str, r: std::io::Result<T>) -> Option<T> {
         match r {
@@ -141,6 +152,10 @@ impl Ctx {
 
     /// This boot's directory in the file system (`/` when the host named none), created on the
     /// first call with a mount of the root at `target`.
+    pub fn workspace_dir(&self, target: &str) -> Option<String> {
+        self.workspace(target)
+    }
+
     fn workspace(&self, target: &str) -> Option<String> {
         let Some(name) = WORKSPACE.get_or_init(boot_name) else {
             return Some("/".into());

@@ -8,6 +8,7 @@
 //!
 //! A change that an older peer would misread bumps [`VERSION`]; adding an optional field does not.
 
+pub mod fstests;
 pub mod workloads;
 
 use std::collections::BTreeMap;
@@ -85,7 +86,28 @@ pub struct WorkloadPlan {
     pub name: String,
     pub seed: u64,
     pub params: BTreeMap<String, u64>,
+    /// fstests only: what to run, and the 9p tag of the built tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fstests: Option<FstestsPlan>,
 }
+
+/// The fstests workload's plan: the host built the tree and exports it read-only (virtio-9p,
+/// mount tag [`FSTESTS_TAG`]); the guest writes `local.config` and results on its tmpfs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FstestsPlan {
+    /// Tests to run (`generic/013`), in order.
+    pub tests: Vec<String>,
+    /// Groups to run (`quick`); expanded by `./check -n` in the guest.
+    pub groups: Vec<String>,
+    /// Tests never run (reported as not run, `excluded`).
+    pub exclude: Vec<String>,
+    /// Deadline of one test (already multiplied by the TCG factor): past it the test's
+    /// process group is killed and the test fails.
+    pub test_timeout_s: u64,
+}
+
+/// The virtio-9p mount tag of the built fstests tree.
+pub const FSTESTS_TAG: &str = "fstests";
 
 impl WorkloadPlan {
     /// A parameter; the host validated and defaulted every one, so a missing one is answered
@@ -191,6 +213,25 @@ pub enum Msg {
     Result {
         rc: i32,
     },
+    /// A test of a test suite (fstests) starts: console findings until its end name it.
+    TestStart {
+        workload: String,
+        test: String,
+    },
+    /// A test of a test suite ended. `diff` (the `.out.bad` diff) and `full` (the end of the
+    /// `.full` log) are bounded; empty unless it failed.
+    TestEnd {
+        workload: String,
+        test: String,
+        status: fstests::Status,
+        seconds: f64,
+        #[serde(default)]
+        reason: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        diff: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        full: String,
+    },
 }
 
 impl Msg {
@@ -222,6 +263,21 @@ impl Msg {
             }
             Msg::Result { rc } => format!("guest program done, rc={rc}"),
             Msg::Request { action } => format!("asks the host: {action:?}"),
+            Msg::TestStart { workload, test } => format!("{workload} {test}"),
+            Msg::TestEnd {
+                workload,
+                test,
+                status,
+                seconds,
+                reason,
+                ..
+            } => {
+                let mut s = format!("{workload} {test}: {status} ({seconds:.0}s)");
+                if !reason.is_empty() {
+                    s.push_str(&format!(": {reason}"));
+                }
+                s
+            }
             Msg::Coverage { .. } | Msg::Evictions { .. } => return None,
         })
     }
@@ -230,7 +286,11 @@ impl Msg {
     pub fn notable(&self) -> bool {
         matches!(
             self,
-            Msg::WorkloadEnd { .. } | Msg::Finding { .. } | Msg::Stall { .. } | Msg::Probes { .. }
+            Msg::WorkloadEnd { .. }
+                | Msg::Finding { .. }
+                | Msg::Stall { .. }
+                | Msg::Probes { .. }
+                | Msg::TestEnd { .. }
         )
     }
 }
@@ -312,6 +372,31 @@ mod tests {
             r#"HARNESS/1 {"t":"request","action":{"evict-session":{"blocklist":false}}}"#
         );
         assert!(decode(&line).is_some());
+    }
+
+    #[test]
+    fn test_messages() {
+        let m = Msg::TestEnd {
+            workload: "fstests".into(),
+            test: "generic/013".into(),
+            status: fstests::Status::Fail,
+            seconds: 3.0,
+            reason: "- output mismatch".into(),
+            diff: "-a\n+b".into(),
+            full: String::new(),
+        };
+        let line = encode(&m);
+        assert!(line.contains(r#""status":"fail""#), "{line}");
+        assert!(!line.contains("full"), "{line}");
+        assert_eq!(decode(&line), Some(m.clone()));
+        assert_eq!(
+            m.summary().unwrap(),
+            "fstests generic/013: fail (3s): - output mismatch"
+        );
+        // A plan without fstests reads as before.
+        let w: WorkloadPlan =
+            serde_json::from_str(r#"{"name":"iput-stress","seed":1,"params":{}}"#).unwrap();
+        assert_eq!(w.fstests, None);
     }
 
     #[test]

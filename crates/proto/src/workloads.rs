@@ -247,6 +247,62 @@ pub const WORKLOADS: &[WorkloadInfo] = &[
             ),
         ],
     },
+    WorkloadInfo {
+        name: "fstests",
+        about: "fstests (xfstests) with FSTYP=ceph from a checkout or tarball the job names \
+                (built on the host, exported read-only): each test a result (pass, fail with \
+                its diff, not run with fstests' reason); a failing test is the finding \
+                `fstests TEST`",
+        hunt: false,
+        host_tools: &[
+            ("/usr/bin/bash", "bash"),
+            ("/usr/bin/perl", "perl"),
+            ("/usr/sbin/xfs_io", "xfsprogs"),
+            ("/usr/bin/setfattr", "attr"),
+            ("/usr/bin/setfacl", "acl"),
+            ("/usr/bin/bc", "bc"),
+            ("/usr/bin/fuser", "psmisc"),
+            ("/usr/bin/gawk", "gawk"),
+        ],
+        params: &[(
+            "test_timeout_s",
+            600,
+            10,
+            86_400,
+            "deadline of one test, seconds (multiplied by the job's tcg_factor under TCG); \
+             past it the test is killed and fails",
+        )],
+    },
+];
+
+/// Parameters that are not numbers: (workload, name, YAML type, meaning). Only fstests has them.
+pub const TEXT_PARAMS: &[(&str, &str, &str, &str)] = &[
+    (
+        "fstests",
+        "path",
+        "path",
+        "the fstests checkout (a directory) or tarball (`.tar.gz`), relative to the job file; \
+         required",
+    ),
+    (
+        "fstests",
+        "tests",
+        "list",
+        "tests to run (`generic/013`); with `groups`, both",
+    ),
+    (
+        "fstests",
+        "groups",
+        "list",
+        "groups to run (`quick`, `auto`)",
+    ),
+    (
+        "fstests",
+        "exclude",
+        "list",
+        "tests never run; default: what Ceph's QA excludes for the kernel client \
+         (fstests::DEFAULT_EXCLUDE)",
+    ),
 ];
 
 impl WorkloadInfo {

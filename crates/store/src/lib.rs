@@ -1441,6 +1441,7 @@ mod tests {
                 infra: None,
                 workloads: vec![],
                 evictions: Default::default(),
+                fstests: Vec::new(),
                 sessions_evicted: 0,
             },
             findings: vec![],

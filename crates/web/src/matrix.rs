@@ -100,6 +100,51 @@ pub struct Row {
     pub summary: Cell,
     /// The bisection's runs of this prefix (fail: with the bisected signature), if it made any.
     pub bisection: Option<Cell>,
+    /// fstests on this prefix, over its boots (None: it ran none).
+    pub fstests: Option<FstestsCell>,
+}
+
+/// fstests outcomes of a prefix: counts over its boots, and the tests that failed or did not run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FstestsCell {
+    pub pass: usize,
+    pub fail: usize,
+    pub notrun: usize,
+    /// "12 tests: 10 pass, 1 fail, 1 not run"
+    pub label: String,
+    /// (test, the diff artifact) of each failure, in order.
+    pub failed: Vec<(String, Option<String>)>,
+    /// (test, fstests' reason) of each test not run.
+    pub notrun_tests: Vec<(String, String)>,
+}
+
+fn fstests_cell(boots: &[&TestResult]) -> Option<FstestsCell> {
+    use harness_core::report::FstestsStatus as Status;
+    let all: Vec<_> = boots.iter().flat_map(|b| &b.fstests).collect();
+    if all.is_empty() {
+        return None;
+    }
+    let n = |s: Status| all.iter().filter(|t| t.status == s).count();
+    let (pass, fail, notrun) = (n(Status::Pass), n(Status::Fail), n(Status::Notrun));
+    Some(FstestsCell {
+        pass,
+        fail,
+        notrun,
+        label: format!(
+            "{} tests: {pass} pass, {fail} fail, {notrun} not run",
+            all.len()
+        ),
+        failed: all
+            .iter()
+            .filter(|t| t.status == Status::Fail)
+            .map(|t| (t.test.clone(), t.diff.clone()))
+            .collect(),
+        notrun_tests: all
+            .iter()
+            .filter(|t| t.status == Status::Notrun)
+            .map(|t| (t.test.clone(), t.reason.clone()))
+            .collect(),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -108,6 +153,8 @@ pub struct Matrix {
     pub workloads: Vec<String>,
     /// The run was bisected: rows have a bisection column.
     pub bisected: bool,
+    /// Some prefix ran fstests: rows have an fstests column.
+    pub fstests: bool,
     pub rows: Vec<Row>,
 }
 
@@ -270,7 +317,7 @@ pub fn matrix(report: &Report) -> Matrix {
             push_unique(&mut workloads, name);
         }
     }
-    let rows = report
+    let rows: Vec<Row> = report
         .prefixes
         .iter()
         .zip(&outcomes)
@@ -322,6 +369,7 @@ pub fn matrix(report: &Report) -> Matrix {
                 .collect();
             let summary = summarise(state, &cells, &other, p.test.as_ref());
             Row {
+                fstests: fstests_cell(&self::boots(p)),
                 bisection: bisection_cell(report, p.index),
                 summary,
                 index: p.index,
@@ -337,6 +385,7 @@ pub fn matrix(report: &Report) -> Matrix {
     Matrix {
         workloads,
         bisected: !report.bisection.is_empty(),
+        fstests: rows.iter().any(|r: &Row| r.fstests.is_some()),
         rows,
     }
 }
@@ -369,6 +418,7 @@ mod tests {
             infra: None,
             workloads,
             evictions: Default::default(),
+            fstests: Vec::new(),
             sessions_evicted: 0,
         }
     }
@@ -430,6 +480,69 @@ mod tests {
 
     fn states(m: &Matrix, row: usize) -> Vec<CellState> {
         m.rows[row].cells.iter().map(|c| c.state).collect()
+    }
+
+    #[test]
+    fn fstests_counts_per_prefix_and_the_failed_tests() {
+        use harness_core::report::{FstestsResult, FstestsStatus as S};
+        let t = |test: &str, status: S| FstestsResult {
+            test: test.into(),
+            status,
+            seconds: 1.0,
+            reason: if status == S::Notrun {
+                "needs fsgqa".into()
+            } else {
+                String::new()
+            },
+            diff: (status == S::Fail)
+                .then(|| format!("fstests-prefix-1/{}.out.bad.diff", test.replace('/', "-"))),
+            full: None,
+        };
+        let mut good = boot(
+            "console-prefix-0.log",
+            Verdict::Pass,
+            vec![wl("fstests", true)],
+        );
+        good.fstests = vec![t("generic/001", S::Pass), t("generic/313", S::Pass)];
+        let mut bad = boot(
+            "console-prefix-1.log",
+            Verdict::Fail,
+            vec![wl("fstests", false)],
+        );
+        bad.fstests = vec![
+            t("generic/001", S::Pass),
+            t("generic/313", S::Fail),
+            t("ceph/002", S::Notrun),
+        ];
+        let m = matrix(&report(
+            vec![
+                prefix(0, true, Some(true), vec![good]),
+                prefix(1, true, Some(true), vec![bad]),
+                prefix(2, true, Some(false), vec![]),
+            ],
+            vec![finding(
+                FindingKind::Workload,
+                "fstests generic/313",
+                "console-prefix-1.log",
+                Some("workload fstests generic/313"),
+            )],
+        ));
+        assert!(m.fstests);
+        let f0 = m.rows[0].fstests.as_ref().unwrap();
+        assert_eq!((f0.pass, f0.fail, f0.notrun), (2, 0, 0));
+        let f1 = m.rows[1].fstests.as_ref().unwrap();
+        assert_eq!(f1.label, "3 tests: 1 pass, 1 fail, 1 not run");
+        assert_eq!(
+            f1.failed,
+            [(
+                "generic/313".to_string(),
+                Some("fstests-prefix-1/generic-313.out.bad.diff".to_string())
+            )]
+        );
+        assert_eq!(f1.notrun_tests[0].1, "needs fsgqa");
+        assert!(m.rows[2].fstests.is_none());
+        // The test's finding is the fstests workload's: its cell fails with the signature.
+        assert_eq!(m.rows[1].cells[0].signatures, ["fstests generic/313"]);
     }
 
     #[test]

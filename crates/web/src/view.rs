@@ -493,6 +493,8 @@ struct MatrixRowView {
     apply_error: Option<String>,
     build_error: Option<String>,
     build_log: Option<Link>,
+    /// Each failed fstests test, linked to its diff.
+    fstests_failed: Vec<Link>,
 }
 
 #[derive(Serialize)]
@@ -606,6 +608,8 @@ struct ReportView {
     workloads: Vec<String>,
     /// The matrix has a bisection column.
     bisected: bool,
+    /// Some prefix ran fstests: the matrix has an fstests column.
+    fstests: bool,
     rows: Vec<MatrixRowView>,
     groups: Vec<SignatureGroup>,
     boots: Vec<BootView>,
@@ -753,7 +757,19 @@ fn report_view(site: &Site, id: &str, r: &Report, artifacts: &BTreeSet<String>) 
                 .chain(p.test.iter().filter(|_| p.attempts.is_empty()))
                 .map(|t| console_link(site, id, &t.console, None))
                 .collect();
+            let fstests_failed = row
+                .fstests
+                .iter()
+                .flat_map(|f| &f.failed)
+                .map(|(test, diff)| Link {
+                    text: test.clone(),
+                    href: diff
+                        .as_deref()
+                        .and_then(|d| site.artifact_href(id, d).filter(|_| known(d))),
+                })
+                .collect();
             MatrixRowView {
+                fstests_failed,
                 links,
                 consoles,
                 apply_error: p.apply_error.clone(),
@@ -916,6 +932,7 @@ fn report_view(site: &Site, id: &str, r: &Report, artifacts: &BTreeSet<String>) 
         replayed: r.replayed,
         workloads: m.workloads,
         bisected: m.bisected,
+        fstests: m.fstests,
         rows,
         groups: groups(site, id, &r.findings),
         boots,
@@ -1308,8 +1325,32 @@ mod tests {
             infra: None,
             workloads: vec![],
             evictions: Default::default(),
+            fstests: vec![
+                harness_core::report::FstestsResult {
+                    test: "generic/313".into(),
+                    status: harness_core::report::FstestsStatus::Fail,
+                    seconds: 2.0,
+                    reason: "- output mismatch".into(),
+                    diff: Some("fstests-prefix-1/generic-313.out.bad.diff".into()),
+                    full: None,
+                },
+                harness_core::report::FstestsResult {
+                    test: "ceph/002".into(),
+                    status: harness_core::report::FstestsStatus::Notrun,
+                    seconds: 1.0,
+                    reason: SUBJECT.into(),
+                    diff: None,
+                    full: None,
+                },
+            ],
             sessions_evicted: 0,
         }]);
+        std::fs::create_dir_all(dir.join("fstests-prefix-1")).unwrap();
+        std::fs::write(
+            dir.join("fstests-prefix-1/generic-313.out.bad.diff"),
+            "+mtime\n",
+        )
+        .unwrap();
         let report = Report {
             run_id: "r1".into(),
             verdict: Verdict::Fail,
@@ -1379,6 +1420,18 @@ mod tests {
                 "{path}: {html}"
             );
         }
+        // fstests per prefix: counts, the failed test linked to its diff.
+        let run = crate::render(&store, "runs/r1.html")
+            .unwrap()
+            .unwrap()
+            .text();
+        assert!(run.contains("2 tests: 0 pass, 1 fail, 1 not run"), "{run}");
+        assert!(
+            run.contains(
+                "fstests-prefix-1&#x2f;generic-313.out.bad.diff.html\">fstests generic&#x2f;313</a>"
+            ),
+            "{run}"
+        );
         // The boot finding of a run without workloads: the row fails in the summary cell.
         let run = crate::render(&store, "runs/r1.html")
             .unwrap()

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use harness_core::report::Report;
+use harness_proto::fstests::Status;
 
 pub(crate) fn print_report(r: &Report, artifacts: &Path) {
     println!(
@@ -71,6 +72,25 @@ pub(crate) fn print_report(r: &Report, artifacts: &Path) {
                     w.ops,
                     w.ops_per_s
                 );
+            }
+            if !t.fstests.is_empty() {
+                let (pass, fail, notrun) = harness_core::report::fstests_counts(&t.fstests);
+                println!(
+                    "       | fstests: {} tests, {pass} passed, {fail} failed, {notrun} not run",
+                    t.fstests.len()
+                );
+                for x in t.fstests.iter().filter(|x| x.status != Status::Pass) {
+                    let mut line = format!(
+                        "       |   {:<12} {:<6} {}",
+                        x.test,
+                        x.status,
+                        harness_core::text::line(&x.reason)
+                    );
+                    if let Some(d) = &x.diff {
+                        line.push_str(&format!(" (diff: {d})"));
+                    }
+                    println!("{line}");
+                }
             }
             if t.sessions_evicted > 0 {
                 println!(

@@ -191,6 +191,8 @@ pub fn boot_plan(
     };
     let name = match (scope.workloads, during) {
         (Workloads::During, Some(During::Workload(w))) if job.contains(w) => w,
+        // A test of a test suite (fstests): its workload.
+        (Workloads::During, Some(During::Test { workload: w, .. })) if job.contains(w) => w,
         _ => return everything,
     };
     // The workload and, transitively, what it needs.

@@ -192,6 +192,7 @@ mod tests {
             name: "fio".into(),
             seed: 42,
             params: [("size_mib".to_string(), 3)].into_iter().collect(),
+            fstests: None,
         };
         let a = args(&w, "/mnt/h/fio");
         for want in [

@@ -5,6 +5,7 @@ pub mod cap_revoke;
 pub mod dbench;
 pub mod fio;
 pub mod fsmark;
+pub mod fstests;
 pub mod iput;
 pub mod mds_failover;
 pub mod session_loss;
@@ -33,6 +34,7 @@ const TABLE: &[(&str, Workload)] = &[
     ("stress-ng", stress_ng::run),
     ("dbench", dbench::run),
     ("fsmark", fsmark::run),
+    ("fstests", fstests::run),
 ];
 
 /// Run one workload; its named counters.

@@ -114,6 +114,7 @@ fn boot(console: &str, verdict: Verdict, findings: usize) -> TestResult {
         infra: None,
         workloads: vec![workload(true)],
         evictions: Default::default(),
+        fstests: Vec::new(),
         sessions_evicted: 0,
     }
 }

@@ -22,7 +22,8 @@ fn run(job: &str, args: &[&str], series: &std::path::Path) -> (Option<i32>, Valu
     let job = fixture(&format!("jobs/{job}.yaml"));
     let mut all = vec!["test", "--job", job.to_str().unwrap()];
     all.extend(args);
-    harness_report(&all, &[series])
+    let r = harness_report(&all, &[series]);
+    (r.code, r.report, r.text)
 }
 
 fn boots(r: &Value, prefix: usize) -> &Vec<Value> {

@@ -18,7 +18,8 @@ fn hunt(job: &str, args: &[&str], series: &str) -> (Option<i32>, Value, String) 
     let job = repo().join(format!("jobs/{job}.yaml"));
     let mut all: Vec<&std::ffi::OsStr> = vec!["test".as_ref(), "--job".as_ref(), job.as_os_str()];
     all.extend(args.iter().map(|a| std::ffi::OsStr::new(a)));
-    common::harness_report(&all, &[shared(series)])
+    let r = common::harness_report(&all, &[shared(series)]);
+    (r.code, r.report, r.text)
 }
 
 #[test]

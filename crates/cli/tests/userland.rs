@@ -3,38 +3,25 @@
 //! jobs/load-tools.yaml (fio, stress-ng, dbench, fsmark) on the good series passes, with each
 //! tool's figures in the report. Real module build, real cluster, one real TCG guest.
 
-use std::process::Command;
-
-use serde_json::Value;
-
 mod common;
 use common::{assert_no_leftovers, repo, shared};
 
 #[test]
 fn load_tools_on_the_host_userland_pass_the_good_series_with_figures() {
-    let results = tempfile::tempdir().unwrap();
-    let json = results.path().join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .arg("--results")
-        .arg(results.path())
-        .args(["test", "--on-failure", "none", "--job"])
-        .arg(repo().join("jobs/load-tools.yaml"))
-        .arg("--json")
-        .arg(&json)
-        .arg(shared("ceph-cap-locking-6.1.mbox"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let job = repo().join("jobs/load-tools.yaml");
+    let ran = common::harness_report(
+        &[
+            "test".as_ref(),
+            "--on-failure".as_ref(),
+            "none".as_ref(),
+            "--job".as_ref(),
+            job.as_os_str(),
+        ],
+        &[shared("ceph-cap-locking-6.1.mbox")],
     );
-    let r: Value = serde_json::from_str(
-        &std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("no report ({e}); {text}")),
-    )
-    .unwrap();
+    let (code, r, text) = (ran.code, &ran.report, &ran.text);
     assert_eq!(r["verdict"], "pass", "{}; {text}", r["reason"]);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(code, Some(0), "{text}");
     let tip = &r["prefixes"][6]["test"];
     let workloads = tip["workloads"].as_array().unwrap();
     let names: Vec<&str> = workloads
@@ -75,21 +62,13 @@ fn load_tools_on_the_host_userland_pass_the_good_series_with_figures() {
     );
     assert_eq!(get("fsmark")["counters"]["files"], 400);
     // The guest really ran on the host's /usr, mounted over 9p after the module under test.
-    let id = r["run_id"].as_str().unwrap();
-    let console = std::fs::read_to_string(
-        results
-            .path()
-            .join("runs")
-            .join(id)
-            .join("console-prefix-6.log"),
-    )
-    .unwrap();
+    let console = ran.artifact("console-prefix-6.log");
     let under_test = console.find(harness_proto::UNDER_TEST_MARKER).unwrap();
     let userland = console
         .find("HARNESS: host userland up")
         .expect("no host userland");
     assert!(under_test < userland);
     assert!(console.contains("\"t\":\"workload-end\",\"name\":\"fio\",\"ok\":true"));
-    drop(results);
+    drop(ran);
     assert_no_leftovers();
 }

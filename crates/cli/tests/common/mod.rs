@@ -85,12 +85,27 @@ pub fn composed(items: &[&str]) -> tempfile::TempDir {
     dir
 }
 
-/// `harness --results TMP ARGS... --json TMP/report.json SERIES...` that must write a report: its
-/// exit code, the report, and the output for messages.
-pub fn harness_report<A: AsRef<OsStr>, S: AsRef<OsStr>>(
-    args: &[A],
-    series: &[S],
-) -> (Option<i32>, Value, String) {
+/// A finished `harness` run that wrote a report.
+pub struct Ran {
+    pub code: Option<i32>,
+    pub report: Value,
+    /// stdout and stderr, for messages.
+    pub text: String,
+    /// The results directory (the store and the run's artifacts), removed when dropped.
+    pub results: tempfile::TempDir,
+}
+
+impl Ran {
+    /// An artifact of the run, as text.
+    pub fn artifact(&self, name: &str) -> String {
+        let id = self.report["run_id"].as_str().unwrap();
+        let p = self.results.path().join("runs").join(id).join(name);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+}
+
+/// `harness --results TMP ARGS... --json TMP/report.json SERIES...` that must write a report.
+pub fn harness_report<A: AsRef<OsStr>, S: AsRef<OsStr>>(args: &[A], series: &[S]) -> Ran {
     let results = tempfile::tempdir().unwrap();
     let json = results.path().join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_harness"))
@@ -107,9 +122,14 @@ pub fn harness_report<A: AsRef<OsStr>, S: AsRef<OsStr>>(
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let r: Value = serde_json::from_str(
+    let report: Value = serde_json::from_str(
         &std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("no report ({e}); {text}")),
     )
     .unwrap();
-    (out.status.code(), r, text)
+    Ran {
+        code: out.status.code(),
+        report,
+        text,
+        results,
+    }
 }

@@ -1,60 +1,30 @@
 //! fstests on CephFS, end to end: the shared fstests snapshot built on the host (once, cached),
 //! run in a TCG guest on the host's userland against the real mini cluster
 //! (tests/fixtures/jobs/fstests.yaml: ceph/002, ceph/004, ceph/005, generic/002 and generic/313;
-//! generic/001 and generic/013 take minutes each under TCG, see the job). The good series passes (each test passes or is not run with
-//! fstests' reason); a broken fixture patch of ours that leaves mtime alone on a size change
+//! generic/001 and generic/013 take minutes each under TCG, see the job). The good series
+//! passes (each test passes or is not run with fstests' reason); a broken fixture patch of ours that leaves mtime alone on a size change
 //! (tests/fixtures/broken/truncate-keeps-mtime.patch) fails generic/313 with the signature
 //! `fstests generic/313`, and the bisection names it. Needs root and scripts/install-deps.
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::Value;
+use std::path::Path;
 
 mod common;
-use common::{assert_no_leftovers, composed, fixture, shared};
+use common::{assert_no_leftovers, composed, fixture, harness_report, shared, Ran};
 
-struct Run {
-    code: Option<i32>,
-    report: Value,
-    out: String,
-    results: tempfile::TempDir,
-}
-
-fn run(cmd: &str, job: &str, series: &Path) -> Run {
-    let results = tempfile::tempdir().unwrap();
-    let json = results.path().join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .arg("--results")
-        .arg(results.path())
-        .args([cmd, "--job"])
-        .arg(fixture(job))
-        // `harness bisect` stops at the culprit here: the revert has its own e2e (e2e.rs), and its
-        // boots would double this test's time.
-        .args(if cmd == "test" {
-            ["--on-failure", "none"]
-        } else {
-            ["--on-failure", "bisect"]
-        })
-        .arg("--json")
-        .arg(&json)
-        .arg(series)
-        .output()
-        .unwrap();
-    let text = format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = std::fs::read_to_string(&json)
-        .map(|s| serde_json::from_str(&s).unwrap())
-        .unwrap_or_else(|e| panic!("no report ({e}):\n{text}"));
-    Run {
-        code: out.status.code(),
-        report,
-        out: text,
-        results,
-    }
+/// `harness CMD --job tests/fixtures/JOB SERIES`: `test` reports only, `bisect` stops at the
+/// culprit (the revert has its own e2e in e2e.rs, and its boots would double this test's time).
+fn run(cmd: &str, job: &str, series: &Path) -> Ran {
+    let job = fixture(job);
+    let on_failure = if cmd == "test" { "none" } else { "bisect" };
+    let args = [
+        cmd,
+        "--job",
+        job.to_str().unwrap(),
+        "--on-failure",
+        on_failure,
+    ];
+    harness_report(&args, &[series])
 }
 
 /// (test, status, reason) of the tip's fstests tests.
@@ -85,7 +55,7 @@ fn the_good_series_passes_fstests() {
     for t in &tests {
         eprintln!("{} {} {}", t.0, t.1, t.2);
     }
-    assert_eq!(r.report["verdict"], "pass", "{tests:?}\n{}", r.out);
+    assert_eq!(r.report["verdict"], "pass", "{tests:?}\n{}", r.text);
     assert_eq!(r.code, Some(0));
     let names: Vec<&str> = tests.iter().map(|t| t.0.as_str()).collect();
     for want in [
@@ -101,7 +71,7 @@ fn the_good_series_passes_fstests() {
         match status.as_str() {
             "pass" => {}
             "notrun" => assert!(!reason.is_empty(), "{test}: not run without a reason"),
-            s => panic!("{test}: {s} {reason}\n{}", r.out),
+            s => panic!("{test}: {s} {reason}\n{}", r.text),
         }
     }
     // The POSIX tests the broken fixture is about really ran (not skipped).
@@ -111,7 +81,7 @@ fn the_good_series_passes_fstests() {
             "{must}: {tests:?}"
         );
     }
-    assert!(r.out.contains("fstests: 5 tests"), "{}", r.out);
+    assert!(r.text.contains("fstests: 5 tests"), "{}", r.text);
     drop(r.results);
     assert_no_leftovers();
 }
@@ -122,7 +92,7 @@ fn a_patch_that_keeps_mtime_on_truncate_fails_generic_313_and_is_bisected() {
     let series = composed(&["1", "2", "broken/truncate-keeps-mtime.patch", "3"]);
     let r = run("bisect", "jobs/fstests-bisect.yaml", series.path());
     let rep = &r.report;
-    assert_eq!(rep["verdict"], "fail", "{}", r.out);
+    assert_eq!(rep["verdict"], "fail", "{}", r.text);
     assert_eq!(r.code, Some(1));
     let tests = tests_of(rep);
     assert!(
@@ -153,8 +123,7 @@ fn a_patch_that_keeps_mtime_on_truncate_fails_generic_313_and_is_bisected() {
         .and_then(|t| t["diff"].as_str())
         .expect("a diff artifact")
         .to_string();
-    let id = rep["run_id"].as_str().unwrap();
-    let text = std::fs::read_to_string(r.results.path().join("runs").join(id).join(&diff)).unwrap();
+    let text = r.artifact(&diff);
     assert!(text.contains("+++"), "{text}");
     drop(r.results);
     assert_no_leftovers();

@@ -180,6 +180,7 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
         &scratch.path().join("cluster/log"),
         &input.artifacts.join("cluster-logs"),
     );
+    remove_scratch(scratch);
     st.end(p, true);
 
     let fix = harness_core::fix::assess(&st.prefixes, &st.findings);
@@ -225,6 +226,25 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
         report: Box::new(report.clone()),
     });
     Ok(report)
+}
+
+/// Remove the run's scratch dir. A killed daemon can still be writing into it for a moment after
+/// its group leader is gone (`remove_dir_all` then fails with "directory not empty"), so the
+/// removal is retried for up to 5 s; what still fails is left to the next run's sweep, logged.
+fn remove_scratch(scratch: tempfile::TempDir) {
+    let path = scratch.keep();
+    let mut last = None;
+    for _ in 0..50 {
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if let Some(e) = last {
+        tracing::warn!(dir = %path.display(), "scratch dir not removed: {e}");
+    }
 }
 
 pub fn error_chain(e: &dyn std::error::Error) -> String {

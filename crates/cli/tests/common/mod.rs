@@ -38,7 +38,10 @@ pub fn assert_no_leftovers() {
         "ceph-mds",
         "ceph-mgr",
     ] {
-        let st = Command::new("pgrep").args(["-x", p]).output().unwrap();
+        // pgrep -x matches the 15-character command name (`qemu-system-x86`): a longer name
+        // would match nothing.
+        let comm: String = p.chars().take(15).collect();
+        let st = Command::new("pgrep").args(["-x", &comm]).output().unwrap();
         assert!(
             st.stdout.is_empty(),
             "leftover {p} processes: {}",

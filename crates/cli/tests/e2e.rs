@@ -46,20 +46,7 @@ impl Run {
 }
 
 fn harness(args: &[&str], series: &[&Path]) -> Run {
-    let results = tempfile::tempdir().unwrap();
-    let json = results.path().join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .arg("--results")
-        .arg(results.path())
-        .args(args)
-        .arg("--json")
-        .arg(&json)
-        .args(series)
-        .output()
-        .unwrap();
-    let report = std::fs::read_to_string(&json)
-        .ok()
-        .map(|s| serde_json::from_str(&s).unwrap());
+    let (out, report, results) = common::harness_run(args, series);
     Run {
         out,
         report,

@@ -107,8 +107,12 @@ impl Ran {
     }
 }
 
-/// `harness --results TMP ARGS... --json TMP/report.json SERIES...` that must write a report.
-pub fn harness_report<A: AsRef<OsStr>, S: AsRef<OsStr>>(args: &[A], series: &[S]) -> Ran {
+/// `harness --results TMP ARGS... --json TMP/report.json SERIES...`: its output, its report if it
+/// wrote one, and the results directory.
+pub fn harness_run<A: AsRef<OsStr>, S: AsRef<OsStr>>(
+    args: &[A],
+    series: &[S],
+) -> (std::process::Output, Option<Value>, tempfile::TempDir) {
     let results = tempfile::tempdir().unwrap();
     let json = results.path().join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_harness"))
@@ -120,15 +124,21 @@ pub fn harness_report<A: AsRef<OsStr>, S: AsRef<OsStr>>(args: &[A], series: &[S]
         .args(series)
         .output()
         .unwrap();
+    let report = std::fs::read_to_string(&json)
+        .ok()
+        .map(|s| serde_json::from_str(&s).unwrap());
+    (out, report, results)
+}
+
+/// [`harness_run`] that must write a report.
+pub fn harness_report<A: AsRef<OsStr>, S: AsRef<OsStr>>(args: &[A], series: &[S]) -> Ran {
+    let (out, report, results) = harness_run(args, series);
     let text = format!(
         "stdout:\n{}\nstderr:\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("no report ({e}); {text}")),
-    )
-    .unwrap();
+    let report = report.unwrap_or_else(|| panic!("no report; {text}"));
     Ran {
         code: out.status.code(),
         report,

@@ -44,14 +44,9 @@ fn tests_of(rep: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// Opt-in for now (`cargo test -p harness-cli --test fstests -- --ignored`): in the suite of
-/// 2026-12-07 both tests did what they prove, then `assert_no_leftovers` found the run's scratch
-/// dir (`/tmp/harness-<pid>-*`) still there after the harness exited, in an fstests run only
-/// (the next run's sweep removed it; retrying the removal did not help). Until that leak is found,
-/// CI would fail on it.
 #[test]
-#[ignore]
 fn the_good_series_passes_fstests() {
+    let _g = common::one_at_a_time();
     let r = run(
         "test",
         "jobs/fstests.yaml",
@@ -92,14 +87,9 @@ fn the_good_series_passes_fstests() {
     assert_no_leftovers();
 }
 
-/// Opt-in for now (`cargo test -p harness-cli --test fstests -- --ignored`): in the suite of
-/// 2026-12-07 both tests did what they prove, then `assert_no_leftovers` found the run's scratch
-/// dir (`/tmp/harness-<pid>-*`) still there after the harness exited, in an fstests run only
-/// (the next run's sweep removed it; retrying the removal did not help). Until that leak is found,
-/// CI would fail on it.
 #[test]
-#[ignore]
 fn a_patch_that_keeps_mtime_on_truncate_fails_generic_313_and_is_bisected() {
+    let _g = common::one_at_a_time();
     // Two patches of the good series, the broken one, one more: a short bisection (CI time).
     let series = composed(&["1", "2", "broken/truncate-keeps-mtime.patch", "3"]);
     let r = run("bisect", "jobs/fstests-bisect.yaml", series.path());

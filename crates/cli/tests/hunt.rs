@@ -24,6 +24,7 @@ fn hunt(job: &str, args: &[&str], series: &str) -> (Option<i32>, Value, String) 
 
 #[test]
 fn the_2025_writeback_deadlock_hangs_stock_6_12_and_its_fix_passes() {
+    let _g = common::one_at_a_time();
     let (code, r, text) = hunt(
         "deadlock-hunt-6.12",
         &["--expect-fix", DEADLOCK],
@@ -94,6 +95,7 @@ fn the_2025_writeback_deadlock_hangs_stock_6_12_and_its_fix_passes() {
 #[test]
 #[ignore]
 fn the_deadlock_is_bisected_to_patch_6_of_the_2021_series_and_its_revert_passes() {
+    let _g = common::one_at_a_time();
     let (code, r, text) = hunt("deadlock-hunt-6.1", &[], "ceph-cap-locking-6.1.mbox");
     assert_eq!(r["verdict"], "fail", "{text}");
     assert_eq!(code, Some(1), "{text}");

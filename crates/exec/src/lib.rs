@@ -19,6 +19,7 @@ pub mod proc;
 pub mod sandbox;
 pub mod symbolize;
 pub mod tree;
+pub mod vmlinux;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

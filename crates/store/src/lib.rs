@@ -952,6 +952,34 @@ impl Store {
         Ok(())
     }
 
+    /// Take over the artifacts a run made elsewhere (a Slurm unit's, in the shared results
+    /// directory): every regular file under `from`, copied into the run's artifact dir under
+    /// the same relative name; the names the store owns (`report.json`, `input/`) are not taken.
+    /// Returns how many files were copied.
+    pub fn import_artifacts(&self, run_id: &str, from: &Path) -> Result<usize> {
+        let dir = self.artifact_dir(run_id);
+        let mut n = 0;
+        for (name, _) in list_files(from) {
+            if name == "report.json" || name.starts_with("input/") {
+                continue;
+            }
+            let src = from.join(&name);
+            let dst = dir.join(&name);
+            if let Some(parent) = dst.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::Io {
+                    path: parent.to_path_buf(),
+                    source: e,
+                })?;
+            }
+            std::fs::copy(&src, &dst).map_err(|e| StoreError::Io {
+                path: src.clone(),
+                source: e,
+            })?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Mark a run that will not finish (Ctrl-C, preflight failure after begin).
     pub fn interrupt_run(&self, id: &str, reason: &str) -> Result<()> {
         self.db.execute(

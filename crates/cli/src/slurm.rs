@@ -90,6 +90,7 @@ pub(crate) fn run_units(
                 harness_core::slurm::time_limit(&u.job, u.series.patch_count)
             }),
             dir: u.dir.0.clone(),
+            output: u.dir.slurm_log(),
             cpus: spec.cpus,
             script: u.dir.script(),
         };

@@ -35,6 +35,10 @@ impl UnitDir {
     pub(crate) fn artifacts(&self) -> PathBuf {
         self.0.join("artifacts")
     }
+    /// Slurm's output of the job: an artifact of the run.
+    pub(crate) fn slurm_log(&self) -> PathBuf {
+        self.artifacts().join("slurm-unit.log")
+    }
     pub(crate) fn report(&self) -> PathBuf {
         self.0.join("report.json")
     }

@@ -30,8 +30,10 @@ pub struct Submit {
     pub partition: Option<String>,
     /// `--time` (rounded up to minutes).
     pub time: Duration,
-    /// `--chdir`, and where `--output` goes (`slurm.out`): the unit's shared directory.
+    /// `--chdir`: the unit's shared directory.
     pub dir: PathBuf,
+    /// `--output`: Slurm's log of the job (its stdout and stderr).
+    pub output: PathBuf,
     /// `--cpus-per-task`; `None`: `--exclusive`.
     pub cpus: Option<u32>,
     /// The batch script (in `dir`).
@@ -66,7 +68,7 @@ impl Slurm {
             .arg("--chdir")
             .arg(&s.dir)
             .arg("--output")
-            .arg(s.dir.join("slurm.out"))
+            .arg(&s.output)
             // The unit's environment is its script's, not the submitter's.
             .arg("--export=NONE")
             // A unit that failed is the submitter's to record, not Slurm's to run again.

@@ -708,7 +708,7 @@ pub struct SlurmSpec {
     pub cache: Option<PathBuf>,
     /// `--cpus-per-task`; `None`: `--exclusive` (a unit boots guests and runs its own cluster).
     pub cpus: Option<u32>,
-    /// `--time` instead of [`crate::slurm::time_limit`].
+    /// `--time` instead of the job's own limit (`core::slurm::time_limit`).
     pub time: Option<Duration>,
 }
 
@@ -723,6 +723,15 @@ pub struct GithubSpec {
     pub token_file: Option<PathBuf>,
     pub commit: Option<String>,
     pub issues: bool,
+}
+
+/// A Slurm name (partition, job name): ASCII letters, digits, `-`, `_`, `.`; not empty.
+pub fn valid_slurm_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 200
+        && s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Does this YAML text describe a suite (rather than a job)?
@@ -895,7 +904,7 @@ impl Suite {
                         ));
                     }
                 }
-                if let Some(p) = r.partition.as_deref().filter(|p| !crate::slurm::valid_name(p)) {
+                if let Some(p) = r.partition.as_deref().filter(|p| !valid_slurm_name(p)) {
                     return Err(invalid("partition", format!("`{p}` is not a partition name")));
                 }
                 if r.cpus == Some(0) || r.time_minutes == Some(0) {

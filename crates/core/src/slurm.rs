@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::job::{Job, OnFailure, TestPrefixes};
+use crate::job::{valid_slurm_name as valid_name, Job, OnFailure, TestPrefixes};
 use crate::report::{Report, SeriesSummary, Verdict};
 
 /// A Slurm job's state (`squeue %T` / `sacct State`), typed.
@@ -155,15 +155,6 @@ pub fn time_limit(job: &Job, patches: usize) -> Duration {
 /// Whole minutes, rounded up (`sbatch --time` takes minutes).
 pub fn minutes(d: Duration) -> u64 {
     d.as_secs().div_ceil(60).max(1)
-}
-
-/// A Slurm name (partition, job name): ASCII letters, digits, `-`, `_`, `.`; not empty.
-pub fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 200
-        && s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// The Slurm job name of a nightly's job: `harness-<nightly>-<job>` (anything else in the

@@ -206,3 +206,24 @@ fn run_unit(dir: &UnitDir) -> Result<(), Fail> {
     render::print_report(&report, &artifacts);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_last_event_line_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("events.jsonl");
+        let ev = UnitEvent::BaseProfile {
+            evictions: [("ceph_evict_inode".to_string(), 3)].into(),
+        };
+        let line = serde_json::to_string(&ev).unwrap();
+        // A unit killed mid-write leaves half a line.
+        std::fs::write(&p, format!("{line}\n{}", &line[..line.len() / 2])).unwrap();
+        let got = read_events(&p);
+        assert_eq!(got.len(), 1);
+        assert!(matches!(&got[0], UnitEvent::BaseProfile { evictions } if evictions["ceph_evict_inode"] == 3));
+        assert!(read_events(&dir.path().join("missing")).is_empty());
+    }
+}

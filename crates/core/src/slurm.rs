@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::job::{valid_slurm_name as valid_name, Job, OnFailure, TestPrefixes};
+use crate::job::{Job, OnFailure, TestPrefixes};
 use crate::report::{Report, SeriesSummary, Verdict};
 
 /// A Slurm job's state (`squeue %T` / `sacct State`), typed.
@@ -210,6 +210,7 @@ pub fn infra_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::valid_slurm_name as valid_name;
 
     fn files(report: bool, error: Option<&str>) -> UnitFiles {
         UnitFiles {

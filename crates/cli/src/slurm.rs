@@ -73,7 +73,7 @@ pub(crate) fn run_units(
     let procs = Procs::new();
     let mut units = Vec::new();
     for w in work {
-        units.push(begin(&store, &base, w)?);
+        units.push(begin(&store, nightly, &base, w)?);
     }
     // Submit every unit; Slurm schedules them.
     for u in &mut units {
@@ -155,7 +155,7 @@ pub(crate) fn run_units(
 }
 
 /// Record the run (or take the interrupted one over) and write the unit's spec.
-fn begin(store: &Store, base: &std::path::Path, w: Work) -> Result<Unit, Fail> {
+fn begin(store: &Store, nightly: &str, base: &std::path::Path, w: Work) -> Result<Unit, Fail> {
     let prep = w.prep;
     let (run_id, started_at, replay) = match &w.again {
         None => {
@@ -169,6 +169,7 @@ fn begin(store: &Store, base: &std::path::Path, w: Work) -> Result<Unit, Fail> {
                 &prep.job.name,
             )?;
             save_inputs(store, &run_id, &prep)?;
+            store.attach_to_nightly(&run_id, nightly)?;
             (run_id, started_at, Vec::new())
         }
         Some(row) => {

@@ -170,7 +170,11 @@ fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
     assert!(slurm.active().is_empty(), "{:?}", slurm.active());
     let o = harness_in(results.path(), &["list", "--nightlies"]);
     let nightlies = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(nightlies.contains("e2e-slurm") && nightlies.contains("finished"), "{nightlies}");
+    assert!(
+        nightlies.contains("e2e-slurm") && nightlies.contains("finished"),
+        "{nightlies}"
+    );
+    assert!(nightlies.contains("2 run(s)  new 1"), "{nightlies}");
     let o = harness_in(results.path(), &["list"]);
     let list = String::from_utf8_lossy(&o.stdout).into_owned();
     let ids: Vec<&str> = list.lines().filter_map(|l| l.split_whitespace().next()).collect();

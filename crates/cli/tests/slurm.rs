@@ -104,7 +104,15 @@ fn job(dir: &Path, name: &str) -> PathBuf {
     p
 }
 
-fn suite(dir: &Path, name: &str, series: &Path, jobs: &[PathBuf], slurm: &LocalSlurm) -> PathBuf {
+/// A suite of `jobs` on `series` with a `slurm:` section; `executor: slurm` when `key`.
+fn suite(
+    dir: &Path,
+    name: &str,
+    series: &Path,
+    jobs: &[PathBuf],
+    slurm: &LocalSlurm,
+    key: bool,
+) -> PathBuf {
     let p = dir.join(format!("{name}.yaml"));
     let shared = dir.join("shared");
     std::fs::create_dir_all(&shared).unwrap();
@@ -112,10 +120,11 @@ fn suite(dir: &Path, name: &str, series: &Path, jobs: &[PathBuf], slurm: &LocalS
     std::fs::write(
         &p,
         format!(
-            "suite: {name}\nseries: [{}]\njobs: [{}]\non_failure: none\n\
+            "suite: {name}\nseries: [{}]\njobs: [{}]\non_failure: none\n{}\
              slurm:\n  partition: harness\n  shared_dir: {}\n  conf: {}\n",
             series.display(),
             jobs.join(", "),
+            if key { "executor: slurm\n" } else { "" },
             shared.display(),
             slurm.conf().display()
         ),
@@ -155,7 +164,7 @@ fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
     let work = tempfile::tempdir().unwrap();
     let results = tempfile::tempdir().unwrap();
     let jobs = [job(work.path(), "unit-a"), job(work.path(), "unit-b")];
-    let s = suite(work.path(), "e2e-slurm", series.path(), &jobs, &slurm);
+    let s = suite(work.path(), "e2e-slurm", series.path(), &jobs, &slurm, false);
 
     // 1. Two jobs, two units, one after the other on the one node.
     let o = harness_in(
@@ -209,11 +218,12 @@ fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
     eprintln!("slurm e2e: nightly of two units done at {:?}", t0.elapsed());
 
     // 2. A unit killed by scancel is infra-error with Slurm's state; Ctrl-C cancels the rest.
-    let s2 = suite(work.path(), "e2e-slurm-cancel", series.path(), &jobs, &slurm);
+    // (The suite's own `executor: slurm` this time.)
+    let s2 = suite(work.path(), "e2e-slurm-cancel", series.path(), &jobs, &slurm, true);
     let child = Command::new(env!("CARGO_BIN_EXE_harness"))
         .arg("--results")
         .arg(results.path())
-        .args(["nightly", s2.to_str().unwrap(), "--executor", "slurm"])
+        .args(["nightly", s2.to_str().unwrap()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -265,6 +275,31 @@ fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
     let nightlies = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(nightlies.contains("interrupted"), "{nightlies}");
     // Nothing queued or running.
+    assert!(slurm.active().is_empty(), "{:?}", slurm.active());
+    assert_no_leftovers();
+
+    // 3. The interrupted nightly is finished through Slurm: the infra-error run kept, the
+    // interrupted one resumed by a new unit.
+    let nightly = nightlies
+        .lines()
+        .find(|l| l.contains("e2e-slurm-cancel"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let o = harness_in(results.path(), &["resume", &nightly]);
+    let all = text(&o);
+    eprintln!("{all}");
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert!(all.contains(&format!("run {infra} finished before")), "{all}");
+    assert_eq!(all.matches(" is Slurm job ").count(), 1, "{all}");
+    let o = harness_in(results.path(), &["list", "--nightlies"]);
+    let nightlies = String::from_utf8_lossy(&o.stdout).into_owned();
+    let line = nightlies.lines().find(|l| l.starts_with(&nightly)).unwrap();
+    assert!(line.contains("finished") && line.contains("2 run(s)"), "{nightlies}");
+    let o = harness_in(results.path(), &["list"]);
+    let list = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(list.contains("(resumed 1x)"), "{list}");
+    assert!(!list.contains("interrupted"), "{list}");
     assert!(slurm.active().is_empty(), "{:?}", slurm.active());
     assert_no_leftovers();
     drop(slurm);

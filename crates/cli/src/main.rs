@@ -56,7 +56,12 @@ fn main() -> ExitCode {
 fn real_main(cli: Cli) -> Result<u8, Fail> {
     if !matches!(
         cli.cmd,
-        Cmd::Test(_) | Cmd::Bench(_) | Cmd::Bisect(_) | Cmd::Resume { .. } | Cmd::Nightly { .. } | Cmd::Unit { .. }
+        Cmd::Test(_)
+            | Cmd::Bench(_)
+            | Cmd::Bisect(_)
+            | Cmd::Resume { .. }
+            | Cmd::Nightly { .. }
+            | Cmd::Unit { .. }
     ) {
         // Read-only commands end quietly when their reader goes away (`harness show last | head`).
         // Not for a run: it must always reach its teardown.

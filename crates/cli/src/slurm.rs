@@ -86,9 +86,9 @@ pub(crate) fn run_units(
         let s = Submit {
             name: harness_core::slurm::unit_name(nightly, &u.job.name),
             partition: spec.partition.clone(),
-            time: spec.time.unwrap_or_else(|| {
-                harness_core::slurm::time_limit(&u.job, u.series.patch_count)
-            }),
+            time: spec
+                .time
+                .unwrap_or_else(|| harness_core::slurm::time_limit(&u.job, u.series.patch_count)),
             dir: u.dir.0.clone(),
             output: u.dir.slurm_log(),
             cpus: spec.cpus,
@@ -131,7 +131,10 @@ pub(crate) fn run_units(
     if !open.is_empty() {
         eprintln!(
             "harness: cancelling Slurm job(s) {}",
-            open.iter().map(u64::to_string).collect::<Vec<_>>().join(" ")
+            open.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         rt.block_on(cancel_and_wait(&slurm, &procs, &open));
         for u in units.iter_mut().filter(|u| u.done.is_none()) {
@@ -176,7 +179,11 @@ fn begin(store: &Store, nightly: &str, base: &std::path::Path, w: Work) -> Resul
             store
                 .claim_resume(&row.id)
                 .map_err(crate::exit::bad_input)?;
-            (row.id.clone(), row.started_at.clone(), store.attempts(&row.id)?)
+            (
+                row.id.clone(),
+                row.started_at.clone(),
+                store.attempts(&row.id)?,
+            )
         }
     };
     let profile_key = crate::cmd::run::base_profile_key(&prep.job);
@@ -187,8 +194,7 @@ fn begin(store: &Store, nightly: &str, base: &std::path::Path, w: Work) -> Resul
     let dir = UnitDir(base.join(&run_id));
     // A resumed run's unit starts from a clean directory (its boots come back as `replay`).
     let _ = std::fs::remove_dir_all(&dir.0);
-    std::fs::create_dir_all(dir.artifacts())
-        .with_context(|| dir.0.display().to_string())?;
+    std::fs::create_dir_all(dir.artifacts()).with_context(|| dir.0.display().to_string())?;
     let spec = UnitSpec {
         run_id: run_id.clone(),
         started_at: started_at.clone(),
@@ -288,7 +294,10 @@ async fn cancel_and_wait(slurm: &Slurm, procs: &Procs, ids: &[u64]) {
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     }
-    eprintln!("harness: Slurm job(s) still not ended {} s after scancel", CANCEL_WAIT.as_secs());
+    eprintln!(
+        "harness: Slurm job(s) still not ended {} s after scancel",
+        CANCEL_WAIT.as_secs()
+    );
 }
 
 /// Record the guest boots and the base profile the unit wrote (as a local run's `Recorder`

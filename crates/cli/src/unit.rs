@@ -223,7 +223,9 @@ mod tests {
         std::fs::write(&p, format!("{line}\n{}", &line[..line.len() / 2])).unwrap();
         let got = read_events(&p);
         assert_eq!(got.len(), 1);
-        assert!(matches!(&got[0], UnitEvent::BaseProfile { evictions } if evictions["ceph_evict_inode"] == 3));
+        assert!(
+            matches!(&got[0], UnitEvent::BaseProfile { evictions } if evictions["ceph_evict_inode"] == 3)
+        );
         assert!(read_events(&dir.path().join("missing")).is_empty());
     }
 }

@@ -150,7 +150,10 @@ fn assert_slurm_gone(dir: &Path) {
         "leftover Slurm processes: {}",
         String::from_utf8_lossy(&st.stdout)
     );
-    let st = Command::new("pgrep").args(["-x", "slurmstepd"]).output().unwrap();
+    let st = Command::new("pgrep")
+        .args(["-x", "slurmstepd"])
+        .output()
+        .unwrap();
     assert!(st.stdout.is_empty(), "leftover slurmstepd");
 }
 
@@ -164,7 +167,14 @@ fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
     let work = tempfile::tempdir().unwrap();
     let results = tempfile::tempdir().unwrap();
     let jobs = [job(work.path(), "unit-a"), job(work.path(), "unit-b")];
-    let s = suite(work.path(), "e2e-slurm", series.path(), &jobs, &slurm, false);
+    let s = suite(
+        work.path(),
+        "e2e-slurm",
+        series.path(),
+        &jobs,
+        &slurm,
+        false,
+    );
 
     // 1. Two jobs, two units, one after the other on the one node.
     let o = harness_in(
@@ -175,7 +185,10 @@ fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
     eprintln!("{all}");
     assert_eq!(o.status.code(), Some(1), "{all}");
     assert_eq!(all.matches(" is Slurm job ").count(), 2, "{all}");
-    assert!(all.contains("NEW           WARNING in ceph_unlink"), "{all}");
+    assert!(
+        all.contains("NEW           WARNING in ceph_unlink"),
+        "{all}"
+    );
     assert!(slurm.active().is_empty(), "{:?}", slurm.active());
     let o = harness_in(results.path(), &["list", "--nightlies"]);
     let nightlies = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -186,7 +199,10 @@ fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
     assert!(nightlies.contains("2 run(s)  new 1"), "{nightlies}");
     let o = harness_in(results.path(), &["list"]);
     let list = String::from_utf8_lossy(&o.stdout).into_owned();
-    let ids: Vec<&str> = list.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let ids: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     assert_eq!(ids.len(), 2, "{list}");
     let store = harness_store::Store::open_read_only(results.path()).unwrap();
     for id in &ids {
@@ -195,7 +211,9 @@ fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
         assert_eq!(rep["verdict"], "fail", "{rep}");
         assert_eq!(rep["run_id"], *id);
         assert_eq!(rep["prefixes"].as_array().unwrap().len(), 3, "{rep}");
-        assert!(rep["findings"].to_string().contains("WARNING in ceph_unlink"));
+        assert!(rep["findings"]
+            .to_string()
+            .contains("WARNING in ceph_unlink"));
         assert!(rep["phases"].as_array().unwrap().len() >= 5, "{rep}");
         assert!(rep["accel"].is_string());
         // Its boots were recorded as attempts, its artifacts are the store's.
@@ -210,7 +228,10 @@ fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
         for a in ["report.json", "slurm-unit.log", "input/run.json"] {
             assert!(names.iter().any(|n| n == a), "{a} missing: {names:?}");
         }
-        assert!(names.iter().any(|n| n.starts_with("console-prefix-")), "{names:?}");
+        assert!(
+            names.iter().any(|n| n.starts_with("console-prefix-")),
+            "{names:?}"
+        );
         let row = store.row(id).unwrap();
         assert!(row.nightly.is_some(), "attached to the nightly");
     }
@@ -219,7 +240,14 @@ fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
 
     // 2. A unit killed by scancel is infra-error with Slurm's state; Ctrl-C cancels the rest.
     // (The suite's own `executor: slurm` this time.)
-    let s2 = suite(work.path(), "e2e-slurm-cancel", series.path(), &jobs, &slurm, true);
+    let s2 = suite(
+        work.path(),
+        "e2e-slurm-cancel",
+        series.path(),
+        &jobs,
+        &slurm,
+        true,
+    );
     let child = Command::new(env!("CARGO_BIN_EXE_harness"))
         .arg("--results")
         .arg(results.path())
@@ -246,7 +274,10 @@ fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
         if let Some(id) = store_has_infra() {
             break id;
         }
-        assert!(t1.elapsed() < Duration::from_secs(120), "the cancelled unit was not recorded");
+        assert!(
+            t1.elapsed() < Duration::from_secs(120),
+            "the cancelled unit was not recorded"
+        );
         std::thread::sleep(Duration::from_millis(500));
     };
     let second = slurm.wait_running(Duration::from_secs(120));
@@ -260,7 +291,10 @@ fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
     let all = text(&out);
     eprintln!("{all}");
     assert_eq!(out.status.code(), Some(130), "{all}");
-    assert!(all.contains(&format!("cancelling Slurm job(s) {second}")), "{all}");
+    assert!(
+        all.contains(&format!("cancelling Slurm job(s) {second}")),
+        "{all}"
+    );
     let rep = show(results.path(), &infra);
     assert_eq!(rep["verdict"], "infra-error");
     let reason = rep["reason"].as_str().unwrap();
@@ -291,13 +325,22 @@ fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
     eprintln!("{all}");
     // The exit code of the first job that did not pass: the cancelled unit's infra-error.
     assert_eq!(o.status.code(), Some(6), "{all}");
-    assert!(all.contains(&format!("run {infra} finished before")), "{all}");
-    assert!(all.contains("NEW           WARNING in ceph_unlink"), "{all}");
+    assert!(
+        all.contains(&format!("run {infra} finished before")),
+        "{all}"
+    );
+    assert!(
+        all.contains("NEW           WARNING in ceph_unlink"),
+        "{all}"
+    );
     assert_eq!(all.matches(" is Slurm job ").count(), 1, "{all}");
     let o = harness_in(results.path(), &["list", "--nightlies"]);
     let nightlies = String::from_utf8_lossy(&o.stdout).into_owned();
     let line = nightlies.lines().find(|l| l.starts_with(&nightly)).unwrap();
-    assert!(line.contains("finished") && line.contains("2 run(s)"), "{nightlies}");
+    assert!(
+        line.contains("finished") && line.contains("2 run(s)"),
+        "{nightlies}"
+    );
     let o = harness_in(results.path(), &["list"]);
     let list = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(list.contains("(resumed 1x)"), "{list}");

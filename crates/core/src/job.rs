@@ -729,8 +729,7 @@ pub struct GithubSpec {
 pub fn valid_slurm_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 200
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
@@ -874,9 +873,8 @@ impl Suite {
         };
         let executor = match raw.executor.as_deref() {
             None => Executor::Local,
-            Some(e) => Executor::parse(e).ok_or_else(|| {
-                invalid("executor", format!("`{e}`: expected local or slurm"))
-            })?,
+            Some(e) => Executor::parse(e)
+                .ok_or_else(|| invalid("executor", format!("`{e}`: expected local or slurm")))?,
         };
         let slurm = match raw.slurm {
             None if executor == Executor::Slurm => {
@@ -905,10 +903,17 @@ impl Suite {
                     }
                 }
                 if let Some(p) = r.partition.as_deref().filter(|p| !valid_slurm_name(p)) {
-                    return Err(invalid("partition", format!("`{p}` is not a partition name")));
+                    return Err(invalid(
+                        "partition",
+                        format!("`{p}` is not a partition name"),
+                    ));
                 }
                 if r.cpus == Some(0) || r.time_minutes == Some(0) {
-                    let key = if r.cpus == Some(0) { "cpus" } else { "time_minutes" };
+                    let key = if r.cpus == Some(0) {
+                        "cpus"
+                    } else {
+                        "time_minutes"
+                    };
                     return Err(invalid(key, "must be at least 1".into()));
                 }
                 Some(SlurmSpec {
@@ -918,7 +923,9 @@ impl Suite {
                     harness: r.harness,
                     cache: r.cache,
                     cpus: r.cpus,
-                    time: r.time_minutes.map(|m| Duration::from_secs(u64::from(m) * 60)),
+                    time: r
+                        .time_minutes
+                        .map(|m| Duration::from_secs(u64::from(m) * 60)),
                 })
             }
         };
@@ -1704,12 +1711,14 @@ mod tests {
             err("suite: n\nseries: [a]\njobs: [d]\nslurm: {shared_dir: rel}\n")
                 .contains("key `shared_dir`: rel: give an absolute path")
         );
+        assert!(err(
+            "suite: n\nseries: [a]\njobs: [d]\nslurm: {shared_dir: /s, partition: 'a b'}\n"
+        )
+        .contains("not a partition name"));
         assert!(
-            err("suite: n\nseries: [a]\njobs: [d]\nslurm: {shared_dir: /s, partition: 'a b'}\n")
-                .contains("not a partition name")
+            err("suite: n\nseries: [a]\njobs: [d]\nslurm: {shared_dir: /s, cpus: 0}\n")
+                .contains("key `cpus`: must be at least 1")
         );
-        assert!(err("suite: n\nseries: [a]\njobs: [d]\nslurm: {shared_dir: /s, cpus: 0}\n")
-            .contains("key `cpus`: must be at least 1"));
         let s = Suite::from_yaml(
             "suite: n\nseries: [a]\njobs: [d]\nexecutor: slurm\nslurm:\n  shared_dir: /s\n  conf: c/slurm.conf\n  partition: p\n  time_minutes: 90\n",
             "s.yaml",

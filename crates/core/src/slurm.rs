@@ -248,10 +248,11 @@ mod tests {
 
     #[test]
     fn a_unit_slurm_failed_is_infra_with_slurms_state() {
-        let infra = |s: JobState, reason: &str| match judge(42, Some(&s), reason, &files(false, None)) {
-            UnitOutcome::Infra(e) => e,
-            o => panic!("{o:?}"),
-        };
+        let infra =
+            |s: JobState, reason: &str| match judge(42, Some(&s), reason, &files(false, None)) {
+                UnitOutcome::Infra(e) => e,
+                o => panic!("{o:?}"),
+            };
         assert_eq!(
             infra(JobState::Cancelled, "None"),
             "slurm job 42 ended CANCELLED without a result (scancel, or the cluster's admin)"

@@ -61,10 +61,7 @@ impl Slurm {
         let mut c = self.cmd("sbatch");
         c.arg("--parsable")
             .arg(format!("--job-name={}", s.name))
-            .arg(format!(
-                "--time={}",
-                harness_core::slurm::minutes(s.time)
-            ))
+            .arg(format!("--time={}", harness_core::slurm::minutes(s.time)))
             .arg("--chdir")
             .arg(&s.dir)
             .arg("--output")
@@ -83,10 +80,7 @@ impl Slurm {
         c.arg(&s.script);
         let out = procs.check("sbatch", c, CLIENT_TIMEOUT).await?;
         parse_job_id(&out.stdout).ok_or_else(|| {
-            ExecError::Other(format!(
-                "sbatch printed no job id: {}",
-                out.stdout.trim()
-            ))
+            ExecError::Other(format!("sbatch printed no job id: {}", out.stdout.trim()))
         })
     }
 
@@ -95,11 +89,7 @@ impl Slurm {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let list = ids
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let list = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
         let run = |jobs: bool| {
             let mut c = self.cmd("squeue");
             c.args(["--noheader", "--states=all", "--format=%i|%T|%r"]);
@@ -159,7 +149,11 @@ pub fn parse_job_id(out: &str) -> Option<u64> {
 
 /// A state as Slurm spells it (`CANCELLED by 0` from sacct is CANCELLED).
 pub fn parse_state(s: &str) -> JobState {
-    let word = s.split_whitespace().next().unwrap_or("").trim_end_matches('+');
+    let word = s
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('+');
     match word {
         "PENDING" | "PD" => JobState::Pending,
         "CONFIGURING" | "CF" => JobState::Configuring,
@@ -246,7 +240,10 @@ mod tests {
     #[test]
     fn the_script_quotes_its_paths() {
         let s = unit_script(Path::new("/opt/h arness"), Path::new("/s/it's"));
-        assert!(s.contains("exec '/opt/h arness' unit --out '/s/it'\\''s'"), "{s}");
+        assert!(
+            s.contains("exec '/opt/h arness' unit --out '/s/it'\\''s'"),
+            "{s}"
+        );
         assert!(s.starts_with("#!/bin/sh\n"));
     }
 }

@@ -1538,6 +1538,45 @@ mod tests {
     }
 
     #[test]
+    fn a_units_artifacts_are_imported_but_not_the_stores_own_names() {
+        let d = tempfile::tempdir().unwrap();
+        let unit = tempfile::tempdir().unwrap();
+        let mut s = Store::open(d.path()).unwrap();
+        s.begin_run("r1", "2026-01-01T00:00:00Z", "s", 1, "default")
+            .unwrap();
+        std::fs::create_dir_all(unit.path().join("cluster-logs")).unwrap();
+        std::fs::create_dir_all(unit.path().join("input")).unwrap();
+        for f in [
+            "console-prefix-1.log",
+            "cluster-logs/mon.a.log",
+            "report.json",
+            "input/run.json",
+        ] {
+            std::fs::write(unit.path().join(f), f).unwrap();
+        }
+        std::os::unix::fs::symlink("/etc/passwd", unit.path().join("link")).unwrap();
+        assert_eq!(s.import_artifacts("r1", unit.path()).unwrap(), 2);
+        s.finish_run(&report("r1")).unwrap();
+        let names: Vec<String> = s
+            .artifacts("r1")
+            .unwrap()
+            .into_iter()
+            .map(|a| a.0)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "cluster-logs/mon.a.log",
+                "console-prefix-1.log",
+                "report.json"
+            ]
+        );
+        // The store's report is its own, not the unit's file.
+        let rep = std::fs::read_to_string(s.artifact("r1", "report.json").unwrap()).unwrap();
+        assert!(rep.contains("\"run_id\""), "{rep}");
+    }
+
+    #[test]
     fn artifact_names_are_looked_up_never_joined() {
         let d = tempfile::tempdir().unwrap();
         let mut s = Store::open(d.path()).unwrap();

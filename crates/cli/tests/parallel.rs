@@ -64,11 +64,14 @@ fn two_guests_at_once_a_hung_one_does_not_hold_up_the_other() {
             && f["console"] == "console-prefix-1-attempt-2.log"),
         "{findings:?}"
     );
+    // Only the hung guest has findings of its own (a hazard is the prefix's eviction profile,
+    // from its first attempt: no console).
     assert!(
         findings
             .iter()
+            .filter(|f| f["kind"] != "hazard")
             .all(|f| f["console"] == "console-prefix-1-attempt-2.log"),
-        "only the hung guest has findings: {findings:?}"
+        "{findings:?}"
     );
     let c1 = ran.artifact("console-prefix-1.log");
     let c2 = ran.artifact("console-prefix-1-attempt-2.log");
@@ -95,5 +98,8 @@ fn two_guests_at_once_a_hung_one_does_not_hold_up_the_other() {
         c1.lines().count(),
         c2.lines().count()
     );
+    for l in text.lines().filter(|l| l.contains("] cluster: ")) {
+        eprintln!("{l}");
+    }
     assert_no_leftovers();
 }

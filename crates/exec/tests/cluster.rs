@@ -88,10 +88,20 @@ fn a_second_file_system_costs_an_mds_not_a_cluster() {
         if filesystems == 2 {
             let ls = rt.block_on(cluster.ceph(&["fs", "ls"])).unwrap();
             assert!(ls.contains("name: cephfs,") && ls.contains("name: cephfs-1,"), "{ls}");
-            // Each file system's rank 0 is its own daemon.
-            let dump = rt.block_on(cluster.ceph(&["fs", "dump"])).unwrap();
-            assert!(dump.contains("'a'") || dump.contains("mds.a"), "{dump}");
-            assert!(dump.contains("s1a"), "{dump}");
+            // Each file system's rank 0 is its own daemon (`mds_join_fs`).
+            for (fs, daemon) in [("cephfs", "a"), ("cephfs-1", "s1a")] {
+                let out = rt
+                    .block_on(cluster.ceph(&["fs", "get", fs, "--format", "json"]))
+                    .unwrap();
+                let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+                let names: Vec<&str> = v["mdsmap"]["info"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .filter_map(|i| i["name"].as_str())
+                    .collect();
+                assert_eq!(names, [daemon], "{fs}: {out}");
+            }
         }
         procs.stop_all();
         drop(procs);

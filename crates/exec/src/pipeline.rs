@@ -575,7 +575,8 @@ async fn stages(
         }
     }
     // Every attempt of every tested prefix, as many at once as there are guest slots; their
-    // results are taken in order (prefix, attempt), whichever ended first.
+    // results are taken in order (prefix, attempt), whichever ended first. A fault of the
+    // harness's own in one drops the others (their guests are stopped at teardown).
     let attempts_wanted: Vec<(usize, u32)> = tested
         .iter()
         .flat_map(|&k| (1..=job.repeats).map(move |a| (k, a)))
@@ -583,7 +584,7 @@ async fn stages(
     let booted = {
         let st: &State<'_> = st;
         let (rig, builds) = (&rig, &builds);
-        futures::future::join_all(attempts_wanted.iter().map(|&(k, attempt)| async move {
+        futures::future::try_join_all(attempts_wanted.iter().map(|&(k, attempt)| async move {
             let console_name = if attempt == 1 {
                 format!("console-prefix-{k}.log")
             } else {
@@ -608,13 +609,13 @@ async fn stages(
             )
             .await
         }))
-        .await
+        .await?
     };
     let mut booted = booted.into_iter();
     for &k in &tested {
         let mut attempts = Vec::new();
         for attempt in 1..=job.repeats {
-            let boot = booted.next().expect("one result per attempt")?;
+            let boot = booted.next().expect("one result per attempt");
             let mut stacks = Vec::new();
             for m in &boot.messages {
                 match m {
@@ -655,16 +656,16 @@ async fn stages(
         let sigs = failing(&seen).into_iter().collect::<Vec<_>>().join(", ");
         let boots = {
             let (st, rig, sigs, builds): (&State<'_>, _, _, _) = (st, &rig, &sigs, &builds);
-            futures::future::join_all((1..=job.repeats).map(|attempt| async move {
+            futures::future::try_join_all((1..=job.repeats).map(|attempt| async move {
                 let what = format!("prefix 0 base check {attempt}/{} ({sigs})", job.repeats);
                 let console = format!("console-prefix-0-base-check-{attempt}.log");
                 rig.boot(st, 0, &builds[0], "prefix-0", &console, &what, None)
                     .await
             }))
-            .await
+            .await?
         };
         for boot in boots {
-            record(st, &mut seen, 0, boot?);
+            record(st, &mut seen, 0, boot);
         }
     }
     // Fix verification: a failure of the base that the tip did not show is settled with more
@@ -867,14 +868,12 @@ impl Tester for RigTester<'_, '_> {
         plan: &BootPlan,
     ) -> Result<Vec<Tried>> {
         let this = &*self;
-        futures::future::join_all(
+        futures::future::try_join_all(
             boots
                 .iter()
                 .map(|b| this.tried(b.variant, &b.console, &b.what, plan)),
         )
         .await
-        .into_iter()
-        .collect()
     }
 
     async fn without(&mut self, first: usize, last: usize) -> Result<Without> {

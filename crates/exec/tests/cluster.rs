@@ -79,15 +79,24 @@ fn a_second_file_system_costs_an_mds_not_a_cluster() {
         std::thread::sleep(Duration::from_secs(5));
         let mem = rss(&ns.name);
         let total: f64 = mem.iter().map(|(_, m)| m).sum();
-        eprintln!("{filesystems} file system(s): ready in {ready:.1}s, RSS {total:.0} MiB: {mem:?}");
+        eprintln!(
+            "{filesystems} file system(s): ready in {ready:.1}s, RSS {total:.0} MiB: {mem:?}"
+        );
         for i in 0..filesystems {
             let fs = fs_name(i);
-            assert_eq!(rt.block_on(cluster.client_sessions(&fs)).unwrap(), 0, "{fs}");
+            assert_eq!(
+                rt.block_on(cluster.client_sessions(&fs)).unwrap(),
+                0,
+                "{fs}"
+            );
             assert_eq!(rt.block_on(cluster.evict_clients(&fs)).unwrap(), 0, "{fs}");
         }
         if filesystems == 2 {
             let ls = rt.block_on(cluster.ceph(&["fs", "ls"])).unwrap();
-            assert!(ls.contains("name: cephfs,") && ls.contains("name: cephfs-1,"), "{ls}");
+            assert!(
+                ls.contains("name: cephfs,") && ls.contains("name: cephfs-1,"),
+                "{ls}"
+            );
             // Each file system's rank 0 is its own daemon (`mds_join_fs`).
             for (fs, daemon) in [("cephfs", "a"), ("cephfs-1", "s1a")] {
                 let out = rt

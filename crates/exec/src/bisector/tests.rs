@@ -864,7 +864,10 @@ fn the_reverts_clean_runs_boot_as_many_at_once_as_are_still_wanted() {
         assert_eq!(without[0].len(), 2);
     }
     assert_eq!(
-        without.iter().flat_map(|b| b.iter().cloned()).collect::<Vec<_>>(),
+        without
+            .iter()
+            .flat_map(|b| b.iter().cloned())
+            .collect::<Vec<_>>(),
         (1..=need)
             .map(|i| format!("console-without-culprit-{i}.log"))
             .collect::<Vec<_>>()

@@ -512,25 +512,52 @@ impl Cluster {
         Ok(count_sessions(&out))
     }
 
-    /// After a guest boot: evict and blocklist whatever session it left on its file system `fs` (a
-    /// crashed, hung or killed guest's caps would otherwise hold up the next boot for the session
-    /// timeout), then check that none is left. Returns how many sessions it evicted; an error
-    /// names what did not work.
-    pub async fn evict_clients(&self, fs: &str) -> Result<u32> {
-        let n = self.client_sessions(fs).await? as u32;
-        if n == 0 {
+    /// Client sessions from `ip` (a guest's address) that file system `fs`'s MDS holds: their ids.
+    /// The mgr's own (libcephfs, from the host's address) are not a guest's.
+    pub async fn guest_sessions(&self, fs: &str, ip: &str) -> Result<Vec<u64>> {
+        let out = self
+            .ceph(&[
+                "tell",
+                &tell_target(fs, self.filesystems),
+                "session",
+                "ls",
+                "--format",
+                "json",
+            ])
+            .await?;
+        Ok(sessions_from(&out, ip))
+    }
+
+    /// After a guest boot: evict and blocklist the sessions the guest at `ip` left on its file
+    /// system `fs` (a crashed, hung or killed guest's caps would otherwise hold up the next boot
+    /// for the session timeout), then check that none is left. Other guests' sessions and the
+    /// mgr's are not touched. Returns how many it evicted; an error names what did not work.
+    pub async fn evict_clients(&self, fs: &str, ip: &str) -> Result<u32> {
+        let ids = self.guest_sessions(fs, ip).await?;
+        if ids.is_empty() {
             return Ok(0);
         }
-        self.evict_sessions(fs, true).await?;
+        self.ceph(&[
+            "config",
+            "set",
+            "mds",
+            "mds_session_blocklist_on_evict",
+            "true",
+        ])
+        .await?;
+        let target = tell_target(fs, self.filesystems);
+        for id in &ids {
+            self.ceph(&["tell", &target, "client", "evict", &format!("id={id}")])
+                .await?;
+        }
         for _ in 0..20 {
-            if self.client_sessions(fs).await? == 0 {
-                return Ok(n);
+            if self.guest_sessions(fs, ip).await?.is_empty() {
+                return Ok(ids.len() as u32);
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         Err(ExecError::Other(format!(
-            "the MDS of {fs} still holds a client session after `ceph tell {} client evict`",
-            tell_target(fs, self.filesystems)
+            "the MDS of {fs} still holds a session of {ip} after `ceph tell {target} client evict`"
         )))
     }
 
@@ -540,6 +567,26 @@ impl Cluster {
             .await
             .unwrap_or_else(|e| format!("(ceph health detail failed: {e})"))
     }
+}
+
+/// The ids of the sessions from address `ip` in `ceph tell ... session ls --format json` output
+/// (one JSON array per daemon that answered, possibly prefixed by the daemon's name).
+fn sessions_from(out: &str, ip: &str) -> Vec<u64> {
+    out.lines()
+        .filter_map(|l| {
+            let json = l.find('[').map(|i| &l[i..])?;
+            serde_json::from_str::<Vec<serde_json::Value>>(json).ok()
+        })
+        .flatten()
+        .filter(|s| {
+            // "10.77.0.2:0" (the address without the nonce).
+            s["entity"]["addr"]["addr"]
+                .as_str()
+                .and_then(|a| a.rsplit_once(':'))
+                .is_some_and(|(host, _)| host == ip)
+        })
+        .filter_map(|s| s["id"].as_u64())
+        .collect()
 }
 
 /// Sessions in `ceph tell mds.* session ls --format json` output: one JSON array per daemon that
@@ -568,6 +615,22 @@ mod tests {
             2
         );
         assert_eq!(count_sessions("Error ENOSYS"), 0);
+    }
+
+    #[test]
+    fn a_guests_sessions_are_told_by_its_address_not_the_mgrs() {
+        // As Pacific prints them: the mgr's libcephfs clients (from the host) and a guest's.
+        let out = concat!(
+            r#"mds.a: [{"id":4129,"entity":{"name":{"type":"client","num":4129},"addr":{"type":"any","addr":"10.77.0.1:0","nonce":26}}},"#,
+            r#"{"id":4150,"entity":{"name":{"type":"client","num":4150},"addr":{"type":"v1","addr":"10.77.0.2:0","nonce":7}}}]"#,
+            "
+",
+            r#"[{"id":4151,"entity":{"addr":{"type":"v1","addr":"10.77.0.3:0","nonce":8}}}]"#
+        );
+        assert_eq!(sessions_from(out, "10.77.0.2"), [4150]);
+        assert_eq!(sessions_from(out, "10.77.0.3"), [4151]);
+        assert!(sessions_from(out, "10.77.0.4").is_empty());
+        assert!(sessions_from("Error ENOSYS", "10.77.0.2").is_empty());
     }
 
     #[test]

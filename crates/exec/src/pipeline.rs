@@ -1344,8 +1344,13 @@ impl Rig<'_> {
         )
         .await;
         // Whatever session this guest left (it may have crashed or hung holding caps) must not
-        // hold up the next boot. Only its own file system's: the other slots' guests run on.
-        let sessions_evicted = match self.cluster.evict_clients(&fs).await {
+        // hold up the next boot. Only its own (by its address) on its own file system: the other
+        // slots' guests run on, and the mgr keeps its sessions.
+        let sessions_evicted = match self
+            .cluster
+            .evict_clients(&fs, &Netns::guest_ip(slot))
+            .await
+        {
             Ok(0) => 0,
             Ok(n) => {
                 sink.emit(&Event::Progress {

@@ -98,6 +98,19 @@ pub(crate) enum Cmd {
         /// Cache directory for source trees, builds and images.
         #[arg(long, env = "HARNESS_CACHE_DIR")]
         cache: Option<PathBuf>,
+        /// Where the jobs run: here, one after the other (`local`), or each as a Slurm job
+        /// (`slurm`, set up by the suite's `slurm:` section). Default: the suite's `executor:`.
+        #[arg(long, value_parser = ["local", "slurm"])]
+        executor: Option<String>,
+    },
+    /// One job of a nightly run on a Slurm node (submitted by `harness nightly`, not by hand):
+    /// reads DIR/unit.json, runs the job like `harness test`, writes its report, the guest
+    /// boots as they end and its artifacts into DIR (the submitter records them in the store).
+    #[command(hide = true)]
+    Unit {
+        /// The unit's directory in the shared results directory.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 

@@ -13,6 +13,8 @@ mod nightly;
 mod prepare;
 mod render;
 mod reporter;
+mod slurm;
+mod unit;
 
 use std::process::ExitCode;
 
@@ -54,7 +56,12 @@ fn main() -> ExitCode {
 fn real_main(cli: Cli) -> Result<u8, Fail> {
     if !matches!(
         cli.cmd,
-        Cmd::Test(_) | Cmd::Bench(_) | Cmd::Bisect(_) | Cmd::Resume { .. } | Cmd::Nightly { .. }
+        Cmd::Test(_)
+            | Cmd::Bench(_)
+            | Cmd::Bisect(_)
+            | Cmd::Resume { .. }
+            | Cmd::Nightly { .. }
+            | Cmd::Unit { .. }
     ) {
         // Read-only commands end quietly when their reader goes away (`harness show last | head`).
         // Not for a run: it must always reach its teardown.
@@ -83,7 +90,12 @@ fn real_main(cli: Cli) -> Result<u8, Fail> {
         } => export(&cli.results, &run, &format, output.as_deref()),
         Cmd::Serve { addr, allow_hosts } => serve(&cli.results, addr, allow_hosts),
         Cmd::Report { run, html } => report_html(&cli.results, &run, &html),
-        Cmd::Nightly { suite, cache } => nightly::run(&cli.results, &suite, cache),
+        Cmd::Nightly {
+            suite,
+            cache,
+            executor,
+        } => nightly::run(&cli.results, &suite, cache, executor.as_deref()),
+        Cmd::Unit { out } => unit::run(&out),
         Cmd::Show { run, json } => show(&cli.results, &run, json),
         Cmd::List { limit, nightlies } => list(&cli.results, limit, nightlies),
         Cmd::Series {

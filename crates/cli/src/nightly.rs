@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use harness_core::job::Suite;
+use harness_core::job::{Executor, Suite};
 use harness_core::nightly::{self, JobOutcome, Summary};
 use harness_core::report::Report;
 use harness_github::{Change, IssueAction, Regression, Target};
@@ -16,9 +16,14 @@ use crate::args::SeriesArgs;
 use crate::cmd::run::{execute, Outputs};
 use crate::exit::{self, bad_input, Fail};
 use crate::github;
-use crate::prepare::{prepare, Overrides};
+use crate::prepare::{prepare, Overrides, Prepared};
 
-pub fn run(results: &Path, suite_path: &Path, cache: Option<PathBuf>) -> Result<u8, Fail> {
+pub fn run(
+    results: &Path,
+    suite_path: &Path,
+    cache: Option<PathBuf>,
+    executor: Option<&str>,
+) -> Result<u8, Fail> {
     let text = std::fs::read_to_string(suite_path)
         .with_context(|| suite_path.display().to_string())
         .map_err(bad_input)?;
@@ -31,7 +36,8 @@ pub fn run(results: &Path, suite_path: &Path, cache: Option<PathBuf>) -> Result<
         file: suite_path.display().to_string(),
         dir: std::path::absolute(dir).unwrap_or(dir.to_path_buf()),
     };
-    run_suite(results, &source, cache, None)
+    let executor = executor.and_then(Executor::parse);
+    run_suite(results, &source, cache, None, executor)
 }
 
 /// `harness resume NIGHTLY`: finish an interrupted nightly. Its finished runs are kept, an
@@ -46,7 +52,7 @@ pub fn resume(results: &Path, id: &str) -> Result<u8, Fail> {
         )));
     };
     drop(store);
-    run_suite(results, &source, None, Some(row))
+    run_suite(results, &source, None, Some(row), None)
 }
 
 fn run_suite(
@@ -54,8 +60,20 @@ fn run_suite(
     source: &SuiteSource,
     cache: Option<PathBuf>,
     resumed: Option<NightlyRow>,
+    executor: Option<Executor>,
 ) -> Result<u8, Fail> {
     let suite = Suite::from_yaml(&source.text, &source.file, &source.dir).map_err(bad_input)?;
+    let executor = executor.unwrap_or(suite.executor);
+    let slurm_spec = match (executor, &suite.slurm) {
+        (Executor::Local, _) => None,
+        (Executor::Slurm, Some(s)) => Some(s.clone()),
+        (Executor::Slurm, None) => {
+            return Err(Fail::Usage(anyhow::anyhow!(
+                "{}: --executor slurm needs the suite's `slurm:` section (at least `shared_dir:`)",
+                source.file
+            )))
+        }
+    };
     // Everything is checked before the first job starts: the token, the jobs, the series.
     let gh = match &suite.github {
         None => None,
@@ -124,18 +142,60 @@ fn run_suite(
         }
     }
 
+    let finished_before = |job: &str| {
+        earlier
+            .iter()
+            .find(|r| r.job == job)
+            .filter(|r| r.status == RunStatus::Finished)
+            .and_then(|r| store.report(&r.id).ok())
+    };
+    // Through Slurm: every job not finished before is a unit, submitted at once and collected
+    // as the units end; the loop below then only reads what they became.
+    // Each job: its name, whether hazards fail it, and its prepared run unless a unit ran it.
+    let mut jobs: Vec<(String, bool, Option<Prepared>)> = preps
+        .into_iter()
+        .map(|p| (p.job.name.clone(), p.job.probes.hazards_fail, Some(p)))
+        .collect();
+    let mut units: Vec<Option<(u8, Option<Report>)>> = vec![None; jobs.len()];
+    let mut units_interrupted = false;
+    if let Some(spec) = &slurm_spec {
+        let mut work = Vec::new();
+        let mut at = Vec::new();
+        for (i, (name, _, prep)) in jobs.iter_mut().enumerate() {
+            if finished_before(name).is_some() {
+                continue;
+            }
+            let again = earlier
+                .iter()
+                .find(|r| &r.job == name && r.status == RunStatus::Interrupted)
+                .cloned();
+            at.push(i);
+            work.push(crate::slurm::Work {
+                prep: prep.take().expect("each job prepared once"),
+                again,
+            });
+        }
+        let collected = crate::slurm::run_units(results, &id, spec, work)?;
+        for (i, r) in at.into_iter().zip(collected.results) {
+            units[i] = r;
+        }
+        units_interrupted = collected.interrupted;
+    }
+
     let mut outcomes = Vec::new();
     let mut reports: Vec<Option<Report>> = Vec::new();
     let mut code = exit::PASS;
-    for prep in preps {
-        let job = prep.job.name.clone();
-        let hazards_fail = prep.job.probes.hazards_fail;
+    for (i, (job, hazards_fail, prep)) in jobs.into_iter().enumerate() {
         let before = earlier.iter().find(|r| r.job == job);
-        let done = match before {
-            Some(r) if r.status == RunStatus::Finished => store.report(&r.id).ok(),
-            _ => None,
-        };
-        let (c, report) = if let Some(report) = done {
+        let done = finished_before(&job);
+        let unit = units[i].take();
+        if slurm_spec.is_some() && done.is_none() && unit.is_none() {
+            // Not collected: the nightly was interrupted.
+            continue;
+        }
+        let (c, report) = if let Some(r) = unit {
+            r
+        } else if let Some(report) = done {
             eprintln!(
                 "harness: nightly job {job}: run {} finished before",
                 report.run_id
@@ -149,6 +209,7 @@ fn run_suite(
             let again = before
                 .filter(|r| r.status == RunStatus::Interrupted)
                 .map(|r| r.id.as_str());
+            let prep = prep.expect("a job not run as a unit is prepared");
             match execute(results, prep, again, &out) {
                 Ok((exit::INTERRUPTED, None)) => {
                     let partial = nightly::compare(&suite.name, prev_summary.as_ref(), outcomes);
@@ -182,6 +243,12 @@ fn run_suite(
             fixed: vec![],
         });
         reports.push(report);
+    }
+    if units_interrupted {
+        let partial = nightly::compare(&suite.name, prev_summary.as_ref(), outcomes);
+        store.finish_nightly(&id, RunStatus::Interrupted, Some(&partial))?;
+        eprintln!("harness: `harness resume {id}` finishes the nightly");
+        return Ok(exit::INTERRUPTED);
     }
     let mut summary = nightly::compare(&suite.name, prev_summary.as_ref(), outcomes);
     summary.previous = previous.map(|p| p.id);

@@ -81,7 +81,7 @@ pub(crate) fn job_from_source(src: &JobSource) -> Result<Job, Fail> {
 }
 
 /// The bytes a series was read from, in groups parsed together (one group per argument).
-type RawInputs = Vec<Vec<(String, Vec<u8>)>>;
+pub(crate) type RawInputs = Vec<Vec<(String, Vec<u8>)>>;
 
 /// Read the series from wherever it comes from; any error is bad input (exit 3).
 pub(crate) fn load_series(args: &SeriesArgs) -> Result<(Series, Vec<String>, RawInputs), Fail> {
@@ -193,7 +193,7 @@ fn read_input(p: &Path) -> anyhow::Result<Vec<u8>> {
 /// The series of the given files: each group (one command-line input) parsed together, so its
 /// numbering is checked across its files, then the groups concatenated. A new run and a resumed
 /// one both start here.
-fn parse_groups(raw: &RawInputs) -> Result<Series, Fail> {
+pub(crate) fn parse_groups(raw: &RawInputs) -> Result<Series, Fail> {
     let mut parts = Vec::new();
     for group in raw {
         let refs: Vec<(&str, &[u8])> = group

@@ -366,6 +366,35 @@ struct RawSuite {
     dashboard: Option<String>,
     #[serde(default)]
     github: Option<RawGithub>,
+    /// Where the jobs run: `local` (default) or `slurm`.
+    #[serde(default)]
+    executor: Option<String>,
+    #[serde(default)]
+    slurm: Option<RawSlurm>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlurm {
+    #[serde(default)]
+    partition: Option<String>,
+    /// A directory the submitting machine and every node see at this path.
+    shared_dir: PathBuf,
+    /// The cluster's slurm.conf for the client commands (`SLURM_CONF`); default: Slurm's own.
+    #[serde(default)]
+    conf: Option<PathBuf>,
+    /// The harness binary on the nodes (default: the submitting harness's own path).
+    #[serde(default)]
+    harness: Option<PathBuf>,
+    /// The nodes' cache directory (default: the submitter's `--cache`, else the node's default).
+    #[serde(default)]
+    cache: Option<PathBuf>,
+    /// CPUs per unit; default: a whole node per unit (`--exclusive`).
+    #[serde(default)]
+    cpus: Option<u32>,
+    /// The units' time limit in minutes; default: from the job's deadlines.
+    #[serde(default)]
+    time_minutes: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -649,6 +678,46 @@ pub struct Suite {
     pub on_failure: Option<OnFailure>,
     pub dashboard: Option<String>,
     pub github: Option<GithubSpec>,
+    /// Where the jobs run (`executor:`; `harness nightly --executor` overrides it).
+    pub executor: Executor,
+    /// How jobs are submitted to Slurm (`slurm:`), needed by `executor: slurm`.
+    pub slurm: Option<SlurmSpec>,
+}
+
+/// Where a suite's jobs run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Executor {
+    /// One after the other, in this process.
+    Local,
+    /// Each job a Slurm job (a unit) running `harness unit` on a node; this process collects.
+    Slurm,
+}
+
+impl Executor {
+    pub fn parse(s: &str) -> Option<Executor> {
+        match s {
+            "local" => Some(Executor::Local),
+            "slurm" => Some(Executor::Slurm),
+            _ => None,
+        }
+    }
+}
+
+/// The suite's `slurm:` section, validated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlurmSpec {
+    /// `sbatch --partition` (default: the cluster's default partition).
+    pub partition: Option<String>,
+    /// Absolute; the same path on the submitting machine and on every node.
+    pub shared_dir: PathBuf,
+    pub conf: Option<PathBuf>,
+    pub harness: Option<PathBuf>,
+    pub cache: Option<PathBuf>,
+    /// `--cpus-per-task`; `None`: `--exclusive` (a unit boots guests and runs its own cluster).
+    pub cpus: Option<u32>,
+    /// `--time` instead of the job's own limit (`core::slurm::time_limit`).
+    pub time: Option<Duration>,
 }
 
 /// Where a nightly reports on GitHub.
@@ -662,6 +731,14 @@ pub struct GithubSpec {
     pub token_file: Option<PathBuf>,
     pub commit: Option<String>,
     pub issues: bool,
+}
+
+/// A Slurm name (partition, job name): ASCII letters, digits, `-`, `_`, `.`; not empty.
+pub fn valid_slurm_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 200
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Does this YAML text describe a suite (rather than a job)?
@@ -802,7 +879,67 @@ impl Suite {
                 })
             }
         };
+        let executor = match raw.executor.as_deref() {
+            None => Executor::Local,
+            Some(e) => Executor::parse(e)
+                .ok_or_else(|| invalid("executor", format!("`{e}`: expected local or slurm")))?,
+        };
+        let slurm = match raw.slurm {
+            None if executor == Executor::Slurm => {
+                return Err(invalid(
+                    "executor",
+                    "`executor: slurm` needs a `slurm:` section (at least `shared_dir:`)".into(),
+                ))
+            }
+            None => None,
+            Some(r) => {
+                if !r.shared_dir.is_absolute() {
+                    return Err(invalid(
+                        "shared_dir",
+                        format!(
+                            "{}: give an absolute path (the same on this machine and the nodes)",
+                            r.shared_dir.display()
+                        ),
+                    ));
+                }
+                for (key, p) in [("harness", &r.harness), ("cache", &r.cache)] {
+                    if let Some(p) = p.as_ref().filter(|p| !p.is_absolute()) {
+                        return Err(invalid(
+                            key,
+                            format!("{}: give an absolute path (it is a node's)", p.display()),
+                        ));
+                    }
+                }
+                if let Some(p) = r.partition.as_deref().filter(|p| !valid_slurm_name(p)) {
+                    return Err(invalid(
+                        "partition",
+                        format!("`{p}` is not a partition name"),
+                    ));
+                }
+                if r.cpus == Some(0) || r.time_minutes == Some(0) {
+                    let key = if r.cpus == Some(0) {
+                        "cpus"
+                    } else {
+                        "time_minutes"
+                    };
+                    return Err(invalid(key, "must be at least 1".into()));
+                }
+                Some(SlurmSpec {
+                    partition: r.partition,
+                    shared_dir: r.shared_dir,
+                    conf: r.conf.map(|p| resolve(dir, p)),
+                    harness: r.harness,
+                    cache: r.cache,
+                    cpus: r.cpus,
+                    time: r
+                        .time_minutes
+                        .map(|m| Duration::from_secs(u64::from(m) * 60)),
+                })
+            }
+        };
         Ok(Suite {
+            executor,
+            slurm,
             name: raw.suite,
             series: raw.series.into_iter().map(|p| resolve(dir, p)).collect(),
             range: raw.range,
@@ -1647,6 +1784,39 @@ mod tests {
         );
         assert!(err("suite: n\njobs: [d]\n").contains("key `series`"));
         assert!(err("suite: n\nrange: a..b\njobs: [d]\n").contains("needs `tree:`"));
+        assert!(err("suite: n\nseries: [a]\njobs: [d]\nexecutor: slurm\n")
+            .contains("needs a `slurm:` section"));
+        assert!(err("suite: n\nseries: [a]\njobs: [d]\nexecutor: pbs\n")
+            .contains("expected local or slurm"));
+        assert!(
+            err("suite: n\nseries: [a]\njobs: [d]\nslurm: {shared_dir: rel}\n")
+                .contains("key `shared_dir`: rel: give an absolute path")
+        );
+        assert!(err(
+            "suite: n\nseries: [a]\njobs: [d]\nslurm: {shared_dir: /s, partition: 'a b'}\n"
+        )
+        .contains("not a partition name"));
+        assert!(
+            err("suite: n\nseries: [a]\njobs: [d]\nslurm: {shared_dir: /s, cpus: 0}\n")
+                .contains("key `cpus`: must be at least 1")
+        );
+        let s = Suite::from_yaml(
+            "suite: n\nseries: [a]\njobs: [d]\nexecutor: slurm\nslurm:\n  shared_dir: /s\n  conf: c/slurm.conf\n  partition: p\n  time_minutes: 90\n",
+            "s.yaml",
+            Path::new("/j"),
+        )
+        .unwrap();
+        assert_eq!(s.executor, Executor::Slurm);
+        let sl = s.slurm.unwrap();
+        assert_eq!(sl.conf, Some(PathBuf::from("/j/c/slurm.conf")));
+        assert_eq!(sl.time, Some(Duration::from_secs(5400)));
+        assert_eq!((sl.partition.as_deref(), sl.cpus), (Some("p"), None));
+        assert_eq!(
+            Suite::from_yaml("suite: n\nseries: [a]\njobs: [d]\n", "s", Path::new("/j"))
+                .unwrap()
+                .executor,
+            Executor::Local
+        );
         assert!(err("suite: n\nseries: [a]\njobs: [d]\ngithub: {repo: x}\n")
             .contains("expected owner/name"));
         assert!(err("suite: n\nseries: [a]\njobs: [d]\non_failure: maybe\n")

@@ -19,6 +19,7 @@ pub mod plan;
 pub mod probe;
 pub mod report;
 pub mod series;
+pub mod slurm;
 pub mod text;
 pub mod verdict;
 pub mod wording;

@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod preflight;
 pub mod proc;
 pub mod sandbox;
+pub mod slurm;
 pub mod symbolize;
 pub mod tree;
 

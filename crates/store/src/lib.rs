@@ -952,6 +952,34 @@ impl Store {
         Ok(())
     }
 
+    /// Take over the artifacts a run made elsewhere (a Slurm unit's, in the shared results
+    /// directory): every regular file under `from`, copied into the run's artifact dir under
+    /// the same relative name; the names the store owns (`report.json`, `input/`) are not taken.
+    /// Returns how many files were copied.
+    pub fn import_artifacts(&self, run_id: &str, from: &Path) -> Result<usize> {
+        let dir = self.artifact_dir(run_id);
+        let mut n = 0;
+        for (name, _) in list_files(from) {
+            if name == "report.json" || name.starts_with("input/") {
+                continue;
+            }
+            let src = from.join(&name);
+            let dst = dir.join(&name);
+            if let Some(parent) = dst.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::Io {
+                    path: parent.to_path_buf(),
+                    source: e,
+                })?;
+            }
+            std::fs::copy(&src, &dst).map_err(|e| StoreError::Io {
+                path: src.clone(),
+                source: e,
+            })?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Mark a run that will not finish (Ctrl-C, preflight failure after begin).
     pub fn interrupt_run(&self, id: &str, reason: &str) -> Result<()> {
         self.db.execute(
@@ -1507,6 +1535,45 @@ mod tests {
         drop(s);
         let s = Store::open(d.path()).unwrap();
         assert_eq!(s.list(10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_units_artifacts_are_imported_but_not_the_stores_own_names() {
+        let d = tempfile::tempdir().unwrap();
+        let unit = tempfile::tempdir().unwrap();
+        let mut s = Store::open(d.path()).unwrap();
+        s.begin_run("r1", "2026-01-01T00:00:00Z", "s", 1, "default")
+            .unwrap();
+        std::fs::create_dir_all(unit.path().join("cluster-logs")).unwrap();
+        std::fs::create_dir_all(unit.path().join("input")).unwrap();
+        for f in [
+            "console-prefix-1.log",
+            "cluster-logs/mon.a.log",
+            "report.json",
+            "input/run.json",
+        ] {
+            std::fs::write(unit.path().join(f), f).unwrap();
+        }
+        std::os::unix::fs::symlink("/etc/passwd", unit.path().join("link")).unwrap();
+        assert_eq!(s.import_artifacts("r1", unit.path()).unwrap(), 2);
+        s.finish_run(&report("r1")).unwrap();
+        let names: Vec<String> = s
+            .artifacts("r1")
+            .unwrap()
+            .into_iter()
+            .map(|a| a.0)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "cluster-logs/mon.a.log",
+                "console-prefix-1.log",
+                "report.json"
+            ]
+        );
+        // The store's report is its own, not the unit's file.
+        let rep = std::fs::read_to_string(s.artifact("r1", "report.json").unwrap()).unwrap();
+        assert!(rep.contains("\"run_id\""), "{rep}");
     }
 
     #[test]

@@ -186,7 +186,7 @@ pub(crate) fn write_json(path: &Path, report: &Report) -> Result<(), Fail> {
 
 /// Where the base's hazard profile of this job is kept: its kernel, the contents of its base
 /// patches (read now: an edited patch is another base) and its guest work.
-fn base_profile_key(job: &harness_core::job::Job) -> Option<String> {
+pub(crate) fn base_profile_key(job: &harness_core::job::Job) -> Option<String> {
     let harness_core::job::KernelSpec::DistroModule { base_patches, .. } = &job.kernel else {
         return None;
     };

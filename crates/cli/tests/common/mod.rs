@@ -130,6 +130,17 @@ pub fn harness_run<A: AsRef<OsStr>, S: AsRef<OsStr>>(
     (out, report, results)
 }
 
+/// `harness --results RESULTS ARGS...`, for the commands that write no `--json` report
+/// (`nightly`, `list`, `show`).
+pub fn harness_in<A: AsRef<OsStr>>(results: &Path, args: &[A]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("--results")
+        .arg(results)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// [`harness_run`] that must write a report.
 pub fn harness_report<A: AsRef<OsStr>, S: AsRef<OsStr>>(args: &[A], series: &[S]) -> Ran {
     let (out, report, results) = harness_run(args, series);

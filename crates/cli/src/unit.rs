@@ -1,0 +1,231 @@
+//! `harness unit --out DIR`: one job of a nightly, run on a Slurm node. The submitting harness
+//! (`slurm`) wrote DIR/unit.json (what `harness test` would have prepared, with the run id it
+//! recorded); the unit runs the job like `harness test` but, instead of the store (only the
+//! submitter writes it), writes into DIR: `events.jsonl` (each guest boot as it ends, the base's
+//! profile), `artifacts/` (consoles, logs; Slurm's own output is `artifacts/slurm-unit.log`),
+//! then `report.json` (atomically, last), or `error.txt` when the harness itself failed.
+//! The exit code is 0 whenever a report was written, whatever its verdict: Slurm's state says
+//! whether the unit ran, the report what it found.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::Context;
+use harness_core::event::{Event, EventSink};
+use harness_core::report::{AttemptRecord, BaseProfile, Report};
+
+use crate::exit::{bad_input, chain, Fail};
+use crate::prepare::{checked, job_from_source, parse_groups, Prepared, RawInputs, RunRecord};
+use crate::{render, reporter};
+
+/// The files of a unit's directory (one place names them; both sides use it).
+pub(crate) struct UnitDir(pub(crate) PathBuf);
+
+impl UnitDir {
+    pub(crate) fn spec(&self) -> PathBuf {
+        self.0.join("unit.json")
+    }
+    pub(crate) fn script(&self) -> PathBuf {
+        self.0.join("unit.sh")
+    }
+    pub(crate) fn events(&self) -> PathBuf {
+        self.0.join("events.jsonl")
+    }
+    pub(crate) fn artifacts(&self) -> PathBuf {
+        self.0.join("artifacts")
+    }
+    /// Slurm's output of the job: an artifact of the run.
+    pub(crate) fn slurm_log(&self) -> PathBuf {
+        self.artifacts().join("slurm-unit.log")
+    }
+    pub(crate) fn report(&self) -> PathBuf {
+        self.0.join("report.json")
+    }
+    pub(crate) fn error(&self) -> PathBuf {
+        self.0.join("error.txt")
+    }
+}
+
+/// What the submitter hands a unit (DIR/unit.json).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct UnitSpec {
+    /// The run the submitter recorded (the report carries it).
+    pub(crate) run_id: String,
+    pub(crate) started_at: String,
+    /// The job, where the series came from, the overrides, the node's cache.
+    pub(crate) record: RunRecord,
+    /// The series' bytes, grouped as given.
+    pub(crate) series: RawInputs,
+    /// Guest boots an interrupted run recorded (a resumed nightly): not booted again.
+    #[serde(default)]
+    pub(crate) replay: Vec<AttemptRecord>,
+    /// The base's hazard profile the store kept for this kernel and job.
+    #[serde(default)]
+    pub(crate) base_profile: Option<BaseProfile>,
+}
+
+/// What a unit tells the store through its events file, one JSON object a line.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub(crate) enum UnitEvent {
+    Attempt {
+        record: Box<AttemptRecord>,
+    },
+    BaseProfile {
+        evictions: std::collections::BTreeMap<String, u64>,
+    },
+}
+
+/// The unit's events file as far as it was written (a line cut short by a killed unit is
+/// skipped).
+pub(crate) fn read_events(path: &Path) -> Vec<UnitEvent> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The terminal (Slurm's output file), and the events file for what the store must keep.
+struct UnitSink<'a> {
+    terminal: &'a reporter::Terminal,
+    events: Mutex<std::fs::File>,
+}
+
+impl EventSink for UnitSink<'_> {
+    fn emit(&self, elapsed: f64, event: &Event) {
+        let line = match event {
+            Event::Attempt { record } => Some(UnitEvent::Attempt {
+                record: record.clone(),
+            }),
+            Event::BaseProfile { evictions } => Some(UnitEvent::BaseProfile {
+                evictions: evictions.clone(),
+            }),
+            _ => None,
+        };
+        if let Some(ev) = line {
+            let mut s = serde_json::to_string(&ev).expect("event serialises");
+            s.push('\n');
+            // One write per line, synced: the submitter may read it after a node is lost.
+            let mut f = self.events.lock().unwrap();
+            if let Err(e) = f.write_all(s.as_bytes()).and_then(|_| f.sync_data()) {
+                self.terminal
+                    .note(&format!("unit: could not write an event: {e}"));
+            }
+        }
+        self.terminal.emit(elapsed, event);
+    }
+}
+
+pub(crate) fn run(out: &Path) -> Result<u8, Fail> {
+    let dir = UnitDir(out.to_path_buf());
+    match run_unit(&dir) {
+        Ok(()) => Ok(crate::exit::PASS),
+        Err(f) => {
+            let msg = chain(f.error());
+            let _ = std::fs::write(dir.error(), format!("{}\n", harness_core::text::line(&msg)));
+            Err(f)
+        }
+    }
+}
+
+fn run_unit(dir: &UnitDir) -> Result<(), Fail> {
+    let text = std::fs::read_to_string(dir.spec())
+        .with_context(|| dir.spec().display().to_string())
+        .map_err(bad_input)?;
+    let spec: UnitSpec = serde_json::from_str(&text)
+        .with_context(|| dir.spec().display().to_string())
+        .map_err(bad_input)?;
+    let job = job_from_source(&spec.record.job)?;
+    // The same checks as on the submitting machine, now against this node's tools.
+    let prep = checked(Prepared {
+        job,
+        job_src: spec.record.job.clone(),
+        series: parse_groups(&spec.series)?,
+        sources: spec.record.sources.clone(),
+        raw: spec.series.clone(),
+        overrides: spec.record.overrides.clone(),
+        cache: spec.record.cache.clone(),
+    })?;
+    let artifacts = dir.artifacts();
+    std::fs::create_dir_all(&artifacts)
+        .with_context(|| artifacts.display().to_string())
+        .map_err(|e| Fail::Infra(e))?;
+    let events = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.events())
+        .with_context(|| dir.events().display().to_string())
+        .map_err(|e| Fail::Infra(e))?;
+    let terminal = reporter::Terminal::new(&prep.series);
+    let sink = UnitSink {
+        terminal: &terminal,
+        events: Mutex::new(events),
+    };
+    let input = harness_exec::pipeline::RunInput {
+        run_id: spec.run_id.clone(),
+        job: prep.job,
+        series: prep.series,
+        sources: prep.sources,
+        artifacts: artifacts.clone(),
+        cache: prep
+            .cache
+            .clone()
+            .unwrap_or_else(harness_exec::default_cache_dir),
+        started_at: spec.started_at.clone(),
+        replay: spec.replay,
+        base_profile: spec.base_profile,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let outcome = rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        // scancel and a time limit send SIGTERM first: the run's teardown runs before SIGKILL.
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        tokio::select! {
+            r = harness_exec::pipeline::run(input, &sink) => Ok(Some(r)),
+            _ = tokio::signal::ctrl_c() => Ok::<_, std::io::Error>(None),
+            _ = term.recv() => Ok(None),
+            _ = hup.recv() => Ok(None),
+        }
+    })?;
+    terminal.finish();
+    let report: Report = match outcome {
+        None => {
+            return Err(Fail::Infra(anyhow::anyhow!(
+                "the unit was stopped by a signal (scancel, or its time limit) before it finished"
+            )))
+        }
+        Some(Err(e)) => return Err(Fail::Infra(e.into())),
+        Some(Ok(r)) => r,
+    };
+    crate::cmd::run::write_json(&dir.report(), &report)?;
+    render::print_report(&report, &artifacts);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_last_event_line_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("events.jsonl");
+        let ev = UnitEvent::BaseProfile {
+            evictions: [("ceph_evict_inode".to_string(), 3)].into(),
+        };
+        let line = serde_json::to_string(&ev).unwrap();
+        // A unit killed mid-write leaves half a line.
+        std::fs::write(&p, format!("{line}\n{}", &line[..line.len() / 2])).unwrap();
+        let got = read_events(&p);
+        assert_eq!(got.len(), 1);
+        assert!(
+            matches!(&got[0], UnitEvent::BaseProfile { evictions } if evictions["ceph_evict_inode"] == 3)
+        );
+        assert!(read_events(&dir.path().join("missing")).is_empty());
+    }
+}

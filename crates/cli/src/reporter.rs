@@ -18,7 +18,8 @@ pub struct Terminal {
 
 struct Tty {
     multi: MultiProgress,
-    bars: Mutex<HashMap<Phase, ProgressBar>>,
+    /// The spinners of the phases running, oldest first (guests booted at once each have one).
+    bars: Mutex<HashMap<Phase, Vec<ProgressBar>>>,
 }
 
 impl Terminal {
@@ -55,7 +56,7 @@ impl Terminal {
 
     pub fn finish(&self) {
         if let Some(t) = &self.tty {
-            for (_, b) in t.bars.lock().unwrap().drain() {
+            for b in t.bars.lock().unwrap().drain().flat_map(|(_, v)| v) {
                 b.finish_and_clear();
             }
         }
@@ -63,7 +64,7 @@ impl Terminal {
 
     fn bar(&self, phase: Phase, f: impl FnOnce(&ProgressBar)) {
         if let Some(t) = &self.tty {
-            if let Some(b) = t.bars.lock().unwrap().get(&phase) {
+            if let Some(b) = t.bars.lock().unwrap().get(&phase).and_then(|v| v.last()) {
                 f(b);
             }
         }
@@ -93,7 +94,7 @@ impl EventSink for Terminal {
                     b.set_prefix(phase.as_str());
                     b.set_message(detail.clone());
                     b.enable_steady_tick(Duration::from_millis(120));
-                    t.bars.lock().unwrap().insert(*phase, b);
+                    t.bars.lock().unwrap().entry(*phase).or_default().push(b);
                 }
                 None => self.line(&format!("{phase}: {detail}")),
             },
@@ -106,8 +107,16 @@ impl EventSink for Terminal {
             }
             Event::PhaseFinished { phase, seconds, ok } => {
                 if let Some(t) = &self.tty {
-                    if let Some(b) = t.bars.lock().unwrap().remove(phase) {
-                        b.finish_and_clear();
+                    // Phases of one kind that run at once (guests) end in any order; the
+                    // events do not say which ended: the oldest spinner goes.
+                    let mut bars = t.bars.lock().unwrap();
+                    if let Some(v) = bars.get_mut(phase) {
+                        if !v.is_empty() {
+                            v.remove(0).finish_and_clear();
+                        }
+                        if v.is_empty() {
+                            bars.remove(phase);
+                        }
                     }
                 }
                 self.line(&format!(

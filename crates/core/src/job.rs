@@ -283,6 +283,8 @@ impl Default for RawCluster {
 #[serde(deny_unknown_fields, default)]
 struct RawGuests {
     count: u32,
+    /// Guests booted at once; absent: what the machine allows ([`parallel_default`]).
+    parallel: Option<u32>,
     cpus: u32,
     memory_mib: u32,
     hung_task_timeout_s: u32,
@@ -293,6 +295,7 @@ impl Default for RawGuests {
     fn default() -> Self {
         RawGuests {
             count: 1,
+            parallel: None,
             cpus: 2,
             memory_mib: 1024,
             hung_task_timeout_s: 10,
@@ -542,6 +545,11 @@ pub struct ClusterSpec {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GuestSpec {
     pub count: u32,
+    /// Guests booted at once (`guests.parallel`): `None` lets the executor choose what the
+    /// machine allows ([`parallel_default`]). Not part of the guest work (a base profile's key):
+    /// how many guests run at once does not change what each runs.
+    #[serde(skip)]
+    pub parallel: Option<u32>,
     pub cpus: u32,
     pub memory_mib: u32,
     pub hung_task_timeout_s: u32,
@@ -1073,6 +1081,14 @@ impl Job {
                 format!("{}: one guest per prefix is supported for now", g.count),
             ));
         }
+        if let Some(p) = g.parallel {
+            if !(1..=MAX_PARALLEL).contains(&p) {
+                return Err(invalid(
+                    "guests.parallel",
+                    format!("{p} is out of range 1..={MAX_PARALLEL}"),
+                ));
+            }
+        }
         if !(1..=64).contains(&g.cpus) {
             return Err(invalid(
                 "guests.cpus",
@@ -1278,6 +1294,7 @@ impl Job {
             },
             guests: GuestSpec {
                 count: g.count,
+                parallel: g.parallel,
                 cpus: g.cpus,
                 memory_mib: g.memory_mib,
                 hung_task_timeout_s: g.hung_task_timeout_s,
@@ -1311,6 +1328,34 @@ impl Job {
             },
         })
     }
+}
+
+/// Most guests a job may boot at once (`guests.parallel`).
+pub const MAX_PARALLEL: u32 = 16;
+
+/// How many guests of `guest_mib` each fit at once on a machine with `cores` CPUs and
+/// `available_mib` of free memory, when the job does not say (`guests.parallel` absent): one per
+/// two cores (a TCG guest keeps a core busy, the cluster and the harness need the rest), no more
+/// than the memory holds, at least one, at most [`MAX_PARALLEL`].
+pub fn parallel_default(cores: u32, available_mib: u64, guest_mib: u32) -> u32 {
+    let by_cores = cores / 2;
+    let by_memory = available_mib / u64::from(guest_mib.max(1));
+    (by_cores as u64)
+        .min(by_memory)
+        .clamp(1, MAX_PARALLEL as u64) as u32
+}
+
+/// Guest slots a run can use: `parallel`, but no more than the boots its test makes
+/// (`tested` prefixes × `repeats`) unless a bisection may follow (its rounds and the revert's
+/// clean runs fill every slot). Each slot costs a file system and its MDS in the run's cluster.
+pub fn useful_slots(job: &Job, parallel: usize, tested: usize) -> usize {
+    let test = tested.max(1) * job.repeats.max(1) as usize;
+    let most = if job.on_failure == OnFailure::None {
+        test
+    } else {
+        usize::MAX
+    };
+    parallel.min(most).max(1)
 }
 
 /// What a base's hazard profile is kept under: the same kernel (release, source), the same base
@@ -1361,6 +1406,37 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn guests_at_once_are_what_the_machine_allows_unless_the_job_says() {
+        // One per two cores, as many as the memory holds, at least one.
+        assert_eq!(parallel_default(2, 20_000, 1024), 1);
+        assert_eq!(parallel_default(1, 20_000, 1024), 1);
+        assert_eq!(parallel_default(8, 20_000, 1024), 4);
+        assert_eq!(parallel_default(8, 2_500, 1024), 2);
+        assert_eq!(parallel_default(64, 500, 1024), 1);
+        assert_eq!(parallel_default(128, 1 << 30, 256), MAX_PARALLEL);
+        let y = format!("{MIN}guests: {{parallel: 2}}\n");
+        let j = Job::from_yaml(&y, "jobs/x.yaml", Path::new("/")).unwrap();
+        assert_eq!(j.guests.parallel, Some(2));
+        let j = Job::from_yaml(MIN, "jobs/x.yaml", Path::new("/")).unwrap();
+        assert_eq!(j.guests.parallel, None);
+        // No more slots than the run can fill.
+        let mut t = j.clone();
+        t.on_failure = OnFailure::None;
+        assert_eq!(useful_slots(&t, 4, 1), 1);
+        t.repeats = 2;
+        assert_eq!(useful_slots(&t, 4, 1), 2);
+        assert_eq!(useful_slots(&t, 4, 3), 4);
+        t.on_failure = OnFailure::Bisect;
+        t.repeats = 1;
+        assert_eq!(useful_slots(&t, 4, 1), 4);
+        assert_eq!(useful_slots(&t, 0, 1), 1);
+        // How many guests run at once is not part of the guest work a base profile is kept for.
+        let mut k = j.clone();
+        k.guests.parallel = Some(3);
+        assert_eq!(profile_key(&j, &[]), profile_key(&k, &[]));
     }
 
     #[test]
@@ -1566,6 +1642,11 @@ mod tests {
         assert_eq!(
             err(&y),
             "jobs/x.yaml:8: key `guests.count`: 3: one guest per prefix is supported for now"
+        );
+        let y = format!("{MIN}guests: {{parallel: 0}}\n");
+        assert_eq!(
+            err(&y),
+            "jobs/x.yaml:8: key `guests.parallel`: 0 is out of range 1..=16"
         );
         let y = format!("{MIN}guests: {{userland: debian}}\n");
         assert_eq!(

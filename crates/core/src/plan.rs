@@ -55,6 +55,7 @@ pub fn build(
             })
             .collect(),
         coverage,
+        fs: None,
         evict_probe: job.probes.hazards.then(|| Probe {
             module: modular.then(|| "ceph".to_string()),
             function: "ceph_evict_inode".into(),

@@ -90,6 +90,16 @@ pub(crate) enum Without {
 /// A started phase, handed back to [`Tester::end`].
 pub(crate) type Span = (Phase, Instant);
 
+/// One boot of a batch ([`Tester::boot_many`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Planned {
+    pub variant: Variant,
+    /// Its console artifact.
+    pub console: String,
+    /// What the progress says it is.
+    pub what: String,
+}
+
 /// What the drivers need from the world.
 pub(crate) trait Tester {
     /// Boot `variant` once and run what `plan` says (some or all of the job's workloads, until
@@ -101,6 +111,16 @@ pub(crate) trait Tester {
         what: &str,
         plan: &BootPlan,
     ) -> Result<Tried>;
+    /// Boot each of `boots` once, as many at once as the world has guest slots; the results in
+    /// the order of `boots`. Each boot is recorded as it ends, whichever ends first. The default
+    /// boots them one after the other.
+    async fn boot_many(&mut self, boots: &[Planned], plan: &BootPlan) -> Result<Vec<Tried>> {
+        let mut out = Vec::with_capacity(boots.len());
+        for b in boots {
+            out.push(self.boot(b.variant, &b.console, &b.what, plan).await?);
+        }
+        Ok(out)
+    }
     /// Drop patches `first..=last` and rebase the rest (`git am -3`); write the series as an
     /// mbox artifact and build it. Booted afterwards as [`Variant::WithoutCulprit`].
     async fn without(&mut self, first: usize, last: usize) -> Result<Without>;
@@ -134,6 +154,9 @@ pub(crate) struct Input<'a> {
     pub workloads: &'a [String],
     /// What the bisection's boots run (job keys `bisect.workloads`, `bisect.stop_at_signature`).
     pub scope: Scope,
+    /// Guests booted at once (`guests.parallel`): prefixes per search round
+    /// ([`Bisection::next`]), clean runs of the revert per batch.
+    pub slots: usize,
 }
 
 /// What the bisection found, filled in as it goes (a fault midway keeps the runs made).
@@ -203,7 +226,7 @@ pub(crate) async fn bisect<T: Tester>(
     let mut policy = Policy::new(signature.clone(), n, model.max_runs);
     let mut gave_up = None;
     let conclusion = loop {
-        let ks = match b.next(1) {
+        let ks = match b.next(input.slots.max(1)) {
             Step::Done(c) => break c,
             Step::Test(ks) => ks,
         };
@@ -211,15 +234,26 @@ pub(crate) async fn bisect<T: Tester>(
             gave_up = Some(why);
             break policy::stopped(&b);
         }
-        for k in ks {
-            let boots = policy.start_boot();
-            let verify = b.verifying();
-            let console = format!("console-bisect-{boots:02}-prefix-{k}.log");
-            let what = format!(
-                "bisect run {boots}{}: prefix {k}",
-                if verify { " (verify)" } else { "" }
-            );
-            let tried = t.boot(Variant::Prefix(k), &console, &what, &plan).await?;
+        // The round's prefixes boot at once (one guest slot each), then each is observed in order.
+        let verify = b.verifying();
+        let round: Vec<Planned> = ks
+            .iter()
+            .map(|&k| {
+                let boots = policy.start_boot();
+                Planned {
+                    variant: Variant::Prefix(k),
+                    console: format!("console-bisect-{boots:02}-prefix-{k}.log"),
+                    what: format!(
+                        "bisect run {boots}{}: prefix {k}",
+                        if verify { " (verify)" } else { "" }
+                    ),
+                }
+            })
+            .collect();
+        let tried_all = t.boot_many(&round, &plan).await?;
+        for (planned, tried) in round.into_iter().zip(tried_all) {
+            let k = planned.variant.prefix();
+            let console = planned.console;
             let judged = policy.judge(k, tried.run());
             out.runs.push(BisectRun {
                 leader: None,
@@ -359,6 +393,7 @@ async fn revert<T: Tester>(
                         0,
                         signature,
                         plan,
+                        input.slots,
                     )
                     .await?;
                     without.verdict = verdict;
@@ -398,8 +433,16 @@ async fn revert<T: Tester>(
     if base_fails {
         whole.note = Some("the base failed with the signature during the bisection".into());
     } else {
-        let (verdict, runs, note) =
-            test_variant(t, Variant::Base, need, base_passes, signature, plan).await?;
+        let (verdict, runs, note) = test_variant(
+            t,
+            Variant::Base,
+            need,
+            base_passes,
+            signature,
+            plan,
+            input.slots,
+        )
+        .await?;
         whole.verdict = verdict;
         whole.runs = runs;
         whole.note = note.or((base_passes > 0)
@@ -426,7 +469,9 @@ async fn revert<T: Tester>(
     })
 }
 
-/// Boot `variant` until it has `need` clean runs (counting `done` made before) or fails.
+/// Boot `variant` until it has `need` clean runs (counting `done` made before) or fails: as
+/// many at once as the clean runs still wanted, up to `slots`; a failure in a batch ends the test
+/// (the batch's other boots are recorded, not counted).
 async fn test_variant<T: Tester>(
     t: &mut T,
     variant: Variant,
@@ -434,6 +479,7 @@ async fn test_variant<T: Tester>(
     done: u32,
     signature: &str,
     plan: &BootPlan,
+    slots: usize,
 ) -> Result<policy::Tested> {
     let name = variant.name();
     let mut clean = CleanRuns::new(need, done);
@@ -442,12 +488,22 @@ async fn test_variant<T: Tester>(
         if let Some(end) = clean.passed() {
             return Ok(end);
         }
-        attempt += 1;
-        let console = format!("console-{name}-{attempt}.log");
-        let what = format!("{name} run {attempt} ({}/{need} clean)", clean.passes());
-        let tried = t.boot(variant, &console, &what, plan).await?;
-        if let Some(end) = clean.count(signature, tried.run(), &console) {
-            return Ok(end);
+        let wanted = (need.saturating_sub(clean.passes()) as usize).clamp(1, slots.max(1));
+        let batch: Vec<Planned> = (0..wanted)
+            .map(|_| {
+                attempt += 1;
+                Planned {
+                    variant,
+                    console: format!("console-{name}-{attempt}.log"),
+                    what: format!("{name} run {attempt} ({}/{need} clean)", clean.passes()),
+                }
+            })
+            .collect();
+        let tried = t.boot_many(&batch, plan).await?;
+        for (b, tried) in batch.iter().zip(tried) {
+            if let Some(end) = clean.count(signature, tried.run(), &b.console) {
+                return Ok(end);
+            }
         }
     }
 }

@@ -1,6 +1,11 @@
 //! A throw-away mini Ceph cluster (mon, mgr, one memstore OSD, one MDS, one CephFS) started from
-//! nothing inside the run's network namespace. Ready means: MDS up:active, every PG active+clean,
-//! HEALTH_OK. Daemons are registered with the run's [`Procs`] and killed at teardown.
+//! nothing inside the run's network namespace. Ready means: every file system's MDS up:active,
+//! every PG active+clean, HEALTH_OK. Daemons are registered with the run's [`Procs`] and killed at
+//! teardown.
+//!
+//! Guests booted at once (`guests.parallel`) get a file system each, with MDS daemons of its own
+//! (`mds_join_fs`) and its own pools: a client hung on one holds caps only on its own MDS, and the
+//! eviction after a boot evicts the sessions of that file system only ([`Cluster::evict_clients`]).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -16,8 +21,53 @@ pub struct Cluster {
     pub conf: PathBuf,
     pub admin_key: String,
     pub mon_addr: String,
+    /// File systems, one per guest slot: `filesystems[i]` is [`fs_name`]`(i)`.
+    pub filesystems: usize,
     netns: String,
     procs: Procs,
+}
+
+/// The CephFS of guest slot `i`: `cephfs` (the only one of a one-guest run), then `cephfs-1`, ...
+pub fn fs_name(i: usize) -> String {
+    if i == 0 {
+        "cephfs".into()
+    } else {
+        format!("cephfs-{i}")
+    }
+}
+
+/// MDS daemon names of file system `fs` (slot `i`, `mds` daemons: one active, the rest standby):
+/// `mds.a`, `mds.b`, ... for the first; `mds.s1a`, ... for the others.
+fn mds_names(i: usize, mds: u32) -> Vec<String> {
+    (0..mds)
+        .map(|m| {
+            let letter = (b'a' + m as u8) as char;
+            if i == 0 {
+                format!("mds.{letter}")
+            } else {
+                format!("mds.s{i}{letter}")
+            }
+        })
+        .collect()
+}
+
+/// Who `ceph tell` asks about file system `fs`'s sessions: every MDS when the cluster has one file
+/// system (as it always had), its rank 0 (`mds.<fs>:0`, `max_mds` is 1) when it has several.
+fn tell_target(fs: &str, filesystems: usize) -> String {
+    if filesystems <= 1 {
+        "mds.*".into()
+    } else {
+        format!("mds.{fs}:0")
+    }
+}
+
+/// The MDS role `ceph mds fail` takes for file system `fs`'s rank 0.
+fn rank0_role(fs: &str, filesystems: usize) -> String {
+    if filesystems <= 1 {
+        "0".into()
+    } else {
+        format!("{fs}:0")
+    }
 }
 
 /// Status the readiness loop and the health watcher read from `ceph status --format json`.
@@ -25,6 +75,8 @@ pub struct Cluster {
 pub struct Health {
     pub status: String,
     pub mds_active: bool,
+    /// Ranks up:active over every file system.
+    pub active_ranks: usize,
     pub pgs_total: u64,
     pub pgs_clean: u64,
     pub checks: Vec<String>,
@@ -38,10 +90,15 @@ impl Health {
             .as_object()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
-        let mds_active = v["fsmap"]["by_rank"]
+        let active_ranks = v["fsmap"]["by_rank"]
             .as_array()
-            .map(|a| a.iter().any(|r| r["status"].as_str() == Some("up:active")))
-            .unwrap_or(false);
+            .map(|a| {
+                a.iter()
+                    .filter(|r| r["status"].as_str() == Some("up:active"))
+                    .count()
+            })
+            .unwrap_or(0);
+        let mds_active = active_ranks > 0;
         let pgs_total = v["pgmap"]["num_pgs"].as_u64().unwrap_or(0);
         let pgs_clean = v["pgmap"]["pgs_by_state"]
             .as_array()
@@ -55,23 +112,27 @@ impl Health {
         Health {
             status,
             mds_active,
+            active_ranks,
             pgs_total,
             pgs_clean,
             checks,
         }
     }
 
-    /// The mgr creates `device_health_metrics` (1 PG) late, so insist on all expected PGs.
-    pub fn ready(&self, expect_pgs: u64) -> bool {
-        self.mds_active
+    /// The mgr creates `device_health_metrics` (1 PG) late, so insist on all expected PGs; every
+    /// one of `filesystems` needs its rank 0 active.
+    pub fn ready(&self, expect_pgs: u64, filesystems: usize) -> bool {
+        self.active_ranks >= filesystems.max(1)
             && self.pgs_total >= expect_pgs
             && self.pgs_clean == self.pgs_total
             && self.status == "HEALTH_OK"
     }
 }
 
-/// Two pools of 8 PGs for CephFS + the mgr's device_health_metrics.
-const EXPECT_PGS: u64 = 17;
+/// Two pools of 8 PGs per CephFS + the mgr's device_health_metrics.
+fn expect_pgs(filesystems: usize) -> u64 {
+    1 + 16 * filesystems.max(1) as u64
+}
 
 fn conf_text(dir: &Path, fsid: &str, spec: &ClusterSpec) -> String {
     let d = dir.display();
@@ -152,20 +213,26 @@ fn uuid() -> Result<String> {
 const SHORT: Duration = Duration::from_secs(60);
 
 impl Cluster {
-    /// Start the cluster in `dir` inside `netns` and wait until it is ready (or `deadline` passes).
+    /// Start the cluster in `dir` inside `netns` with `filesystems` CephFS (one per guest booted
+    /// at once, each with `spec.mds` daemons of its own) and wait until it is ready (or
+    /// `deadline` passes).
     pub async fn start(
         procs: &Procs,
         netns: &str,
         dir: &Path,
         spec: &ClusterSpec,
+        filesystems: usize,
         deadline: Duration,
         progress: &(dyn Fn(&str) + Sync),
     ) -> Result<Cluster> {
         let t0 = Instant::now();
+        let filesystems = filesystems.max(1);
         let osds: Vec<String> = (0..spec.osds).map(|i| format!("osd.{i}")).collect();
-        let mdss: Vec<String> = (0..spec.mds)
-            .map(|i| format!("mds.{}", (b'a' + i as u8) as char))
+        // (file system, its MDS daemons)
+        let per_fs: Vec<(String, Vec<String>)> = (0..filesystems)
+            .map(|i| (fs_name(i), mds_names(i, spec.mds)))
             .collect();
+        let mdss: Vec<String> = per_fs.iter().flat_map(|(_, m)| m.clone()).collect();
         for sub in ["log", "run", "crash", "mon.a", "mgr.x"]
             .into_iter()
             .chain(osds.iter().map(String::as_str))
@@ -268,6 +335,7 @@ impl Cluster {
             conf: conf.clone(),
             admin_key,
             mon_addr: format!("{HOST_IP}:6789"),
+            filesystems,
             netns: netns.to_string(),
             procs: procs.clone(),
         };
@@ -289,31 +357,63 @@ impl Cluster {
             procs.check("ceph-osd --mkfs", c, SHORT).await?;
             cluster.daemon(name, "ceph-osd", &id)?;
         }
+        if filesystems > 1 {
+            // Each file system's daemons serve it alone: the mons hand a file system only the
+            // standbys that want to join it.
+            for (fs, names) in &per_fs {
+                for name in names {
+                    cluster
+                        .ceph(&["config", "set", name, "mds_join_fs", fs])
+                        .await?;
+                }
+            }
+            cluster
+                .ceph(&[
+                    "fs",
+                    "flag",
+                    "set",
+                    "enable_multiple",
+                    "true",
+                    "--yes-i-really-mean-it",
+                ])
+                .await?;
+        }
         // The first MDS to register takes rank 0; the others stand by.
         for name in &mdss {
             cluster.daemon(name, "ceph-mds", name.trim_start_matches("mds."))?;
         }
-        cluster
-            .ceph(&["osd", "pool", "create", "cephfs_metadata", "8", "8"])
-            .await?;
-        cluster
-            .ceph(&["osd", "pool", "create", "cephfs_data", "8", "8"])
-            .await?;
-        cluster
-            .ceph(&["fs", "new", "cephfs", "cephfs_metadata", "cephfs_data"])
-            .await?;
-        cluster
-            .ceph(&["fs", "set", "cephfs", "standby_count_wanted", "0"])
-            .await?;
-        progress("filesystem created");
+        for (fs, _) in &per_fs {
+            let (meta, data) = (format!("{fs}_metadata"), format!("{fs}_data"));
+            cluster
+                .ceph(&["osd", "pool", "create", &meta, "8", "8"])
+                .await?;
+            cluster
+                .ceph(&["osd", "pool", "create", &data, "8", "8"])
+                .await?;
+            cluster.ceph(&["fs", "new", fs, &meta, &data]).await?;
+            cluster
+                .ceph(&["fs", "set", fs, "standby_count_wanted", "0"])
+                .await?;
+        }
+        progress(&if filesystems == 1 {
+            "filesystem created".to_string()
+        } else {
+            format!("{filesystems} filesystems created, one per guest slot")
+        });
 
         let mut last = Health::default();
         loop {
             if let Ok(h) = cluster.health().await {
-                if h.ready(EXPECT_PGS) {
+                if h.ready(expect_pgs(filesystems), filesystems) {
                     progress(&format!(
-                        "ready: MDS active, {} PGs active+clean, HEALTH_OK",
-                        h.pgs_total
+                        "ready: {} active, {} PGs active+clean, HEALTH_OK (in {:.1}s)",
+                        if filesystems == 1 {
+                            "MDS".to_string()
+                        } else {
+                            format!("{} MDS ranks", h.active_ranks)
+                        },
+                        h.pgs_total,
+                        t0.elapsed().as_secs_f64()
                     ));
                     return Ok(cluster);
                 }
@@ -373,42 +473,92 @@ impl Cluster {
         harness_core::health::Health::parse(&out, time)
     }
 
-    /// Evict every client session of the active MDS (`ceph tell mds.* client evict`), blocklisting
-    /// the clients (`mds_session_blocklist_on_evict`) or not.
-    pub async fn evict_sessions(&self, blocklist: bool) -> Result<()> {
-        let on = if blocklist { "true" } else { "false" };
-        self.ceph(&["config", "set", "mds", "mds_session_blocklist_on_evict", on])
+    /// Fail rank 0 of file system `fs` (`ceph mds fail`): a standby takes over.
+    pub async fn fail_mds(&self, fs: &str) -> Result<()> {
+        self.ceph(&["mds", "fail", &rank0_role(fs, self.filesystems)])
             .await?;
-        self.ceph(&["tell", "mds.*", "client", "evict"]).await?;
         Ok(())
     }
 
-    /// Client sessions the MDS daemons hold (`ceph tell mds.* session ls`).
-    pub async fn client_sessions(&self) -> Result<usize> {
+    /// Evict every client session of file system `fs`'s active MDS (`ceph tell mds.* client
+    /// evict`, or `mds.<fs>:0` when the cluster has several), blocklisting the clients
+    /// (`mds_session_blocklist_on_evict`) or not. Other file systems' clients keep theirs.
+    pub async fn evict_sessions(&self, fs: &str, blocklist: bool) -> Result<()> {
+        let on = if blocklist { "true" } else { "false" };
+        self.ceph(&["config", "set", "mds", "mds_session_blocklist_on_evict", on])
+            .await?;
+        self.ceph(&[
+            "tell",
+            &tell_target(fs, self.filesystems),
+            "client",
+            "evict",
+        ])
+        .await?;
+        Ok(())
+    }
+
+    /// Client sessions file system `fs`'s MDS daemons hold (`ceph tell ... session ls`).
+    pub async fn client_sessions(&self, fs: &str) -> Result<usize> {
         let out = self
-            .ceph(&["tell", "mds.*", "session", "ls", "--format", "json"])
+            .ceph(&[
+                "tell",
+                &tell_target(fs, self.filesystems),
+                "session",
+                "ls",
+                "--format",
+                "json",
+            ])
             .await?;
         Ok(count_sessions(&out))
     }
 
-    /// After a guest boot: evict and blocklist whatever session it left (a crashed, hung or killed
-    /// guest's caps would otherwise hold up the next boot for the session timeout), then check
-    /// that none is left. Returns how many sessions it evicted; an error names what did not work.
-    pub async fn evict_clients(&self) -> Result<u32> {
-        let n = self.client_sessions().await? as u32;
-        if n == 0 {
+    /// Client sessions from `ip` (a guest's address) that file system `fs`'s MDS holds: their ids.
+    /// The mgr's own (libcephfs, from the host's address) are not a guest's.
+    pub async fn guest_sessions(&self, fs: &str, ip: &str) -> Result<Vec<u64>> {
+        let out = self
+            .ceph(&[
+                "tell",
+                &tell_target(fs, self.filesystems),
+                "session",
+                "ls",
+                "--format",
+                "json",
+            ])
+            .await?;
+        Ok(sessions_from(&out, ip))
+    }
+
+    /// After a guest boot: evict and blocklist the sessions the guest at `ip` left on its file
+    /// system `fs` (a crashed, hung or killed guest's caps would otherwise hold up the next boot
+    /// for the session timeout), then check that none is left. Other guests' sessions and the
+    /// mgr's are not touched. Returns how many it evicted; an error names what did not work.
+    pub async fn evict_clients(&self, fs: &str, ip: &str) -> Result<u32> {
+        let ids = self.guest_sessions(fs, ip).await?;
+        if ids.is_empty() {
             return Ok(0);
         }
-        self.evict_sessions(true).await?;
+        self.ceph(&[
+            "config",
+            "set",
+            "mds",
+            "mds_session_blocklist_on_evict",
+            "true",
+        ])
+        .await?;
+        let target = tell_target(fs, self.filesystems);
+        for id in &ids {
+            self.ceph(&["tell", &target, "client", "evict", &format!("id={id}")])
+                .await?;
+        }
         for _ in 0..20 {
-            if self.client_sessions().await? == 0 {
-                return Ok(n);
+            if self.guest_sessions(fs, ip).await?.is_empty() {
+                return Ok(ids.len() as u32);
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        Err(ExecError::Other(
-            "the MDS still holds a client session after `ceph tell mds.* client evict`".into(),
-        ))
+        Err(ExecError::Other(format!(
+            "the MDS of {fs} still holds a session of {ip} after `ceph tell {target} client evict`"
+        )))
     }
 
     /// `ceph health detail` for evidence in reports.
@@ -417,6 +567,26 @@ impl Cluster {
             .await
             .unwrap_or_else(|e| format!("(ceph health detail failed: {e})"))
     }
+}
+
+/// The ids of the sessions from address `ip` in `ceph tell ... session ls --format json` output
+/// (one JSON array per daemon that answered, possibly prefixed by the daemon's name).
+fn sessions_from(out: &str, ip: &str) -> Vec<u64> {
+    out.lines()
+        .filter_map(|l| {
+            let json = l.find('[').map(|i| &l[i..])?;
+            serde_json::from_str::<Vec<serde_json::Value>>(json).ok()
+        })
+        .flatten()
+        .filter(|s| {
+            // "10.77.0.2:0" (the address without the nonce).
+            s["entity"]["addr"]["addr"]
+                .as_str()
+                .and_then(|a| a.rsplit_once(':'))
+                .is_some_and(|(host, _)| host == ip)
+        })
+        .filter_map(|s| s["id"].as_u64())
+        .collect()
 }
 
 /// Sessions in `ceph tell mds.* session ls --format json` output: one JSON array per daemon that
@@ -448,6 +618,22 @@ mod tests {
     }
 
     #[test]
+    fn a_guests_sessions_are_told_by_its_address_not_the_mgrs() {
+        // As Pacific prints them: the mgr's libcephfs clients (from the host) and a guest's.
+        let out = concat!(
+            r#"mds.a: [{"id":4129,"entity":{"name":{"type":"client","num":4129},"addr":{"type":"any","addr":"10.77.0.1:0","nonce":26}}},"#,
+            r#"{"id":4150,"entity":{"name":{"type":"client","num":4150},"addr":{"type":"v1","addr":"10.77.0.2:0","nonce":7}}}]"#,
+            "
+",
+            r#"[{"id":4151,"entity":{"addr":{"type":"v1","addr":"10.77.0.3:0","nonce":8}}}]"#
+        );
+        assert_eq!(sessions_from(out, "10.77.0.2"), [4150]);
+        assert_eq!(sessions_from(out, "10.77.0.3"), [4151]);
+        assert!(sessions_from(out, "10.77.0.4").is_empty());
+        assert!(sessions_from("Error ENOSYS", "10.77.0.2").is_empty());
+    }
+
+    #[test]
     fn readiness_needs_mds_all_pgs_and_health_ok() {
         let v: serde_json::Value = serde_json::from_str(
             r#"{"health":{"status":"HEALTH_OK","checks":{}},
@@ -456,8 +642,20 @@ mod tests {
         )
         .unwrap();
         let h = Health::from_status_json(&v);
-        assert!(h.ready(17));
-        assert!(!h.ready(18));
+        assert!(h.ready(17, 1));
+        assert!(!h.ready(18, 1));
+        // Two file systems: both rank 0s must be active.
+        assert!(!h.ready(17, 2));
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"health":{"status":"HEALTH_OK","checks":{}},
+                "pgmap":{"num_pgs":33,"pgs_by_state":[{"state_name":"active+clean","count":33}]},
+                "fsmap":{"by_rank":[{"filesystem_id":1,"rank":0,"status":"up:active"},
+                                    {"filesystem_id":2,"rank":0,"status":"up:active"}]}}"#,
+        )
+        .unwrap();
+        let h = Health::from_status_json(&v);
+        assert_eq!(h.active_ranks, 2);
+        assert!(h.ready(expect_pgs(2), 2));
         let v: serde_json::Value = serde_json::from_str(
             r#"{"health":{"status":"HEALTH_WARN","checks":{"MDS_SLOW_METADATA_IO":{}}},
                 "pgmap":{"num_pgs":16,"pgs_by_state":[{"state_name":"active+clean","count":15},{"state_name":"creating","count":1}]},
@@ -467,6 +665,21 @@ mod tests {
         let h = Health::from_status_json(&v);
         assert_eq!(h.checks, vec!["MDS_SLOW_METADATA_IO".to_string()]);
         assert_eq!((h.pgs_clean, h.pgs_total, h.mds_active), (15, 16, false));
-        assert!(!h.ready(16));
+        assert!(!h.ready(16, 1));
+    }
+
+    #[test]
+    fn each_guest_slot_has_its_file_system_and_daemons() {
+        assert_eq!(fs_name(0), "cephfs");
+        assert_eq!(fs_name(2), "cephfs-2");
+        assert_eq!(mds_names(0, 2), ["mds.a", "mds.b"]);
+        assert_eq!(mds_names(1, 1), ["mds.s1a"]);
+        assert_eq!(expect_pgs(1), 17);
+        assert_eq!(expect_pgs(2), 33);
+        // One file system: every MDS, as before; several: that file system's rank 0 only.
+        assert_eq!(tell_target("cephfs", 1), "mds.*");
+        assert_eq!(tell_target("cephfs-1", 2), "mds.cephfs-1:0");
+        assert_eq!(rank0_role("cephfs", 1), "0");
+        assert_eq!(rank0_role("cephfs", 2), "cephfs:0");
     }
 }

@@ -72,7 +72,7 @@ impl Netns {
         inns(&["addr", "add", &cidr, "dev", BRIDGE])?;
         inns(&["link", "set", BRIDGE, "up"])?;
         for i in 0..taps {
-            let tap = format!("htap{i}");
+            let tap = tap_name(i);
             inns(&["tuntap", "add", "dev", &tap, "mode", "tap"])?;
             inns(&["link", "set", &tap, "master", BRIDGE])?;
             inns(&["link", "set", &tap, "up"])?;
@@ -85,7 +85,7 @@ impl Netns {
         &self.taps[i]
     }
 
-    /// Address of guest `i` inside the namespace.
+    /// Address of guest `i` inside the namespace (guest slot `i`: `tap_name(i)`).
     pub fn guest_ip(i: usize) -> String {
         format!("10.77.0.{}", i + 2)
     }
@@ -99,6 +99,11 @@ impl Drop for Netns {
             tracing::warn!("removing network namespace {}: {e}", self.name);
         }
     }
+}
+
+/// The tap of guest slot `i`.
+pub fn tap_name(i: usize) -> String {
+    format!("htap{i}")
 }
 
 /// The pid of the harness that owns a resource named `harness-<pid>-...`, if that harness is gone.

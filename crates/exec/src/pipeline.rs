@@ -306,6 +306,8 @@ async fn stages(
         TestPrefixes::All => (0..=last).collect(),
     };
 
+    // Guests booted at once: the job's, or what the machine allows; no more than the run can use.
+    let slots = harness_core::job::useful_slots(job, guests_at_once(job), wanted.len());
     // Build every prefix while the cluster starts and the accelerator is probed.
     let ns = Netns::create(
         &input
@@ -315,7 +317,7 @@ async fn stages(
             .rev()
             .take(6)
             .collect::<String>(),
-        1,
+        slots,
     )?;
     let ns_name = ns.name.clone();
     *netns_slot = Some(ns);
@@ -325,10 +327,17 @@ async fn stages(
     );
     let pc = st.begin(
         Phase::Cluster,
-        format!(
-            "mon, mgr, {} memstore osd, {} mds in {ns_name}",
-            job.cluster.osds, job.cluster.mds
-        ),
+        if slots == 1 {
+            format!(
+                "mon, mgr, {} memstore osd, {} mds in {ns_name}",
+                job.cluster.osds, job.cluster.mds
+            )
+        } else {
+            format!(
+                "mon, mgr, {} memstore osd, {slots} file systems with {} mds each (one per guest slot) in {ns_name}",
+                job.cluster.osds, job.cluster.mds
+            )
+        },
     );
     let ccache = kernel.ccache_dir(&input.cache);
     let sink = st.sink;
@@ -380,6 +389,7 @@ async fn stages(
             &ns_name,
             &cluster_dir,
             &job.cluster,
+            slots,
             job.timeouts.cluster,
             &progress,
         )
@@ -533,8 +543,8 @@ async fn stages(
         artifacts: &input.artifacts,
         cache: &input.cache,
         base_img,
-        conf: guest_conf(job.guests.userland),
         plan,
+        slots: Slots::new(slots),
         accel,
         timeouts,
         under_test_dirs: harness_core::modules::under_test_dirs(&input.series),
@@ -546,16 +556,25 @@ async fn stages(
     // Every boot of the test, as the bisection will need it: (prefix, verdict, finding titles).
     let mut seen: Vec<Seen> = Vec::new();
     for &k in &tested {
-        let built = &builds[k];
         // The unstripped modules of a booted prefix are kept: they symbolise its traces.
-        for m in &built.modules {
+        for m in &builds[k].modules {
             let _ = std::fs::copy(
                 &m.unstripped,
                 input.artifacts.join(format!("{}-prefix-{k}.ko", m.name)),
             );
         }
-        let mut attempts = Vec::new();
-        for attempt in 1..=job.repeats {
+    }
+    // Every attempt of every tested prefix, as many at once as there are guest slots; their
+    // results are taken in order (prefix, attempt), whichever ended first. A fault of the
+    // harness's own in one drops the others (their guests are stopped at teardown).
+    let attempts_wanted: Vec<(usize, u32)> = tested
+        .iter()
+        .flat_map(|&k| (1..=job.repeats).map(move |a| (k, a)))
+        .collect();
+    let booted = {
+        let st: &State<'_> = st;
+        let (rig, builds) = (&rig, &builds);
+        futures::future::try_join_all(attempts_wanted.iter().map(|&(k, attempt)| async move {
             let console_name = if attempt == 1 {
                 format!("console-prefix-{k}.log")
             } else {
@@ -569,17 +588,24 @@ async fn stages(
                     String::new()
                 }
             );
-            let boot = rig
-                .boot(
-                    st,
-                    k,
-                    built,
-                    &format!("prefix-{k}"),
-                    &console_name,
-                    &what,
-                    None,
-                )
-                .await?;
+            rig.boot(
+                st,
+                k,
+                &builds[k],
+                &format!("prefix-{k}"),
+                &console_name,
+                &what,
+                None,
+            )
+            .await
+        }))
+        .await?
+    };
+    let mut booted = booted.into_iter();
+    for &k in &tested {
+        let mut attempts = Vec::new();
+        for attempt in 1..=job.repeats {
+            let boot = booted.next().expect("one result per attempt");
             let mut stacks = Vec::new();
             for m in &boot.messages {
                 match m {
@@ -618,12 +644,17 @@ async fn stages(
         && !failing(&seen).is_empty()
     {
         let sigs = failing(&seen).into_iter().collect::<Vec<_>>().join(", ");
-        for attempt in 1..=job.repeats {
-            let what = format!("prefix 0 base check {attempt}/{} ({sigs})", job.repeats);
-            let console = format!("console-prefix-0-base-check-{attempt}.log");
-            let boot = rig
-                .boot(st, 0, &builds[0], "prefix-0", &console, &what, None)
-                .await?;
+        let boots = {
+            let (st, rig, sigs, builds): (&State<'_>, _, _, _) = (st, &rig, &sigs, &builds);
+            futures::future::try_join_all((1..=job.repeats).map(|attempt| async move {
+                let what = format!("prefix 0 base check {attempt}/{} ({sigs})", job.repeats);
+                let console = format!("console-prefix-0-base-check-{attempt}.log");
+                rig.boot(st, 0, &builds[0], "prefix-0", &console, &what, None)
+                    .await
+            }))
+            .await?
+        };
+        for boot in boots {
             record(st, &mut seen, 0, boot);
         }
     }
@@ -735,6 +766,7 @@ async fn stages(
             seen: &seen,
             workloads: &workload_names,
             scope: job.bisect_scope,
+            slots,
         };
         let mut out = bisector::Bisected::default();
         let mut tester = RigTester {
@@ -772,9 +804,10 @@ struct RigTester<'a, 's> {
     without: Option<Built>,
 }
 
-impl Tester for RigTester<'_, '_> {
-    async fn boot(
-        &mut self,
+impl RigTester<'_, '_> {
+    /// One boot of `variant` (in a free guest slot).
+    async fn tried(
+        &self,
         variant: Variant,
         console: &str,
         what: &str,
@@ -805,6 +838,32 @@ impl Tester for RigTester<'_, '_> {
             infra: boot.result.infra.clone(),
             seconds: boot.result.seconds,
         })
+    }
+}
+
+impl Tester for RigTester<'_, '_> {
+    async fn boot(
+        &mut self,
+        variant: Variant,
+        console: &str,
+        what: &str,
+        plan: &BootPlan,
+    ) -> Result<Tried> {
+        self.tried(variant, console, what, plan).await
+    }
+
+    async fn boot_many(
+        &mut self,
+        boots: &[bisector::Planned],
+        plan: &BootPlan,
+    ) -> Result<Vec<Tried>> {
+        let this = &*self;
+        futures::future::try_join_all(
+            boots
+                .iter()
+                .map(|b| this.tried(b.variant, &b.console, &b.what, plan)),
+        )
+        .await
     }
 
     async fn without(&mut self, first: usize, last: usize) -> Result<Without> {
@@ -914,8 +973,9 @@ struct Rig<'a> {
     pub artifacts: &'a Path,
     pub cache: &'a Path,
     pub base_img: PathBuf,
-    pub conf: String,
     pub plan: Plan,
+    /// The guest slots (`guests.parallel`): a boot takes a free one for its whole length.
+    pub slots: Slots,
     pub accel: Accel,
     pub timeouts: harness_core::job::Timeouts,
     /// Host directories the guest mounts read-only (virtio-9p): the fstests tree.
@@ -974,6 +1034,76 @@ fn record(st: &mut State<'_>, seen: &mut Vec<Seen>, k: usize, boot: Boot) {
     attempts.push(boot.result);
     st.prefixes[k].set_attempts(attempts);
     st.findings.extend(boot.findings);
+}
+
+/// Guests booted at once when the job does not say (`guests.parallel`): what this machine's cores
+/// and free memory allow (`job::parallel_default`).
+fn guests_at_once(job: &Job) -> usize {
+    if let Some(p) = job.guests.parallel {
+        return p as usize;
+    }
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
+    // MemAvailable, in kB.
+    let available_mib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(0);
+    harness_core::job::parallel_default(cores, available_mib, job.guests.memory_mib) as usize
+}
+
+/// The guest slots of a run. Slot `i` has the tap `htap<i>`, the address `Netns::guest_ip(i)`,
+/// its own MAC and QMP socket, and its own CephFS (`cluster::fs_name(i)`, its own MDS). A boot
+/// holds one slot from its start to the eviction of its sessions.
+struct Slots {
+    free: Mutex<Vec<usize>>,
+    permits: tokio::sync::Semaphore,
+}
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        Slots {
+            // Lowest first: a lone boot always gets slot 0.
+            free: Mutex::new((0..n.max(1)).rev().collect()),
+            permits: tokio::sync::Semaphore::new(n.max(1)),
+        }
+    }
+
+    /// Wait for a free slot.
+    async fn take(&self) -> Slot<'_> {
+        let permit = self.permits.acquire().await.expect("never closed");
+        let i = self
+            .free
+            .lock()
+            .unwrap()
+            .pop()
+            .expect("a permit stands for a free slot");
+        Slot {
+            slots: self,
+            i,
+            _permit: permit,
+        }
+    }
+}
+
+/// A slot in use; free again when dropped (the boot ended, or its future was dropped).
+struct Slot<'a> {
+    slots: &'a Slots,
+    i: usize,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        // Back on the list before the permit (a field, dropped after this) lets a waiter in.
+        self.slots.free.lock().unwrap().push(self.i);
+    }
 }
 
 /// Boots again of a guest that stopped before loading the modules under test.
@@ -1036,6 +1166,7 @@ impl Rig<'_> {
         scope: Option<&BootPlan>,
     ) -> Result<Boot> {
         let modular = matches!(self.kernel, Kernel::Distro { .. });
+        let slot = self.slots.take().await;
         let mut n = 0;
         loop {
             let name = if n == 0 {
@@ -1044,7 +1175,7 @@ impl Rig<'_> {
                 format!("{}-early-retry-{n}.log", console.trim_end_matches(".log"))
             };
             let (mut boot, under_test_ran) = self
-                .boot_once(st, prefix, built, variant, &name, what, scope)
+                .boot_once(st, prefix, built, variant, &name, what, scope, slot.i)
                 .await?;
             if !modular || under_test_ran || boot.result.verdict == Verdict::Pass {
                 return Ok(boot);
@@ -1067,7 +1198,9 @@ impl Rig<'_> {
         }
     }
 
-    /// One boot; also whether `/init` got as far as loading the modules under test.
+    /// One boot in guest slot `slot`; also whether `/init` got as far as loading the modules
+    /// under test.
+    #[allow(clippy::too_many_arguments)]
     async fn boot_once(
         &self,
         st: &State<'_>,
@@ -1077,6 +1210,7 @@ impl Rig<'_> {
         console: &str,
         what: &str,
         scope: Option<&BootPlan>,
+        slot: usize,
     ) -> Result<(Boot, bool)> {
         let sink = st.sink;
         if let Some(rec) = st.take_replay(console, prefix, variant, self.artifacts) {
@@ -1102,13 +1236,23 @@ impl Rig<'_> {
         // Some of the job's workloads: their own plan, so their own initramfs.
         let only = scope.filter(|s| !s.all).map(|s| s.workloads.clone());
         let mut plan = std::borrow::Cow::Borrowed(&self.plan);
+        // Slot 0 is a one-guest run's only slot: its image and names are as they always were.
+        let fs = crate::cluster::fs_name(slot);
+        let slot_tag = if slot == 0 {
+            String::new()
+        } else {
+            plan.to_mut().fs = Some(fs.clone());
+            format!("-slot{slot}")
+        };
         let initrd = match &only {
             Some(names) => {
                 plan.to_mut().workloads.retain(|w| names.contains(&w.name));
-                self.scratch
-                    .join(format!("run-{variant}-only-{}.cpio", names.join("+")))
+                self.scratch.join(format!(
+                    "run-{variant}-only-{}{slot_tag}.cpio",
+                    names.join("+")
+                ))
             }
-            None => self.scratch.join(format!("run-{variant}.cpio")),
+            None => self.scratch.join(format!("run-{variant}{slot_tag}.cpio")),
         };
         if !initrd.exists() {
             let run_modules: Vec<(&str, &Path)> = built
@@ -1119,8 +1263,8 @@ impl Rig<'_> {
             image::run_image(
                 self.procs,
                 &self.base_img,
-                self.scratch,
-                &self.conf,
+                &self.scratch.join(format!("image{slot_tag}")),
+                &guest_conf(self.job.guests.userland, slot),
                 &plan,
                 &run_modules,
                 &initrd,
@@ -1147,13 +1291,13 @@ impl Rig<'_> {
             kernel: built.boot.clone(),
             initrd,
             netns: self.ns_name.clone(),
-            tap: "htap0".into(),
-            mac: "52:54:00:77:00:02".into(),
+            tap: netns::tap_name(slot),
+            mac: format!("52:54:00:77:00:{:02x}", slot + 2),
             cpus: self.job.guests.cpus,
             memory_mib: self.job.guests.memory_mib,
             accel: self.accel,
             console: self.artifacts.join(console),
-            qmp: self.scratch.join("qmp.sock"),
+            qmp: self.scratch.join(format!("qmp{slot_tag}.sock")),
             boot_deadline: self.timeouts.boot,
             workload_deadline: self.timeouts.workload,
             silence: self.timeouts.silence,
@@ -1178,6 +1322,7 @@ impl Rig<'_> {
         };
         let (run, health) = attend(
             self.cluster,
+            &fs,
             guest::run(self.procs, &g, &mut on_line),
             req_rx,
             &|m: String| {
@@ -1189,8 +1334,13 @@ impl Rig<'_> {
         )
         .await;
         // Whatever session this guest left (it may have crashed or hung holding caps) must not
-        // hold up the next boot.
-        let sessions_evicted = match self.cluster.evict_clients().await {
+        // hold up the next boot. Only its own (by its address) on its own file system: the other
+        // slots' guests run on, and the mgr keeps its sessions.
+        let sessions_evicted = match self
+            .cluster
+            .evict_clients(&fs, &Netns::guest_ip(slot))
+            .await
+        {
             Ok(0) => 0,
             Ok(n) => {
                 sink.emit(&Event::Progress {
@@ -1318,6 +1468,7 @@ impl Rig<'_> {
 /// program's requests (an MDS failover); the health samples taken during it.
 async fn attend<T>(
     cluster: &Cluster,
+    fs: &str,
     guest: impl std::future::Future<Output = T>,
     mut requests: tokio::sync::mpsc::UnboundedReceiver<harness_proto::Action>,
     progress: &(dyn Fn(String) + Sync),
@@ -1336,14 +1487,14 @@ async fn attend<T>(
         while let Some(a) = requests.recv().await {
             match a {
                 harness_proto::Action::FailMds => {
-                    let r = cluster.ceph(&["mds", "fail", "0"]).await;
+                    let r = cluster.fail_mds(fs).await;
                     progress(match r {
                         Ok(_) => "ceph mds fail 0 (asked by the guest)".to_string(),
                         Err(e) => format!("ceph mds fail 0 failed: {e}"),
                     });
                 }
                 harness_proto::Action::EvictSession { blocklist } => {
-                    let r = cluster.evict_sessions(blocklist).await;
+                    let r = cluster.evict_sessions(fs, blocklist).await;
                     let how = if blocklist { ", blocklisted" } else { "" };
                     progress(match r {
                         Ok(()) => format!("client sessions evicted{how} (asked by the guest)"),
@@ -1403,12 +1554,12 @@ async fn changed_functions(
     out
 }
 
-/// `/etc/harness.conf` for `/init`: the guest's address and userland.
-fn guest_conf(userland: Userland) -> String {
+/// `/etc/harness.conf` for `/init`: the address of guest slot `slot` and the userland.
+fn guest_conf(userland: Userland, slot: usize) -> String {
     image::guest_conf(&[
         (
             "GUEST_IP",
-            format!("{}/{}", Netns::guest_ip(0), netns::PREFIX_LEN),
+            format!("{}/{}", Netns::guest_ip(slot), netns::PREFIX_LEN),
         ),
         ("USERLAND", userland.as_str().to_string()),
         ("HOST_USR_TAG", guest::HOST_USR_TAG.to_string()),

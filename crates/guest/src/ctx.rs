@@ -49,6 +49,8 @@ pub struct Shared {
 pub struct Ctx {
     pub mon: String,
     pub key: String,
+    /// The file system to mount (the plan's `fs`).
+    pub fs: Option<String>,
     pub seed: u64,
     pub name: String,
     shared: Arc<Shared>,
@@ -65,6 +67,7 @@ impl Ctx {
         Ctx {
             mon: plan.mon.clone(),
             key: plan.key.clone(),
+            fs: plan.fs.clone(),
             seed: w.seed,
             name: w.name.clone(),
             shared,
@@ -128,16 +131,7 @@ impl Ctx {
     }
 
     fn mount_opts(&self, extra: &str) -> String {
-        let mut o = String::from("name=admin");
-        if !self.key.is_empty() {
-            o.push_str(",secret=");
-            o.push_str(&self.key);
-        }
-        if !extra.is_empty() {
-            o.push(',');
-            o.push_str(extra);
-        }
-        o
+        harness_proto::mount_options(&self.key, self.fs.as_deref(), extra)
     }
 
     /// Mount the file system at `target`, retrying for a minute (the first mount can race the

@@ -42,6 +42,8 @@ pub struct Config<'a> {
     pub mon: &'a str,
     /// client.admin's cephx secret; empty without cephx.
     pub key: &'a str,
+    /// The file system to mount (the plan's `fs`).
+    pub fs: Option<&'a str>,
     /// The test file system's directory in CephFS (`/<boot>/fstests/test`).
     pub test_path: &'a str,
     /// The scratch file system's directory in CephFS (`/<boot>/fstests/scratch`).
@@ -56,11 +58,7 @@ pub struct Config<'a> {
 /// The `local.config` (`HOST_OPTIONS`) for CephFS: `FSTYP=ceph`, the test and scratch "devices"
 /// as `mon:/path`, and the mount options with the client's name and secret.
 pub fn local_config(c: &Config<'_>) -> String {
-    let mut opts = String::from("-o name=admin");
-    if !c.key.is_empty() {
-        opts.push_str(",secret=");
-        opts.push_str(c.key);
-    }
+    let opts = format!("-o {}", crate::mount_options(c.key, c.fs, ""));
     format!(
         "# written by harness-guest\n\
          export FSTYP=ceph\n\
@@ -387,6 +385,7 @@ generic/013
         let c = Config {
             mon: "10.77.0.1:6789",
             key: "AQB==",
+            fs: None,
             test_path: "/p0/fstests/test",
             scratch_path: "/p0/fstests/scratch",
             test_dir: "/mnt/fstests/test",
@@ -400,6 +399,12 @@ generic/013
         assert!(t.contains("export TEST_FS_MOUNT_OPTS=\"-o name=admin,secret=AQB==\"\n"));
         let none = local_config(&Config { key: "", ..c });
         assert!(none.contains("MOUNT_OPTIONS=\"-o name=admin\"\n"));
+        let second = local_config(&Config {
+            fs: Some("cephfs-1"),
+            ..c
+        });
+        assert!(second
+            .contains("MOUNT_OPTIONS=\"-o name=admin,secret=AQB==,mds_namespace=cephfs-1\"\n"));
         assert!(valid_test("generic/013") && valid_test("ceph/001"));
         for bad in [
             "generic",

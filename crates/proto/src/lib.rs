@@ -27,6 +27,26 @@ pub const UNDER_TEST_MARKER: &str = "HARNESS: loading the modules under test";
 /// works in a CephFS directory of that name, one no other boot touched.
 pub const BOOT_ARG: &str = "harness.boot=";
 
+/// The CephFS mount options of the guest: client.admin, its secret (with cephx), the file system
+/// (`mds_namespace=`, understood by every kernel the harness tests; `fs=` only from 5.17), then
+/// `extra` (e.g. `noshare`).
+pub fn mount_options(key: &str, fs: Option<&str>, extra: &str) -> String {
+    let mut o = String::from("name=admin");
+    if !key.is_empty() {
+        o.push_str(",secret=");
+        o.push_str(key);
+    }
+    if let Some(fs) = fs {
+        o.push_str(",mds_namespace=");
+        o.push_str(fs);
+    }
+    if !extra.is_empty() {
+        o.push(',');
+        o.push_str(extra);
+    }
+    o
+}
+
 /// The boot name in a kernel command line, if it carries a well-formed one (ASCII letters,
 /// digits, `.`, `_`, `-`; not starting with `.`).
 pub fn boot_name(cmdline: &str) -> Option<&str> {
@@ -69,6 +89,10 @@ pub struct Plan {
     pub mon: String,
     /// cephx secret of client.admin; empty with `auth: none`.
     pub key: String,
+    /// The CephFS this guest mounts (`mds_namespace=`), when the cluster has several (one per
+    /// guest booted at once); absent: the cluster's only (first) one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs: Option<String>,
     pub hung_task_timeout_s: u32,
     /// Seconds between heartbeats.
     pub heartbeat_s: u32,
@@ -336,6 +360,15 @@ mod tests {
         assert_eq!(decode("HARNESS/1 {\"t\":\"workload-e"), None);
         assert_eq!(decode("HARNESS/1 {\"t\":\"no-such\"}"), None);
         assert_eq!(decode("ceph: loaded"), None);
+    }
+
+    #[test]
+    fn mount_options_name_the_guests_file_system() {
+        assert_eq!(mount_options("", None, ""), "name=admin");
+        assert_eq!(
+            mount_options("K==", Some("cephfs-1"), "noshare"),
+            "name=admin,secret=K==,mds_namespace=cephfs-1,noshare"
+        );
     }
 
     #[test]

@@ -76,6 +76,8 @@ struct Fake {
     plans: Vec<BootPlan>,
     /// The groups dropped by `without`.
     dropped: Vec<(usize, usize)>,
+    /// The consoles of each batch booted at once (`boot_many`).
+    batches: Vec<Vec<String>>,
     /// Phases begun and ended, progress lines.
     log: RefCell<Vec<String>>,
 }
@@ -88,6 +90,7 @@ impl Fake {
             boots: Vec::new(),
             plans: Vec::new(),
             dropped: Vec::new(),
+            batches: Vec::new(),
             log: RefCell::new(Vec::new()),
         }
     }
@@ -162,6 +165,16 @@ impl Tester for Fake {
         } else {
             tried(Verdict::Pass, &[], true)
         })
+    }
+
+    async fn boot_many(&mut self, boots: &[Planned], plan: &BootPlan) -> Result<Vec<Tried>> {
+        self.batches
+            .push(boots.iter().map(|b| b.console.clone()).collect());
+        let mut out = Vec::new();
+        for b in boots {
+            out.push(self.boot(b.variant, &b.console, &b.what, plan).await?);
+        }
+        Ok(out)
     }
 
     async fn without(&mut self, first: usize, last: usize) -> Result<Without> {
@@ -242,6 +255,18 @@ fn drive_scoped(
     seen: &[Seen],
     scope: Scope,
 ) -> Bisected {
+    drive_with(fake, model, revert, seen, scope, 1)
+}
+
+/// [`drive_scoped`] with `slots` guests booted at once.
+fn drive_with(
+    fake: &mut Fake,
+    model: Model,
+    revert: bool,
+    seen: &[Seen],
+    scope: Scope,
+    slots: usize,
+) -> Bisected {
     let workloads: Vec<String> = WORKLOADS.iter().map(|w| w.to_string()).collect();
     let subjects = fake.world.subjects();
     let built = fake.world.built();
@@ -253,6 +278,7 @@ fn drive_scoped(
         seen,
         workloads: &workloads,
         scope,
+        slots,
     };
     let mut out = Bisected::default();
     block_on(bisect(fake, &input, &mut out)).expect("the fake never faults");
@@ -759,4 +785,110 @@ fn the_driver_matches_the_simulators_accuracy() {
         assert_eq!(runs as f64 / trials as f64, summary.mean_runs);
         assert!(summary.accuracy >= 0.9, "{summary:?}");
     }
+}
+
+#[test]
+fn a_round_of_two_guests_boots_two_prefixes_at_once_and_observes_both() {
+    let mut one = Fake::new(World::new(7, 5, 1.0), 1);
+    let alone = drive(&mut one, Model::default(), false, &tip_failed(7));
+    let mut fake = Fake::new(World::new(7, 5, 1.0), 1);
+    let out = drive_with(
+        &mut fake,
+        Model::default(),
+        false,
+        &tip_failed(7),
+        Scope::default(),
+        2,
+    );
+    let c = out.culprit.as_ref().unwrap();
+    assert_eq!((c.index, c.verified), (5, true));
+    // Every round booted two guests at once, and both answers were observed (each run has
+    // the leader after it): no boot is lost or counted twice.
+    assert!(!fake.batches.is_empty());
+    assert!(
+        fake.batches.iter().all(|b| b.len() == 2),
+        "{:?}",
+        fake.batches
+    );
+    let consoles: Vec<String> = fake.batches.concat();
+    assert_eq!(
+        consoles,
+        out.runs
+            .iter()
+            .map(|r| r.console.clone())
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        out.runs.iter().all(|r| r.leader.is_some()),
+        "{:?}",
+        out.runs
+    );
+    // The first round splits the 8 prefixes in three: two different prefixes.
+    assert_ne!(out.runs[0].prefix, out.runs[1].prefix);
+    // Numbered as they were planned; fewer rounds than one guest at a time needs.
+    assert_eq!(
+        out.runs[0].console,
+        format!("console-bisect-01-prefix-{}.log", out.runs[0].prefix)
+    );
+    assert_eq!(
+        out.runs[1].console,
+        format!("console-bisect-02-prefix-{}.log", out.runs[1].prefix)
+    );
+    assert!(
+        c.rounds < alone.culprit.as_ref().unwrap().rounds,
+        "{} rounds with 2 guests, {} with 1",
+        c.rounds,
+        alone.culprit.as_ref().unwrap().rounds
+    );
+}
+
+#[test]
+fn the_reverts_clean_runs_boot_as_many_at_once_as_are_still_wanted() {
+    let mut fake = Fake::new(World::new(7, 5, 1.0), 1);
+    let out = drive_with(
+        &mut fake,
+        Model::default(),
+        true,
+        &tip_failed(7),
+        Scope::default(),
+        2,
+    );
+    let rev = out.revert.as_ref().unwrap();
+    assert_eq!(rev.without_culprit.verdict, Verdict::Pass);
+    let need = rev.without_culprit.runs as usize;
+    let without: Vec<&Vec<String>> = fake
+        .batches
+        .iter()
+        .filter(|b| b[0].starts_with("console-without-culprit-"))
+        .collect();
+    // At most two at once, never more boots than clean runs wanted.
+    assert!(without.iter().all(|b| b.len() <= 2), "{without:?}");
+    assert_eq!(without.iter().map(|b| b.len()).sum::<usize>(), need);
+    if need > 1 {
+        assert_eq!(without[0].len(), 2);
+    }
+    assert_eq!(
+        without
+            .iter()
+            .flat_map(|b| b.iter().cloned())
+            .collect::<Vec<_>>(),
+        (1..=need)
+            .map(|i| format!("console-without-culprit-{i}.log"))
+            .collect::<Vec<_>>()
+    );
+    // A failure in a batch ends the test: the series without the culprit still has the bug.
+    let mut world = World::new(7, 5, 1.0);
+    world.without_still_bad = true;
+    let mut fake = Fake::new(world, 1);
+    let out = drive_with(
+        &mut fake,
+        Model::default(),
+        true,
+        &tip_failed(7),
+        Scope::default(),
+        2,
+    );
+    let rev = out.revert.as_ref().unwrap();
+    assert_eq!(rev.without_culprit.verdict, Verdict::Fail);
+    assert_eq!(rev.without_culprit.runs, 0);
 }

@@ -69,6 +69,7 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
     let config = fst::local_config(&fst::Config {
         mon: &ctx.mon,
         key: &ctx.key,
+        fs: ctx.fs.as_deref(),
         test_path: &test_path,
         scratch_path: &scratch_path,
         test_dir: TEST_DIR,

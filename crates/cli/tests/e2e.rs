@@ -259,7 +259,10 @@ fn a_series_touching_net_ceph_rebuilds_libceph_too() {
     let series = shared("ceph-cap-locking-6.1.mbox");
     let extra = fixture("libceph-rebuilt.patch");
     let job = fixture("jobs/detect.yaml");
-    let r = harness(&["test", "--job", job.to_str().unwrap()], &[&series, &extra]);
+    let r = harness(
+        &["test", "--job", job.to_str().unwrap()],
+        &[&series, &extra],
+    );
     let rep = r.report();
     assert_eq!(rep["verdict"], "pass", "{}\n{}", r.stdout(), r.stderr());
     assert_eq!(r.code(), 0);
@@ -825,7 +828,13 @@ fn a_flaky_bug_is_bisected_with_a_stated_confidence() {
     let items = ["1", "2", "broken/flaky-warn-in-rename.patch", "3", "4"];
     // The search only: the way back has its tests above (at this rate it needs 8 clean runs
     // of each variant, over a minute of CI).
-    let run = || bisect_run_with("jobs/bisect-flaky.yaml", &["--on-failure", "bisect"], &items);
+    let run = || {
+        bisect_run_with(
+            "jobs/bisect-flaky.yaml",
+            &["--on-failure", "bisect"],
+            &items,
+        )
+    };
     let mut r = run();
     if r.report()["verdict"] == "pass" {
         r = run();

@@ -2,7 +2,6 @@
 //! end to end with real module builds, a real cluster and real TCG guests on Debian's 6.1.
 //! The fixtures: tests/fixtures/jobs/{warn-in-base,warn-in-base-tip,crash-then-good}.yaml.
 
-
 use serde_json::Value;
 
 mod common;

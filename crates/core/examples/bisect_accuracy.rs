@@ -44,7 +44,11 @@ fn main() {
             "costs: a failing run {} s, a passing run {} s ({})",
             c.fail,
             c.pass,
-            if blind { "not told to the search" } else { "cost-aware choice" }
+            if blind {
+                "not told to the search"
+            } else {
+                "cost-aware choice"
+            }
         );
     }
     println!(

@@ -778,7 +778,13 @@ mod tests {
         use Outcome::*;
         assert_eq!(Costs::measured([(Fail, 4.0), (Other, 99.0)]), None);
         assert_eq!(
-            Costs::measured([(Fail, 4.0), (Pass, 20.0), (Fail, 6.0), (Skip, 1.0), (Pass, 22.0)]),
+            Costs::measured([
+                (Fail, 4.0),
+                (Pass, 20.0),
+                (Fail, 6.0),
+                (Skip, 1.0),
+                (Pass, 22.0)
+            ]),
             Some(Costs {
                 fail: 5.0,
                 pass: 21.0
@@ -798,7 +804,13 @@ mod tests {
         let cost_of = |o: &[Observation]| -> f64 {
             o.iter()
                 .skip(1)
-                .map(|o| if o.outcome == Outcome::Fail { 5.0 } else { 21.0 })
+                .map(|o| {
+                    if o.outcome == Outcome::Fail {
+                        5.0
+                    } else {
+                        21.0
+                    }
+                })
                 .sum()
         };
         let (mut blind_s, mut aware_s) = (0.0, 0.0);
@@ -814,7 +826,10 @@ mod tests {
             // Plain bisection first: right as soon as without costs.
             assert!(aware.runs_to_right_guess <= 1 + 3, "culprit {culprit}");
         }
-        assert!(aware_s < 0.85 * blind_s, "aware {aware_s} s, blind {blind_s} s");
+        assert!(
+            aware_s < 0.85 * blind_s,
+            "aware {aware_s} s, blind {blind_s} s"
+        );
         // The stopping rule is the same, so is the accuracy (docs/bisection.md: 300 trials per
         // row; here fewer, so a looser bound).
         for rate in [0.5, 0.3] {

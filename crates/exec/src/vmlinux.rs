@@ -163,7 +163,9 @@ async fn unpack(procs: &Procs, cache: &Path, bzimage: &Path) -> Result<Option<Pa
     cmd.args(&tool[1..]);
     let stdin = std::fs::File::open(&packed).map_err(|e| e.to_string())?;
     let stdout = std::fs::File::create(&elf).map_err(|e| e.to_string())?;
-    cmd.stdin(stdin).stdout(stdout).stderr(std::process::Stdio::null());
+    cmd.stdin(stdin)
+        .stdout(stdout)
+        .stderr(std::process::Stdio::null());
     let st = procs
         .status("unpack kernel", cmd, Duration::from_secs(300))
         .await
@@ -189,7 +191,12 @@ mod tests {
     /// A bzImage-shaped buffer: `setup_sects` sectors of setup after the boot sector, the header
     /// fields the parser reads, and `body` at `offset` into the protected-mode part.
     fn bz(setup_sects: u8, offset: u32, body: &[u8]) -> Vec<u8> {
-        let pm = (if setup_sects == 0 { 4 } else { setup_sects as usize } + 1) * 512;
+        let pm = (if setup_sects == 0 {
+            4
+        } else {
+            setup_sects as usize
+        } + 1)
+            * 512;
         let mut b = vec![0u8; pm + offset as usize + body.len() + 64];
         b[0x1f1] = setup_sects;
         b[0x202..0x206].copy_from_slice(b"HdrS");
@@ -207,10 +214,7 @@ mod tests {
         assert_eq!(payload(&b), Some((Codec::Xz, &xz[..])));
         let zst = [0x28, 0xb5, 0x2f, 0xfd, 9];
         // setup_sects 0 means 4.
-        assert_eq!(
-            payload(&bz(0, 16, &zst)),
-            Some((Codec::Zstd, &zst[..]))
-        );
+        assert_eq!(payload(&bz(0, 16, &zst)), Some((Codec::Zstd, &zst[..])));
     }
 
     #[test]
@@ -218,7 +222,11 @@ mod tests {
         assert_eq!(payload(b"\x7fELF"), None);
         let mut old = bz(27, 16, &[0x1f, 0x8b, 8]);
         old[0x206..0x208].copy_from_slice(&0x207u16.to_le_bytes());
-        assert_eq!(payload(&old), None, "protocol before 2.08 has no payload fields");
+        assert_eq!(
+            payload(&old),
+            None,
+            "protocol before 2.08 has no payload fields"
+        );
         assert_eq!(payload(&bz(27, 16, b"??????")), None, "unknown compressor");
         let mut cut = bz(27, 16, &[0x1f, 0x8b, 8]);
         cut.truncate(28 * 512 + 17);
@@ -263,7 +271,10 @@ mod tests {
     #[test]
     fn only_an_elf_with_a_xen_phys32_note_is_bootable_through_pvh() {
         assert!(has_pvh_entry(&elf_with_note(b"Xen", 18)));
-        assert!(!has_pvh_entry(&elf_with_note(b"Xen", 17)), "another Xen note");
+        assert!(
+            !has_pvh_entry(&elf_with_note(b"Xen", 17)),
+            "another Xen note"
+        );
         assert!(!has_pvh_entry(&elf_with_note(b"GNU", 18)), "another owner");
         assert!(!has_pvh_entry(b"not an elf"));
         assert!(!has_pvh_entry(&[]));

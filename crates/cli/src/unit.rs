@@ -151,13 +151,13 @@ fn run_unit(dir: &UnitDir) -> Result<(), Fail> {
     let artifacts = dir.artifacts();
     std::fs::create_dir_all(&artifacts)
         .with_context(|| artifacts.display().to_string())
-        .map_err(|e| Fail::Infra(e))?;
+        .map_err(Fail::Infra)?;
     let events = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.events())
         .with_context(|| dir.events().display().to_string())
-        .map_err(|e| Fail::Infra(e))?;
+        .map_err(Fail::Infra)?;
     let terminal = reporter::Terminal::new(&prep.series);
     let sink = UnitSink {
         terminal: &terminal,

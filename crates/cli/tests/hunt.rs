@@ -17,7 +17,7 @@ const DEADLOCK: &str =
 fn hunt(job: &str, args: &[&str], series: &str) -> (Option<i32>, Value, String) {
     let job = repo().join(format!("jobs/{job}.yaml"));
     let mut all: Vec<&std::ffi::OsStr> = vec!["test".as_ref(), "--job".as_ref(), job.as_os_str()];
-    all.extend(args.iter().map(|a| std::ffi::OsStr::new(a)));
+    all.extend(args.iter().map(std::ffi::OsStr::new));
     let r = common::harness_report(&all, &[shared(series)]);
     (r.code, r.report, r.text)
 }

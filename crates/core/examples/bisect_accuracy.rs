@@ -77,7 +77,17 @@ fn main() {
                 if only_one_guest && p < 0.3 {
                     continue;
                 }
-                let s = sim::summarise(n, p, slots, model, costs, blind, trials, 1);
+                let s = sim::summarise(
+                    &sim::World {
+                        slots,
+                        costs,
+                        blind,
+                        ..sim::World::new(n, p)
+                    },
+                    model,
+                    trials,
+                    1,
+                );
                 println!(
                     "| {n} | {p} | {slots} | {:.1}% | {:.1} | {} | {:.1} | {} | {:.1}% | {:.1} / {} | {} | {:.0} / {:.0} |",
                     s.accuracy * 100.0,

@@ -588,6 +588,22 @@ pub mod sim {
         pub blind: bool,
     }
 
+    impl World {
+        /// `patches` patches, the culprit first of all, `rate`, one guest, nothing else.
+        pub fn new(patches: usize, rate: f64) -> World {
+            World {
+                patches,
+                culprit: 1,
+                rate,
+                unbuildable: Vec::new(),
+                slots: 1,
+                false_positive: 0.0,
+                costs: None,
+                blind: false,
+            }
+        }
+    }
+
     #[derive(Debug, Clone)]
     pub struct Trial {
         pub conclusion: Conclusion,
@@ -678,16 +694,8 @@ pub mod sim {
         pub max_seconds: f64,
     }
 
-    pub fn summarise(
-        patches: usize,
-        rate: f64,
-        slots: usize,
-        model: Model,
-        costs: Option<Costs>,
-        blind: bool,
-        trials: u32,
-        seed: u64,
-    ) -> Summary {
+    /// `trials` searches in worlds like `like`, the culprit moved over every position in turn.
+    pub fn summarise(like: &World, model: Model, trials: u32, seed: u64) -> Summary {
         let mut s = Summary {
             trials,
             accuracy: 0.0,
@@ -703,14 +711,8 @@ pub mod sim {
         };
         for t in 0..trials {
             let world = World {
-                patches,
-                culprit: 1 + (t as usize % patches),
-                rate,
-                unbuildable: Vec::new(),
-                slots,
-                false_positive: 0.0,
-                costs,
-                blind,
+                culprit: 1 + (t as usize % like.patches),
+                ..like.clone()
             };
             let r = trial(&world, model, seed.wrapping_add(t as u64 * 7919));
             s.mean_seconds += r.seconds;
@@ -833,7 +835,15 @@ mod tests {
         // The stopping rule is the same, so is the accuracy (docs/bisection.md: 300 trials per
         // row; here fewer, so a looser bound).
         for rate in [0.5, 0.3] {
-            let aware = summarise(6, rate, 1, Model::default(), costs, false, 60, 3);
+            let aware = summarise(
+                &World {
+                    costs,
+                    ..World::new(6, rate)
+                },
+                Model::default(),
+                60,
+                3,
+            );
             assert!(aware.accuracy >= 0.95, "{rate}: {aware:?}");
         }
     }
@@ -923,15 +933,23 @@ mod tests {
     #[test]
     fn flaky_bugs_are_found_at_the_stated_confidence() {
         for (n, rate) in [(6, 0.3), (6, 0.5), (12, 0.3)] {
-            let s = summarise(n, rate, 1, Model::default(), None, false, 120, 11);
+            let s = summarise(&World::new(n, rate), Model::default(), 120, 11);
             assert!(s.accuracy >= 0.97, "n={n} p={rate}: {s:?}");
         }
     }
 
     #[test]
     fn parallel_guests_cut_rounds() {
-        let one = summarise(12, 0.5, 1, Model::default(), None, false, 24, 5);
-        let three = summarise(12, 0.5, 3, Model::default(), None, false, 24, 5);
+        let one = summarise(&World::new(12, 0.5), Model::default(), 24, 5);
+        let three = summarise(
+            &World {
+                slots: 3,
+                ..World::new(12, 0.5)
+            },
+            Model::default(),
+            24,
+            5,
+        );
         assert!(three.accuracy >= 0.95, "{three:?}");
         assert!(three.mean_rounds < one.mean_rounds, "{one:?} vs {three:?}");
     }

@@ -758,7 +758,7 @@ fn the_driver_matches_the_simulators_accuracy() {
     let model = Model::default();
     for (patches, rate, trials) in [(8, 1.0, 16), (8, 0.5, 16), (12, 0.3, 12)] {
         let seed = 42;
-        let summary = sim::summarise(patches, rate, 1, model, None, false, trials, seed);
+        let summary = sim::summarise(&sim::World::new(patches, rate), model, trials, seed);
         let mut correct = 0;
         let mut runs = 0;
         for t in 0..trials {

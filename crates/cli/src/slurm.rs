@@ -17,7 +17,7 @@ use harness_exec::slurm::{Slurm, Submit};
 use harness_store::{RunRow, Store};
 
 use crate::exit::{self, chain, Fail};
-use crate::prepare::{save_inputs, Prepared, RunRecord};
+use crate::prepare::{Prepared, RunRecord};
 use crate::unit::{read_events, UnitDir, UnitEvent, UnitSpec};
 
 /// How often the units' states are asked for.
@@ -162,16 +162,7 @@ fn begin(store: &Store, nightly: &str, base: &std::path::Path, w: Work) -> Resul
     let prep = w.prep;
     let (run_id, started_at, replay) = match &w.again {
         None => {
-            let run_id = Store::new_run_id();
-            let started_at = Store::now();
-            store.begin_run(
-                &run_id,
-                &started_at,
-                &prep.series.title(),
-                prep.series.patches.len(),
-                &prep.job.name,
-            )?;
-            save_inputs(store, &run_id, &prep)?;
+            let (run_id, started_at) = crate::cmd::run::begin_new_run(store, &prep)?;
             store.attach_to_nightly(&run_id, nightly)?;
             (run_id, started_at, Vec::new())
         }

@@ -151,13 +151,13 @@ fn run_unit(dir: &UnitDir) -> Result<(), Fail> {
     let artifacts = dir.artifacts();
     std::fs::create_dir_all(&artifacts)
         .with_context(|| artifacts.display().to_string())
-        .map_err(|e| Fail::Infra(e))?;
+        .map_err(Fail::Infra)?;
     let events = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.events())
         .with_context(|| dir.events().display().to_string())
-        .map_err(|e| Fail::Infra(e))?;
+        .map_err(Fail::Infra)?;
     let terminal = reporter::Terminal::new(&prep.series);
     let sink = UnitSink {
         terminal: &terminal,
@@ -180,18 +180,8 @@ fn run_unit(dir: &UnitDir) -> Result<(), Fail> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let outcome = rt.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        // scancel and a time limit send SIGTERM first: the run's teardown runs before SIGKILL.
-        let mut term = signal(SignalKind::terminate())?;
-        let mut hup = signal(SignalKind::hangup())?;
-        tokio::select! {
-            r = harness_exec::pipeline::run(input, &sink) => Ok(Some(r)),
-            _ = tokio::signal::ctrl_c() => Ok::<_, std::io::Error>(None),
-            _ = term.recv() => Ok(None),
-            _ = hup.recv() => Ok(None),
-        }
-    })?;
+    // scancel and a time limit send SIGTERM first: the run's teardown runs before SIGKILL.
+    let outcome = crate::cmd::run::run_until_signal(&rt, input, &sink)?;
     terminal.finish();
     let report: Report = match outcome {
         None => {

@@ -2,18 +2,10 @@
 //! end to end with real module builds, a real cluster and real TCG guests on Debian's 6.1.
 //! The fixtures: tests/fixtures/jobs/{warn-in-base,warn-in-base-tip,crash-then-good}.yaml.
 
-use std::sync::Mutex;
-
 use serde_json::Value;
 
 mod common;
 use common::{assert_no_leftovers, composed, fixture, harness_report};
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 const WARN: &str = "WARNING in ceph_unlink";
 
@@ -34,7 +26,7 @@ fn boots(r: &Value, prefix: usize) -> &Vec<Value> {
 /// says what the series fixes, with the base's failures and the tip's passes counted.
 #[test]
 fn a_series_that_removes_a_warning_of_its_base_passes_and_fixes_it() {
-    let _g = lock();
+    let _g = common::one_at_a_time();
     let (code, r, text) = run(
         "warn-in-base",
         &["--expect-fix", WARN],
@@ -74,7 +66,7 @@ fn a_series_that_removes_a_warning_of_its_base_passes_and_fixes_it() {
 /// the base, sees the same WARN, and the finding is pre-existing, not the series' doing.
 #[test]
 fn a_warning_the_base_already_has_is_pre_existing() {
-    let _g = lock();
+    let _g = common::one_at_a_time();
     let series = composed(&["1", "2"]);
     let (code, r, text) = run("warn-in-base-tip", &[], series.path());
     assert_eq!(r["verdict"], "pass", "{}; {text}", r["reason"]);
@@ -102,7 +94,7 @@ fn a_warning_the_base_already_has_is_pre_existing() {
 /// client, and prefix 2 runs in a fresh workspace without waiting for anything the crash left.
 #[test]
 fn a_good_boot_after_a_crashed_one_sees_nothing_of_it() {
-    let _g = lock();
+    let _g = common::one_at_a_time();
     let series = composed(&[
         "broken/bug-on-40th-eviction.patch",
         "fixes/drop-eviction-counter.patch",

@@ -17,13 +17,14 @@ const DEADLOCK: &str =
 fn hunt(job: &str, args: &[&str], series: &str) -> (Option<i32>, Value, String) {
     let job = repo().join(format!("jobs/{job}.yaml"));
     let mut all: Vec<&std::ffi::OsStr> = vec!["test".as_ref(), "--job".as_ref(), job.as_os_str()];
-    all.extend(args.iter().map(|a| std::ffi::OsStr::new(a)));
+    all.extend(args.iter().map(std::ffi::OsStr::new));
     let r = common::harness_report(&all, &[shared(series)]);
     (r.code, r.report, r.text)
 }
 
 #[test]
 fn the_2025_writeback_deadlock_hangs_stock_6_12_and_its_fix_passes() {
+    let _g = common::one_at_a_time();
     let (code, r, text) = hunt(
         "deadlock-hunt-6.12",
         &["--expect-fix", DEADLOCK],
@@ -94,6 +95,7 @@ fn the_2025_writeback_deadlock_hangs_stock_6_12_and_its_fix_passes() {
 #[test]
 #[ignore]
 fn the_deadlock_is_bisected_to_patch_6_of_the_2021_series_and_its_revert_passes() {
+    let _g = common::one_at_a_time();
     let (code, r, text) = hunt("deadlock-hunt-6.1", &[], "ceph-cap-locking-6.1.mbox");
     assert_eq!(r["verdict"], "fail", "{text}");
     assert_eq!(code, Some(1), "{text}");

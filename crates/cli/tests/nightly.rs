@@ -19,12 +19,6 @@ use serde_json::{json, Value};
 mod common;
 use common::{assert_no_leftovers, composed, fixture};
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 const SECRET: &str = "ghp_e2eSecretThatMustNeverBePrinted42";
 const SHA: &str = "89abcdef0123456789abcdef0123456789abcdef";
 
@@ -248,7 +242,7 @@ fn assert_shown_as_text(dom: &str, what: &str) {
 
 #[test]
 fn nightlies_track_signatures_on_github_and_the_dashboard_shows_them() {
-    let _g = lock();
+    let _g = common::one_at_a_time();
     let gh = StandIn::start();
     let broken = composed(&["broken/warn-with-markup.patch"]);
     let clean = composed(&["1"]);
@@ -436,7 +430,7 @@ fn nightlies_track_signatures_on_github_and_the_dashboard_shows_them() {
 /// `harness resume NIGHTLY` then finishes the nightly from that run without booting anything.
 #[test]
 fn a_killed_nightly_and_its_run_are_resumed_without_booting_again_what_they_recorded() {
-    let _g = lock();
+    let _g = common::one_at_a_time();
     let series = composed(&["1", "broken/warn-in-unlink.patch", "2"]);
     let results = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();

@@ -78,7 +78,10 @@ fn two_guests_at_once_a_hung_one_does_not_hold_up_the_other() {
     assert!(c2.contains("HARNESS: net up"), "{c2}");
     // The hung guest's session was evicted from its own file system, after it was killed; the
     // healthy guest left none (and the mgr's sessions are not a guest's).
-    assert!(second["sessions_evicted"].as_u64().unwrap() >= 1, "{second}");
+    assert!(
+        second["sessions_evicted"].as_u64().unwrap() >= 1,
+        "{second}"
+    );
     assert!(first["sessions_evicted"].is_null(), "{first}");
     // Both booted at once: the second started before the first ended; the first ended long
     // before the hung one, and took less than half its time.

@@ -8,15 +8,9 @@
 //! `pre-series` commit (the base the 6.1 series applies to). crates/exec/tests/ktree.rs checks the
 //! apply and configuration steps on the same tree in every CI run.
 
+mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// The tests share the tree, its worktree and its build directory: one at a time.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The kernel git tree from Debian's tarball with its `pre-series` commit (made once, reused).
 fn test_tree() -> PathBuf {
@@ -74,7 +68,7 @@ fn repo() -> PathBuf {
 #[test]
 #[ignore = "builds a whole debug kernel (20+ min the first time): run with --ignored"]
 fn the_series_passes_on_a_debug_kernel_built_from_a_git_tree() {
-    let _g = lock();
+    let _g = common::one_at_a_time();
     let (rep, stdout, results) = run_tree_debug(None);
     assert_eq!(rep["verdict"], "pass", "{stdout}");
     let prefixes = rep["prefixes"].as_array().unwrap();
@@ -129,7 +123,7 @@ fn the_series_passes_on_a_debug_kernel_built_from_a_git_tree() {
 /// with a first finding of `kind` whose title contains every one of `title_has`. The tree and its
 /// build directory are the ones the test above made (each prefix rebuilds incrementally).
 fn debug_kernel_catches(patch: &str, kind: &str, title_has: &[&str]) {
-    let _g = lock();
+    let _g = common::one_at_a_time();
     let (rep, stdout, _results) = run_tree_debug(Some(patch));
     assert_eq!(rep["verdict"], "fail", "{stdout}");
     let f = &rep["findings"][0];

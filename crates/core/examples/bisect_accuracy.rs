@@ -3,6 +3,7 @@
 //!
 //!     cargo run --release -p harness-core --example bisect_accuracy [TRIALS]
 //!     SLOTS=1,2,4 RATES=1,0.5,0.3 cargo run --release -p harness-core --example bisect_accuracy
+//!     COSTS=5,21 [BLIND=1] ONE=1 cargo run --release -p harness-core --example bisect_accuracy
 
 use harness_core::bisect::{sim, Model};
 
@@ -23,14 +24,37 @@ fn main() {
         model.max_runs = v as u32;
     }
     let only_one_guest = std::env::var("ONE").is_ok();
+    // `COSTS=5,21`: a failing and a passing run's seconds; the search chooses by information per
+    // expected second, and the table gains the runs' mean and max seconds.
+    let costs = std::env::var("COSTS").ok().and_then(|v| {
+        let (f, p) = v.split_once(',')?;
+        Some(harness_core::bisect::Costs {
+            fail: f.trim().parse().ok()?,
+            pass: p.trim().parse().ok()?,
+        })
+    });
     println!(
         "model: confidence {}, false positives {}, p=1 prior {}, budget {} runs; {trials} trials per row",
         model.confidence, model.false_positive, model.deterministic_prior, model.max_runs
     );
+    // `BLIND=1`: the runs are costed, but the search does not know the costs (the comparison).
+    let blind = std::env::var("BLIND").is_ok();
+    if let Some(c) = costs {
+        println!(
+            "costs: a failing run {} s, a passing run {} s ({})",
+            c.fail,
+            c.pass,
+            if blind {
+                "not told to the search"
+            } else {
+                "cost-aware choice"
+            }
+        );
+    }
     println!(
-        "| n | p | guests | correct | mean runs | max runs | mean rounds | max rounds | budget hit | runs to right guess (mean/max) | ceil(log2(n+1)) |"
+        "| n | p | guests | correct | mean runs | max runs | mean rounds | max rounds | budget hit | runs to right guess (mean/max) | ceil(log2(n+1)) | seconds (mean/max) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     // `SLOTS=1,2,4 RATES=1,0.5,0.3`: the table of guests at once (docs/bisection.md, "Several
     // guests at once").
     let list = |k: &str, default: &[f64]| -> Vec<f64> {
@@ -53,9 +77,19 @@ fn main() {
                 if only_one_guest && p < 0.3 {
                     continue;
                 }
-                let s = sim::summarise(n, p, slots, model, trials, 1);
+                let s = sim::summarise(
+                    &sim::World {
+                        slots,
+                        costs,
+                        blind,
+                        ..sim::World::new(n, p)
+                    },
+                    model,
+                    trials,
+                    1,
+                );
                 println!(
-                    "| {n} | {p} | {slots} | {:.1}% | {:.1} | {} | {:.1} | {} | {:.1}% | {:.1} / {} | {} |",
+                    "| {n} | {p} | {slots} | {:.1}% | {:.1} | {} | {:.1} | {} | {:.1}% | {:.1} / {} | {} | {:.0} / {:.0} |",
                     s.accuracy * 100.0,
                     s.mean_runs,
                     s.max_runs,
@@ -64,7 +98,9 @@ fn main() {
                     s.inconclusive * 100.0,
                     s.mean_runs_to_right,
                     s.max_runs_to_right,
-                    (n as f64 + 1.0).log2().ceil()
+                    (n as f64 + 1.0).log2().ceil(),
+                    s.mean_seconds,
+                    s.max_seconds
                 );
             }
         }

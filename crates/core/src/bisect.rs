@@ -112,10 +112,41 @@ pub struct Conclusion {
     pub rounds: u32,
 }
 
+/// What a guest run costs, in seconds, by its outcome. A bisection boot that fails ends at the
+/// signature; one that passes runs its workloads to their end, so a pass usually costs several
+/// times a fail.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Costs {
+    pub fail: f64,
+    pub pass: f64,
+}
+
+impl Costs {
+    /// The mean seconds of the failing and of the passing runs among `runs` (other outcomes do
+    /// not count); `None` until there is at least one of each.
+    pub fn measured(runs: impl IntoIterator<Item = (Outcome, f64)>) -> Option<Costs> {
+        let (mut f, mut nf, mut p, mut np) = (0.0, 0u32, 0.0, 0u32);
+        for (o, s) in runs {
+            match o {
+                Outcome::Fail => (f, nf) = (f + s, nf + 1),
+                Outcome::Pass => (p, np) = (p + s, np + 1),
+                Outcome::Other | Outcome::Skip => {}
+            }
+        }
+        (nf > 0 && np > 0).then(|| Costs {
+            fail: f / nf as f64,
+            pass: p / np as f64,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Bisection {
     n: usize,
     model: Model,
+    /// Seconds per run by outcome, when known: then, once plain bisection has its answer, a run
+    /// is chosen for its information per expected second ([`Bisection::set_costs`]).
+    costs: Option<Costs>,
     rates: Vec<f64>,
     /// Joint posterior, `w[c * rates.len() + r]`, normalised.
     w: Vec<f64>,
@@ -165,6 +196,7 @@ impl Bisection {
         Bisection {
             n,
             model,
+            costs: None,
             rates,
             w,
             skipped: vec![false; n + 1],
@@ -176,6 +208,14 @@ impl Bisection {
 
     pub fn patches(&self) -> usize {
         self.n
+    }
+
+    /// What a failing and a passing run cost (the driver's measured means). Only the choice of
+    /// the next prefix uses them, never the posterior or the stopping rule: they change how soon
+    /// the answer comes, not what it is or how sure it is.
+    pub fn set_costs(&mut self, costs: Costs) {
+        let ok = |x: f64| x.is_finite() && x > 0.0;
+        self.costs = (ok(costs.fail) && ok(costs.pass)).then_some(costs);
     }
 
     pub fn observations(&self) -> &[Observation] {
@@ -382,18 +422,44 @@ impl Bisection {
 
     /// The testable prefix that, run together with `chosen`, leaves the least expected entropy
     /// over the culprit. Ties go to the lower prefix (deterministic).
+    ///
+    /// With [`Costs`] known and plain bisection over (no deterministic slice: the rate is what is
+    /// left to learn, or the bug showed itself flaky), the prefix with the most expected
+    /// information per expected second instead: a run expected to fail (it ends at the signature)
+    /// may teach less than one expected to pass and still be worth more for its time.
     fn pick(&self, chosen: &[usize], testable: &[usize]) -> usize {
         let slice = self.deterministic_slice();
+        let costs = self.costs.filter(|_| slice.is_none());
+        let now = costs.map(|_| self.expected_entropy(chosen, None));
         let mut best = (f64::INFINITY, testable[0]);
         for &k in testable {
             let mut set = chosen.to_vec();
             set.push(k);
             let h = self.expected_entropy(&set, slice);
-            if h < best.0 - 1e-12 {
-                best = (h, k);
+            let score = match (costs, now) {
+                (Some(c), Some(now)) => {
+                    let pf = self.fail_chance(k);
+                    -(now - h).max(0.0) / (pf * c.fail + (1.0 - pf) * c.pass)
+                }
+                _ => h,
+            };
+            if score < best.0 - 1e-12 {
+                best = (score, k);
             }
         }
         best.1
+    }
+
+    /// Posterior predictive probability that a run of `prefix` fails with the signature.
+    fn fail_chance(&self, prefix: usize) -> f64 {
+        let nr = self.rates.len();
+        let mut pf = 0.0;
+        for c in 0..=self.n {
+            for (r, &p) in self.rates.iter().enumerate() {
+                pf += self.w[c * nr + r] * self.fail_prob(c, p, prefix);
+            }
+        }
+        pf.clamp(0.0, 1.0)
     }
 
     /// While the runs may be deterministic (the `p = 1` hypotheses keep 1% of the mass), the
@@ -516,6 +582,26 @@ pub mod sim {
         pub slots: usize,
         /// How often a good prefix fails with the signature anyway.
         pub false_positive: f64,
+        /// What a failing and a passing run cost, summed into the trial's `seconds`; given to
+        /// the search (cost-aware choice) unless `blind`.
+        pub costs: Option<Costs>,
+        pub blind: bool,
+    }
+
+    impl World {
+        /// `patches` patches, the culprit first of all, `rate`, one guest, nothing else.
+        pub fn new(patches: usize, rate: f64) -> World {
+            World {
+                patches,
+                culprit: 1,
+                rate,
+                unbuildable: Vec::new(),
+                slots: 1,
+                false_positive: 0.0,
+                costs: None,
+                blind: false,
+            }
+        }
     }
 
     #[derive(Debug, Clone)]
@@ -526,6 +612,8 @@ pub mod sim {
         /// Runs after which the most probable culprit was right and stayed right.
         pub runs_to_right_guess: u32,
         pub observations: Vec<Observation>,
+        /// The runs' cost after the trigger, by the world's [`Costs`] (0 without them).
+        pub seconds: f64,
     }
 
     /// One search in `world`, driven by a seeded generator. It starts as the harness does: the
@@ -533,7 +621,11 @@ pub mod sim {
     pub fn trial(world: &World, model: Model, seed: u64) -> Trial {
         let mut rng = fastrand::Rng::with_seed(seed);
         let mut b = Bisection::new(world.patches, model);
-        let run = |b: &mut Bisection, k: usize, rng: &mut fastrand::Rng| {
+        if let Some(c) = world.costs.filter(|_| !world.blind) {
+            b.set_costs(c);
+        }
+        let mut seconds = 0.0;
+        let run = |b: &mut Bisection, k: usize, rng: &mut fastrand::Rng, seconds: &mut f64| {
             if world.unbuildable.contains(&k) {
                 b.observe(k, Outcome::Skip);
                 return;
@@ -544,6 +636,9 @@ pub mod sim {
                 world.false_positive
             };
             let fail = rng.f64() < pf;
+            if let Some(c) = world.costs {
+                *seconds += if fail { c.fail } else { c.pass };
+            }
             b.observe(k, if fail { Outcome::Fail } else { Outcome::Pass });
         };
         // What started the search: the tip failed.
@@ -562,7 +657,7 @@ pub mod sim {
             match b.next(world.slots) {
                 Step::Test(ks) => {
                     for k in ks {
-                        run(&mut b, k, &mut rng);
+                        run(&mut b, k, &mut rng, &mut seconds);
                     }
                 }
                 Step::Done(c) => {
@@ -572,6 +667,7 @@ pub mod sim {
                         correct,
                         runs_to_right_guess: right_since.unwrap_or(u32::MAX),
                         observations: b.observations().to_vec(),
+                        seconds,
                     };
                 }
             }
@@ -593,16 +689,13 @@ pub mod sim {
         /// was the right one for good: the search proper; the rest is confirmation.
         pub mean_runs_to_right: f64,
         pub max_runs_to_right: u32,
+        /// Mean and max cost of the runs after the trigger (with [`Costs`]).
+        pub mean_seconds: f64,
+        pub max_seconds: f64,
     }
 
-    pub fn summarise(
-        patches: usize,
-        rate: f64,
-        slots: usize,
-        model: Model,
-        trials: u32,
-        seed: u64,
-    ) -> Summary {
+    /// `trials` searches in worlds like `like`, the culprit moved over every position in turn.
+    pub fn summarise(like: &World, model: Model, trials: u32, seed: u64) -> Summary {
         let mut s = Summary {
             trials,
             accuracy: 0.0,
@@ -613,17 +706,17 @@ pub mod sim {
             inconclusive: 0.0,
             mean_runs_to_right: 0.0,
             max_runs_to_right: 0,
+            mean_seconds: 0.0,
+            max_seconds: 0.0,
         };
         for t in 0..trials {
             let world = World {
-                patches,
-                culprit: 1 + (t as usize % patches),
-                rate,
-                unbuildable: Vec::new(),
-                slots,
-                false_positive: 0.0,
+                culprit: 1 + (t as usize % like.patches),
+                ..like.clone()
             };
             let r = trial(&world, model, seed.wrapping_add(t as u64 * 7919));
+            s.mean_seconds += r.seconds;
+            s.max_seconds = s.max_seconds.max(r.seconds);
             let c = &r.conclusion;
             s.accuracy += r.correct as u32 as f64;
             s.mean_runs += c.runs as f64;
@@ -641,6 +734,7 @@ pub mod sim {
         s.mean_rounds /= t;
         s.inconclusive /= t;
         s.mean_runs_to_right /= t;
+        s.mean_seconds /= t;
         s
     }
 }
@@ -658,6 +752,8 @@ mod tests {
             unbuildable: Vec::new(),
             slots: 1,
             false_positive: 0.0,
+            costs: None,
+            blind: false,
         }
     }
 
@@ -676,6 +772,79 @@ mod tests {
                     t.runs_to_right_guess
                 );
             }
+        }
+    }
+
+    #[test]
+    fn costs_are_the_mean_seconds_of_fails_and_passes() {
+        use Outcome::*;
+        assert_eq!(Costs::measured([(Fail, 4.0), (Other, 99.0)]), None);
+        assert_eq!(
+            Costs::measured([
+                (Fail, 4.0),
+                (Pass, 20.0),
+                (Fail, 6.0),
+                (Skip, 1.0),
+                (Pass, 22.0)
+            ]),
+            Some(Costs {
+                fail: 5.0,
+                pass: 21.0
+            })
+        );
+    }
+
+    /// Costs change where the search looks once plain bisection has its answer, never what it
+    /// answers: with passes four times dearer than fails (a failing bisection boot ends at the
+    /// signature), a deterministic bug costs less, and flaky bugs are named as accurately.
+    #[test]
+    fn cheap_fails_make_a_deterministic_search_cheaper_and_no_less_accurate() {
+        let costs = Some(Costs {
+            fail: 5.0,
+            pass: 21.0,
+        });
+        let cost_of = |o: &[Observation]| -> f64 {
+            o.iter()
+                .skip(1)
+                .map(|o| {
+                    if o.outcome == Outcome::Fail {
+                        5.0
+                    } else {
+                        21.0
+                    }
+                })
+                .sum()
+        };
+        let (mut blind_s, mut aware_s) = (0.0, 0.0);
+        for culprit in 1..=6 {
+            let blind = trial(&world(6, culprit, 1.0), Model::default(), culprit as u64);
+            let mut w = world(6, culprit, 1.0);
+            w.costs = costs;
+            let aware = trial(&w, Model::default(), culprit as u64);
+            assert!(blind.correct && aware.correct && aware.conclusion.verified);
+            blind_s += cost_of(&blind.observations);
+            aware_s += cost_of(&aware.observations);
+            assert!((aware.seconds - cost_of(&aware.observations)).abs() < 1e-9);
+            // Plain bisection first: right as soon as without costs.
+            assert!(aware.runs_to_right_guess <= 1 + 3, "culprit {culprit}");
+        }
+        assert!(
+            aware_s < 0.85 * blind_s,
+            "aware {aware_s} s, blind {blind_s} s"
+        );
+        // The stopping rule is the same, so is the accuracy (docs/bisection.md: 300 trials per
+        // row; here fewer, so a looser bound).
+        for rate in [0.5, 0.3] {
+            let aware = summarise(
+                &World {
+                    costs,
+                    ..World::new(6, rate)
+                },
+                Model::default(),
+                60,
+                3,
+            );
+            assert!(aware.accuracy >= 0.95, "{rate}: {aware:?}");
         }
     }
 
@@ -764,15 +933,23 @@ mod tests {
     #[test]
     fn flaky_bugs_are_found_at_the_stated_confidence() {
         for (n, rate) in [(6, 0.3), (6, 0.5), (12, 0.3)] {
-            let s = summarise(n, rate, 1, Model::default(), 120, 11);
+            let s = summarise(&World::new(n, rate), Model::default(), 120, 11);
             assert!(s.accuracy >= 0.97, "n={n} p={rate}: {s:?}");
         }
     }
 
     #[test]
     fn parallel_guests_cut_rounds() {
-        let one = summarise(12, 0.5, 1, Model::default(), 24, 5);
-        let three = summarise(12, 0.5, 3, Model::default(), 24, 5);
+        let one = summarise(&World::new(12, 0.5), Model::default(), 24, 5);
+        let three = summarise(
+            &World {
+                slots: 3,
+                ..World::new(12, 0.5)
+            },
+            Model::default(),
+            24,
+            5,
+        );
         assert!(three.accuracy >= 0.95, "{three:?}");
         assert!(three.mean_rounds < one.mean_rounds, "{one:?} vs {three:?}");
     }
@@ -822,7 +999,7 @@ mod tests {
                     .collect();
                 let model = Model { max_runs: 40, ..Model::default() };
                 let w = World {
-                    patches: n, culprit, rate, unbuildable: unbuildable.clone(), slots, false_positive: 0.0,
+                    patches: n, culprit, rate, unbuildable: unbuildable.clone(), slots, false_positive: 0.0, costs: None, blind: false,
                 };
                 let t = trial(&w, model, seed);
                 let c = &t.conclusion;

@@ -288,6 +288,12 @@ pub(crate) async fn bisect<T: Tester>(
                 }
             };
             b.observe(k, outcome);
+            // What this search's fails and passes have cost so far steers its next choices.
+            if let Some(c) =
+                bisect::Costs::measured(out.runs.iter().map(|r| (r.outcome, r.seconds)))
+            {
+                b.set_costs(c);
+            }
             let (best, mass) = b.best();
             if let Some(r) = out.runs.last_mut() {
                 r.leader = Some(best.clone());

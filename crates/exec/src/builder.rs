@@ -17,6 +17,8 @@ use crate::{ExecError, Result};
 pub enum Kernel {
     Distro {
         release: String,
+        /// What QEMU boots: Debian's kernel, unpacked once ([`crate::vmlinux::bootable`]).
+        boot: PathBuf,
         tree: SourceTree,
         base: String,
         /// The series touches `net/ceph` or `include/linux/ceph`: rebuild libceph too.
@@ -64,8 +66,15 @@ impl Kernel {
                 let tree = SourceTree::open(procs, cache, source).await?;
                 let base = tree.base(base_patches).await?;
                 let libceph = harness_core::modules::module_scope(series).libceph;
+                let boot = crate::vmlinux::bootable(
+                    procs,
+                    cache,
+                    Path::new(&format!("/boot/vmlinuz-{release}")),
+                )
+                .await;
                 Ok(Kernel::Distro {
                     release: release.clone(),
+                    boot,
                     tree,
                     base,
                     libceph,
@@ -202,6 +211,7 @@ impl Kernel {
         match self {
             Kernel::Distro {
                 release,
+                boot,
                 tree,
                 libceph,
                 ..
@@ -214,7 +224,7 @@ impl Kernel {
                     ok: b.ok,
                     seconds: b.seconds,
                     error_excerpt: b.error_excerpt,
-                    boot: PathBuf::from(format!("/boot/vmlinuz-{release}")),
+                    boot: boot.clone(),
                     modules: b.modules,
                     vmlinux: None,
                 })

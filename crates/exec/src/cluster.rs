@@ -497,35 +497,22 @@ impl Cluster {
         Ok(())
     }
 
-    /// Client sessions file system `fs`'s MDS daemons hold (`ceph tell ... session ls`).
+    /// `ceph tell ... session ls --format json` of file system `fs`'s MDS daemons.
+    async fn session_ls(&self, fs: &str) -> Result<String> {
+        let target = tell_target(fs, self.filesystems);
+        self.ceph(&["tell", &target, "session", "ls", "--format", "json"])
+            .await
+    }
+
+    /// Client sessions file system `fs`'s MDS daemons hold.
     pub async fn client_sessions(&self, fs: &str) -> Result<usize> {
-        let out = self
-            .ceph(&[
-                "tell",
-                &tell_target(fs, self.filesystems),
-                "session",
-                "ls",
-                "--format",
-                "json",
-            ])
-            .await?;
-        Ok(count_sessions(&out))
+        Ok(count_sessions(&self.session_ls(fs).await?))
     }
 
     /// Client sessions from `ip` (a guest's address) that file system `fs`'s MDS holds: their ids.
     /// The mgr's own (libcephfs, from the host's address) are not a guest's.
     pub async fn guest_sessions(&self, fs: &str, ip: &str) -> Result<Vec<u64>> {
-        let out = self
-            .ceph(&[
-                "tell",
-                &tell_target(fs, self.filesystems),
-                "session",
-                "ls",
-                "--format",
-                "json",
-            ])
-            .await?;
-        Ok(sessions_from(&out, ip))
+        Ok(sessions_from(&self.session_ls(fs).await?, ip))
     }
 
     /// After a guest boot: evict and blocklist the sessions the guest at `ip` left on its file

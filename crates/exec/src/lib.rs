@@ -20,6 +20,7 @@ pub mod sandbox;
 pub mod slurm;
 pub mod symbolize;
 pub mod tree;
+pub mod vmlinux;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

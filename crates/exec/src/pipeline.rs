@@ -228,21 +228,11 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
     Ok(report)
 }
 
-/// Remove the run's scratch dir. A killed daemon can still be writing into it for a moment after
-/// its group leader is gone (`remove_dir_all` then fails with "directory not empty"), so the
-/// removal is retried for up to 5 s; what still fails is left to the next run's sweep, logged.
+/// Remove the run's scratch dir (every process that wrote into it has been stopped and reaped);
+/// what cannot be removed is logged and left to the next run's sweep.
 fn remove_scratch(scratch: tempfile::TempDir) {
-    let path = scratch.keep();
-    let mut last = None;
-    for _ in 0..50 {
-        match std::fs::remove_dir_all(&path) {
-            Ok(()) => return,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-            Err(e) => last = Some(e),
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    if let Some(e) = last {
+    let path = scratch.path().to_path_buf();
+    if let Err(e) = scratch.close() {
         tracing::warn!(dir = %path.display(), "scratch dir not removed: {e}");
     }
 }

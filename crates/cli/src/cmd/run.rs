@@ -71,16 +71,7 @@ pub(crate) fn execute(
     let mut store = Store::open(results).map_err(|e| Fail::Infra(e.into()))?;
     let (run_id, started_at, replay) = match resume {
         None => {
-            let run_id = Store::new_run_id();
-            let started_at = Store::now();
-            store.begin_run(
-                &run_id,
-                &started_at,
-                &prep.series.title(),
-                prep.series.patches.len(),
-                &prep.job.name,
-            )?;
-            save_inputs(&store, &run_id, &prep)?;
+            let (run_id, started_at) = begin_new_run(&store, &prep)?;
             if let Some(n) = &out.nightly {
                 store.attach_to_nightly(&run_id, n)?;
             }
@@ -131,18 +122,8 @@ pub(crate) fn execute(
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let outcome = rt.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        // A closed terminal (SIGHUP) ends a run like Ctrl-C does: with its teardown.
-        let mut term = signal(SignalKind::terminate())?;
-        let mut hup = signal(SignalKind::hangup())?;
-        tokio::select! {
-            r = harness_exec::pipeline::run(input, &sink) => Ok(Some(r)),
-            _ = tokio::signal::ctrl_c() => Ok::<_, std::io::Error>(None),
-            _ = term.recv() => Ok(None),
-            _ = hup.recv() => Ok(None),
-        }
-    })?;
+    // A closed terminal (SIGHUP) ends a run like Ctrl-C does: with its teardown.
+    let outcome = run_until_signal(&rt, input, &sink)?;
     // The pipeline future has been dropped here: its processes, namespace and temp dir are gone.
     let report = match outcome {
         None => {
@@ -174,6 +155,44 @@ pub(crate) fn execute(
         github::post(&rt, client, &report, target);
     }
     Ok((verdict_code(report.verdict), Some(report)))
+}
+
+/// Record a new run of `prep` as running, with its inputs saved for `harness resume`: its id
+/// and start time.
+pub(crate) fn begin_new_run(store: &Store, prep: &Prepared) -> Result<(String, String), Fail> {
+    let run_id = Store::new_run_id();
+    let started_at = Store::now();
+    store.begin_run(
+        &run_id,
+        &started_at,
+        &prep.series.title(),
+        prep.series.patches.len(),
+        &prep.job.name,
+    )?;
+    save_inputs(store, &run_id, prep)?;
+    Ok((run_id, started_at))
+}
+
+/// Run the pipeline, raced against Ctrl-C, SIGTERM (`kill`, `scancel`, a Slurm time limit) and
+/// SIGHUP (a closed terminal): `None` if a signal came first. Either way the pipeline future
+/// has been dropped on return, so its processes, namespace and temp dir are gone.
+pub(crate) fn run_until_signal(
+    rt: &tokio::runtime::Runtime,
+    input: harness_exec::pipeline::RunInput,
+    sink: &dyn harness_core::event::EventSink,
+) -> Result<Option<harness_exec::Result<Report>>, Fail> {
+    let outcome = rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        tokio::select! {
+            r = harness_exec::pipeline::run(input, sink) => Ok(Some(r)),
+            _ = tokio::signal::ctrl_c() => Ok::<_, std::io::Error>(None),
+            _ = term.recv() => Ok(None),
+            _ = hup.recv() => Ok(None),
+        }
+    })?;
+    Ok(outcome)
 }
 
 pub(crate) fn write_json(path: &Path, report: &Report) -> Result<(), Fail> {

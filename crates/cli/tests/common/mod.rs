@@ -1,5 +1,5 @@
-//! Helpers of the end-to-end test binaries (each binary runs its guests one at a time; cargo
-//! runs the binaries one after the other).
+//! Helpers of the end-to-end test binaries (each binary runs its guests one at a time, every
+//! test holding [`one_at_a_time`]; cargo runs the binaries one after the other).
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
@@ -7,6 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Held by every test that starts a harness run: the tests of one binary run on parallel threads,
+/// and two runs at once would share the 2 cores (timeouts) and each see the other's cluster,
+/// guest and scratch dir as the other's leftovers ([`assert_no_leftovers`]).
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -115,6 +124,7 @@ pub fn harness_run<A: AsRef<OsStr>, S: AsRef<OsStr>>(
 ) -> (std::process::Output, Option<Value>, tempfile::TempDir) {
     let results = tempfile::tempdir().unwrap();
     let json = results.path().join("report.json");
+    let started = std::time::Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_harness"))
         .arg("--results")
         .arg(results.path())
@@ -124,6 +134,17 @@ pub fn harness_run<A: AsRef<OsStr>, S: AsRef<OsStr>>(
         .args(series)
         .output()
         .unwrap();
+    // Where a test's time goes (`--nocapture` shows it): CI's budget is the sum of these.
+    eprintln!(
+        "[e2e] harness {} ({} series file(s)): {:.0} s, exit {:?}",
+        args.iter()
+            .map(|a| a.as_ref().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" "),
+        series.len(),
+        started.elapsed().as_secs_f64(),
+        out.status.code()
+    );
     let report = std::fs::read_to_string(&json)
         .ok()
         .map(|s| serde_json::from_str(&s).unwrap());

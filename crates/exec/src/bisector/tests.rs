@@ -729,6 +729,8 @@ proptest! {
             unbuildable,
             slots: 1,
             false_positive: 0.0,
+            costs: None,
+            blind: false,
         };
         let (trial, out) = same_as_simulator(&world, Model::default(), seed);
         let c = out.culprit.unwrap();
@@ -756,7 +758,7 @@ fn the_driver_matches_the_simulators_accuracy() {
     let model = Model::default();
     for (patches, rate, trials) in [(8, 1.0, 16), (8, 0.5, 16), (12, 0.3, 12)] {
         let seed = 42;
-        let summary = sim::summarise(patches, rate, 1, model, trials, seed);
+        let summary = sim::summarise(&sim::World::new(patches, rate), model, trials, seed);
         let mut correct = 0;
         let mut runs = 0;
         for t in 0..trials {
@@ -767,6 +769,8 @@ fn the_driver_matches_the_simulators_accuracy() {
                 unbuildable: Vec::new(),
                 slots: 1,
                 false_positive: 0.0,
+                costs: None,
+                blind: false,
             };
             let (_, out) = same_as_simulator(&world, model, seed.wrapping_add(t as u64 * 7919));
             let c = out.culprit.unwrap();

@@ -5,19 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn shared(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/series")
-        .join(p)
-}
+mod common;
+use common::shared;
 
 fn harness(args: &[&str], results: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-        .arg("--results")
-        .arg(results)
-        .args(args)
-        .output()
-        .unwrap()
+    common::harness_in(results, args)
 }
 
 fn text(b: &[u8]) -> String {

@@ -746,14 +746,8 @@ mod tests {
 
     fn world(patches: usize, culprit: usize, rate: f64) -> World {
         World {
-            patches,
             culprit,
-            rate,
-            unbuildable: Vec::new(),
-            slots: 1,
-            false_positive: 0.0,
-            costs: None,
-            blind: false,
+            ..World::new(patches, rate)
         }
     }
 

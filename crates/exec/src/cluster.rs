@@ -448,12 +448,17 @@ impl Cluster {
 
     /// Run the `ceph` CLI inside the namespace; returns stdout.
     pub async fn ceph(&self, args: &[&str]) -> Result<String> {
+        self.ceph_within(args, SHORT).await
+    }
+
+    /// [`Cluster::ceph`] with its own deadline.
+    async fn ceph_within(&self, args: &[&str], deadline: Duration) -> Result<String> {
         let mut c = command("ceph", Some(&self.netns));
         c.arg("-c")
             .arg(&self.conf)
             .args(["--connect-timeout", "20"])
             .args(args);
-        Ok(self.procs.check("ceph", c, SHORT).await?.stdout)
+        Ok(self.procs.check("ceph", c, deadline).await?.stdout)
     }
 
     pub async fn health(&self) -> Result<Health> {
@@ -519,7 +524,16 @@ impl Cluster {
     /// system `fs` (a crashed, hung or killed guest's caps would otherwise hold up the next boot
     /// for the session timeout), then check that none is left. Other guests' sessions and the
     /// mgr's are not touched. Returns how many it evicted; an error names what did not work.
-    pub async fn evict_clients(&self, fs: &str, ip: &str) -> Result<u32> {
+    ///
+    /// `blocked`: the cluster's last health sample had a blocking check (full storage, MDS down,
+    /// ...). An MDS that cannot write its journal does not finish an eviction, so each command
+    /// then gets 10 s instead of a minute: the run is an infra-error anyway.
+    pub async fn evict_clients(&self, fs: &str, ip: &str, blocked: bool) -> Result<u32> {
+        let deadline = if blocked {
+            Duration::from_secs(10)
+        } else {
+            SHORT
+        };
         let ids = self.guest_sessions(fs, ip).await?;
         if ids.is_empty() {
             return Ok(0);
@@ -534,7 +548,8 @@ impl Cluster {
         .await?;
         let target = tell_target(fs, self.filesystems);
         for id in &ids {
-            self.ceph(&["tell", &target, "client", "evict", &format!("id={id}")])
+            let id = format!("id={id}");
+            self.ceph_within(&["tell", &target, "client", "evict", &id], deadline)
                 .await?;
         }
         for _ in 0..20 {

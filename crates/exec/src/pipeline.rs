@@ -1336,9 +1336,10 @@ impl Rig<'_> {
         // Whatever session this guest left (it may have crashed or hung holding caps) must not
         // hold up the next boot. Only its own (by its address) on its own file system: the other
         // slots' guests run on, and the mgr keeps its sessions.
+        let blocked = harness_core::health::infra_evidence(&health).is_some();
         let sessions_evicted = match self
             .cluster
-            .evict_clients(&fs, &Netns::guest_ip(slot))
+            .evict_clients(&fs, &Netns::guest_ip(slot), blocked)
             .await
         {
             Ok(0) => 0,

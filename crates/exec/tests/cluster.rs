@@ -94,7 +94,7 @@ fn a_second_file_system_costs_an_mds_not_a_cluster() {
                 .unwrap()
                 .is_empty());
             assert_eq!(
-                rt.block_on(cluster.evict_clients(&fs, &ip)).unwrap(),
+                rt.block_on(cluster.evict_clients(&fs, &ip, false)).unwrap(),
                 0,
                 "{fs}"
             );

@@ -763,14 +763,8 @@ fn the_driver_matches_the_simulators_accuracy() {
         let mut runs = 0;
         for t in 0..trials {
             let world = sim::World {
-                patches,
                 culprit: 1 + (t as usize % patches),
-                rate,
-                unbuildable: Vec::new(),
-                slots: 1,
-                false_positive: 0.0,
-                costs: None,
-                blind: false,
+                ..sim::World::new(patches, rate)
             };
             let (_, out) = same_as_simulator(&world, model, seed.wrapping_add(t as u64 * 7919));
             let c = out.culprit.unwrap();

@@ -332,14 +332,9 @@ fn nightlies_track_signatures_on_github_and_the_dashboard_shows_them() {
     assert_no_leftovers();
 
     // The store has the three nightlies' runs.
-    let o = harness(results.path(), &["list"]);
-    let list = String::from_utf8_lossy(&o.stdout).into_owned();
-    let ids: Vec<&str> = list
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
+    let (ids, list) = common::listed_runs(results.path());
     assert_eq!(ids.len(), 3, "{list}");
-    let first = ids[2];
+    let first = ids[2].as_str();
 
     // JUnit for CI systems: the failing workload is a failure with the signature.
     let o = harness(results.path(), &["export", first, "--format", "junit"]);
@@ -400,7 +395,7 @@ fn nightlies_track_signatures_on_github_and_the_dashboard_shows_them() {
         doms["run"].contains("umount-stress"),
         "the matrix's workload column"
     );
-    assert!(doms["index"].contains(ids[0]) && doms["index"].contains(first));
+    assert!(doms["index"].contains(ids[0].as_str()) && doms["index"].contains(first));
     assert!(doms["signatures"].contains("WARNING in ceph_unlink"));
     assert!(doms["console"].contains("WARNING: CPU:"));
     assert!(doms["phases"].contains("<svg"), "the phase plot");

@@ -197,12 +197,7 @@ fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
         "{nightlies}"
     );
     assert!(nightlies.contains("2 run(s)  new 1"), "{nightlies}");
-    let o = harness_in(results.path(), &["list"]);
-    let list = String::from_utf8_lossy(&o.stdout).into_owned();
-    let ids: Vec<&str> = list
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
+    let (ids, list) = common::listed_runs(results.path());
     assert_eq!(ids.len(), 2, "{list}");
     let store = harness_store::Store::open_read_only(results.path()).unwrap();
     for id in &ids {

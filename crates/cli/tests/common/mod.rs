@@ -162,6 +162,18 @@ pub fn harness_in<A: AsRef<OsStr>>(results: &Path, args: &[A]) -> std::process::
         .unwrap()
 }
 
+/// `harness list` of `results`: the run ids, newest first, and the listing (for messages).
+pub fn listed_runs(results: &Path) -> (Vec<String>, String) {
+    let o = harness_in(results, &["list"]);
+    let list = String::from_utf8_lossy(&o.stdout).into_owned();
+    let ids = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    (ids, list)
+}
+
 /// [`harness_run`] that must write a report.
 pub fn harness_report<A: AsRef<OsStr>, S: AsRef<OsStr>>(args: &[A], series: &[S]) -> Ran {
     let (out, report, results) = harness_run(args, series);

@@ -68,7 +68,12 @@ fn main() {
         .map(|s| s as usize)
         .collect();
     let rate_list = list("RATES", &[1.0, 0.5, 0.3, 0.1]);
-    for n in [6usize, 50] {
+    // `NS=50`: only those series lengths.
+    let ns: Vec<usize> = list("NS", &[6.0, 50.0])
+        .into_iter()
+        .map(|n| n as usize)
+        .collect();
+    for &n in &ns {
         for &slots in &slot_list {
             if only_one_guest && slots > 1 {
                 continue;

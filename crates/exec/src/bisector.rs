@@ -154,6 +154,8 @@ pub(crate) struct Input<'a> {
     pub workloads: &'a [String],
     /// What the bisection's boots run (job keys `bisect.workloads`, `bisect.stop_at_signature`).
     pub scope: Scope,
+    /// A probe's finding can fail a boot (`probes.hazards_fail`): the boots keep the probes.
+    pub probe_findings: bool,
     /// Guests booted at once (`guests.parallel`): prefixes per search round
     /// ([`Bisection::next`]), clean runs of the revert per batch.
     pub slots: usize,
@@ -193,6 +195,7 @@ pub(crate) async fn bisect<T: Tester>(
         during.as_ref(),
         input.workloads,
         harness_proto::workloads::NEEDS,
+        input.probe_findings,
     );
     let p = t.begin(
         Phase::Bisect,

@@ -25,6 +25,9 @@ pub struct Cluster {
     pub filesystems: usize,
     netns: String,
     procs: Procs,
+    /// What `mds_session_blocklist_on_evict` was last set to (0: not set by us, 1: false,
+    /// 2: true), so an eviction after each killed guest does not set it again.
+    blocklist_on_evict: std::sync::atomic::AtomicU8,
 }
 
 /// The CephFS of guest slot `i`: `cephfs` (the only one of a one-guest run), then `cephfs-1`, ...
@@ -338,6 +341,7 @@ impl Cluster {
             filesystems,
             netns: netns.to_string(),
             procs: procs.clone(),
+            blocklist_on_evict: Default::default(),
         };
         cluster.daemon("mon.a", "ceph-mon", "a")?;
         cluster.ceph(&["mon", "stat"]).await?;
@@ -489,9 +493,7 @@ impl Cluster {
     /// evict`, or `mds.<fs>:0` when the cluster has several), blocklisting the clients
     /// (`mds_session_blocklist_on_evict`) or not. Other file systems' clients keep theirs.
     pub async fn evict_sessions(&self, fs: &str, blocklist: bool) -> Result<()> {
-        let on = if blocklist { "true" } else { "false" };
-        self.ceph(&["config", "set", "mds", "mds_session_blocklist_on_evict", on])
-            .await?;
+        self.set_blocklist_on_evict(blocklist).await?;
         self.ceph(&[
             "tell",
             &tell_target(fs, self.filesystems),
@@ -499,6 +501,25 @@ impl Cluster {
             "evict",
         ])
         .await?;
+        Ok(())
+    }
+
+    /// `ceph config set mds mds_session_blocklist_on_evict`, unless it was last set to that.
+    async fn set_blocklist_on_evict(&self, on: bool) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        let want = if on { 2 } else { 1 };
+        if self.blocklist_on_evict.load(Ordering::Relaxed) == want {
+            return Ok(());
+        }
+        self.ceph(&[
+            "config",
+            "set",
+            "mds",
+            "mds_session_blocklist_on_evict",
+            if on { "true" } else { "false" },
+        ])
+        .await?;
+        self.blocklist_on_evict.store(want, Ordering::Relaxed);
         Ok(())
     }
 
@@ -538,14 +559,7 @@ impl Cluster {
         if ids.is_empty() {
             return Ok(0);
         }
-        self.ceph(&[
-            "config",
-            "set",
-            "mds",
-            "mds_session_blocklist_on_evict",
-            "true",
-        ])
-        .await?;
+        self.set_blocklist_on_evict(true).await?;
         let target = tell_target(fs, self.filesystems);
         for id in &ids {
             let id = format!("id={id}");

@@ -138,6 +138,9 @@ const DUMP_GRACE: Duration = Duration::from_secs(20);
 /// stack), so its excerpt is complete; this keeps what the kernel printed right after it.
 pub const STOP_GRACE: Duration = Duration::from_millis(500);
 
+/// QEMU's minimal firmware: it loads the kernel QEMU was given and nothing else.
+const QBOOT: &str = "/usr/share/qemu/qboot.rom";
+
 /// No devices, display, monitor or config file of QEMU's own; exit instead of rebooting.
 const HEADLESS: &[&str] = &[
     "-nodefaults",
@@ -170,6 +173,11 @@ fn qemu_args(g: &GuestConfig) -> Vec<String> {
         Accel::Tcg => push(&["-accel", "tcg,thread=multi", "-cpu", "max"]),
     }
     push(&["-machine", "pc"]);
+    // qboot (QEMU's minimal firmware, Debian's qemu-system-data) starts the kernel a few tenths
+    // of a second sooner than SeaBIOS: every boot of a bisection pays the firmware.
+    if Path::new(QBOOT).exists() {
+        push(&["-bios", QBOOT]);
+    }
     push(HEADLESS);
     push(&["-smp", &g.cpus.to_string(), "-m", &g.memory_mib.to_string()]);
     push(&[

@@ -766,6 +766,7 @@ async fn stages(
             seen: &seen,
             workloads: &workload_names,
             scope: job.bisect_scope,
+            probe_findings: job.probes.hazards_fail,
             slots,
         };
         let mut out = bisector::Bisected::default();
@@ -1244,15 +1245,28 @@ impl Rig<'_> {
             plan.to_mut().fs = Some(fs.clone());
             format!("-slot{slot}")
         };
+        // A bisection boot without the job's probes (`BootPlan::probes`): its own image too.
+        let probes_tag = if scope.is_some_and(|s| !s.probes)
+            && (!plan.coverage.is_empty() || plan.evict_probe.is_some())
+        {
+            let p = plan.to_mut();
+            p.coverage.clear();
+            p.evict_probe = None;
+            "-noprobes"
+        } else {
+            ""
+        };
         let initrd = match &only {
             Some(names) => {
                 plan.to_mut().workloads.retain(|w| names.contains(&w.name));
                 self.scratch.join(format!(
-                    "run-{variant}-only-{}{slot_tag}.cpio",
+                    "run-{variant}-only-{}{probes_tag}{slot_tag}.cpio",
                     names.join("+")
                 ))
             }
-            None => self.scratch.join(format!("run-{variant}{slot_tag}.cpio")),
+            None => self
+                .scratch
+                .join(format!("run-{variant}{probes_tag}{slot_tag}.cpio")),
         };
         if !initrd.exists() {
             let run_modules: Vec<(&str, &Path)> = built
@@ -1432,7 +1446,10 @@ impl Rig<'_> {
             sessions_evicted,
         };
         st.end(p, verdict == Verdict::Pass);
-        if verdict != Verdict::Pass {
+        // The cluster's state as evidence of a failure; not for a boot ended at the bisected
+        // signature (that failure is the kernel's by definition, and `ceph health detail` would
+        // cost each such bisection boot a few tenths of a second).
+        if verdict != Verdict::Pass && run.exit != harness_core::verdict::GuestExit::Stopped {
             let detail = self.cluster.health_detail().await;
             let name = console
                 .strip_prefix("console-")

@@ -171,23 +171,31 @@ pub struct BootPlan {
     pub all: bool,
     /// End the boot (a fail) as soon as a finding with this title is seen.
     pub stop_at: Option<String>,
+    /// Run the job's probes (coverage kprobes, the eviction stacks). Only when a probe's finding
+    /// can fail a boot (`probes.hazards_fail`): otherwise nothing a probe sees can be the
+    /// signature, and the probes cost a bisection boot about a second to set up and slow its
+    /// workload (each probed call traps).
+    pub probes: bool,
 }
 
 /// The boots of a bisection of `signature`, first seen `during` (the finding's `during`: `None`
 /// when not known), for a job whose workloads are `job` (in order) and which may rely on others
 /// as `needs` says (`harness_proto::workloads::NEEDS`). A pass of such a boot means: these
-/// workloads ran to their end without the signature.
+/// workloads ran to their end without the signature. `probe_findings`: a probe's finding can
+/// fail a boot (`probes.hazards_fail`), so the boots keep the job's probes.
 pub fn boot_plan(
     scope: Scope,
     signature: &str,
     during: Option<&During>,
     job: &[String],
     needs: &[(&str, &str)],
+    probe_findings: bool,
 ) -> BootPlan {
     let everything = BootPlan {
         workloads: job.to_vec(),
         all: true,
         stop_at: scope.stop_at_signature.then(|| signature.to_string()),
+        probes: probe_findings,
     };
     let name = match (scope.workloads, during) {
         (Workloads::During, Some(During::Workload(w))) if job.contains(w) => w,
@@ -300,16 +308,19 @@ mod tests {
     fn a_bisection_boot_runs_the_workload_the_signature_showed_in() {
         let job = names(&["umount-stress", "iput-stress", "snap-stress"]);
         let during = During::Workload("iput-stress".into());
-        let p = boot_plan(Scope::default(), SIG, Some(&during), &job, &[]);
+        let p = boot_plan(Scope::default(), SIG, Some(&during), &job, &[], false);
         assert_eq!(p.workloads, names(&["iput-stress"]));
         assert!(!p.all);
         assert_eq!(p.stop_at.as_deref(), Some(SIG));
+        // No probes unless a probe's finding can be the signature.
+        assert!(!p.probes);
+        assert!(boot_plan(Scope::default(), SIG, Some(&during), &job, &[], true).probes);
         // What it needs comes too (transitively), in the job's order.
         let needs = [
             ("iput-stress", "snap-stress"),
             ("snap-stress", "umount-stress"),
         ];
-        let p = boot_plan(Scope::default(), SIG, Some(&during), &job, &needs);
+        let p = boot_plan(Scope::default(), SIG, Some(&during), &job, &needs, false);
         assert_eq!(p.workloads, job);
         assert!(p.all);
     }
@@ -324,7 +335,7 @@ mod tests {
             // A workload the job does not have (a stale finding): all of them.
             Some(During::Workload("cap-revoke".into())),
         ] {
-            let p = boot_plan(Scope::default(), SIG, during.as_ref(), &job, &[]);
+            let p = boot_plan(Scope::default(), SIG, during.as_ref(), &job, &[], false);
             assert_eq!(
                 (p.workloads.clone(), p.all),
                 (job.clone(), true),
@@ -336,7 +347,7 @@ mod tests {
             stop_at_signature: false,
         };
         let during = During::Workload("iput-stress".into());
-        let p = boot_plan(all, SIG, Some(&during), &job, &[]);
+        let p = boot_plan(all, SIG, Some(&during), &job, &[], false);
         assert_eq!((p.workloads, p.all, p.stop_at), (job, true, None));
         assert_eq!(Workloads::parse("during"), Some(Workloads::During));
         assert_eq!(Workloads::parse("all"), Some(Workloads::All));

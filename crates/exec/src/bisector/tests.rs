@@ -278,6 +278,7 @@ fn drive_with(
         seen,
         workloads: &workloads,
         scope,
+        probe_findings: false,
         slots,
     };
     let mut out = Bisected::default();

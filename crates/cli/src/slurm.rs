@@ -18,14 +18,14 @@ use harness_store::{RunRow, Store};
 
 use crate::exit::{self, chain, Fail};
 use crate::prepare::{Prepared, RunRecord};
-use crate::unit::{read_events, UnitDir, UnitEvent, UnitSpec};
+use crate::unit::{read_events, UnitDir, UnitEvent, UnitFile, UnitSpec};
 
 /// How often the units' states are asked for.
-const POLL: Duration = Duration::from_secs(2);
+pub(crate) const POLL: Duration = Duration::from_secs(2);
 /// `squeue` failing this long in a row (slurmctld gone): the units left are infrastructure faults.
-const SLURM_GONE: Duration = Duration::from_secs(300);
+pub(crate) const SLURM_GONE: Duration = Duration::from_secs(300);
 /// After `scancel`, how long to wait for the units to end (Slurm's KillWait is 30 s by default).
-const CANCEL_WAIT: Duration = Duration::from_secs(90);
+pub(crate) const CANCEL_WAIT: Duration = Duration::from_secs(90);
 
 /// A job to run as a unit: a new run, or an interrupted run of a resumed nightly.
 pub(crate) struct Work {
@@ -199,7 +199,7 @@ fn begin(store: &Store, nightly: &str, base: &std::path::Path, w: Work) -> Resul
         replay,
         base_profile,
     };
-    std::fs::write(dir.spec(), serde_json::to_vec_pretty(&spec)?)
+    std::fs::write(dir.spec(), serde_json::to_vec_pretty(&UnitFile::Run(spec))?)
         .with_context(|| dir.spec().display().to_string())?;
     Ok(Unit {
         series: SeriesSummary {
@@ -274,7 +274,7 @@ async fn collect(
     }
 }
 
-async fn cancel_and_wait(slurm: &Slurm, procs: &Procs, ids: &[u64]) {
+pub(crate) async fn cancel_and_wait(slurm: &Slurm, procs: &Procs, ids: &[u64]) {
     if let Err(e) = slurm.cancel(procs, ids).await {
         eprintln!("harness: scancel: {}", chain(&e.into()));
     }
@@ -358,7 +358,7 @@ fn record_infra(store: &mut Store, u: &mut Unit, evidence: &str) -> Result<(), F
     Ok(())
 }
 
-fn set_mode(p: &std::path::Path, mode: u32) -> Result<(), Fail> {
+pub(crate) fn set_mode(p: &std::path::Path, mode: u32) -> Result<(), Fail> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
         .with_context(|| p.display().to_string())?;

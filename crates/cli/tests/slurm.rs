@@ -423,12 +423,21 @@ fn a_bisections_boots_run_as_slurm_units() {
     eprintln!("slurm bisection e2e: interrupted at {:?}", t0.elapsed());
 
     // 2. `harness resume` finishes it: the test's boot replayed, the bisection's boots Slurm
-    // units again, and the run stored as a local bisection's is.
+    // units again (one of them cancelled by hand: an infra-error boot, retried, not counted),
+    // and the run stored as a local bisection's is.
     let json = results.path().join("report.json");
-    let o = harness_in(
-        results.path(),
-        &["resume", id.as_str(), "--json", json.to_str().unwrap()],
-    );
+    let child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("--results")
+        .arg(results.path())
+        .args(["resume", id.as_str(), "--json", json.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let killed = slurm.wait_running(Duration::from_secs(240));
+    std::thread::sleep(Duration::from_secs(3));
+    slurm.client("scancel", &[&killed]);
+    let o = child.wait_with_output().unwrap();
     let all = text(&o);
     eprintln!("{all}");
     assert_eq!(o.status.code(), Some(1), "{all}");
@@ -458,6 +467,19 @@ fn a_bisections_boots_run_as_slurm_units() {
     assert!(runs.len() >= 2, "{runs:?}");
     assert_eq!(all.matches(": Slurm job ").count(), runs.len(), "{all}");
     assert!(all.contains("2 boots on Slurm, at once"), "{all}");
+    assert!(
+        all.contains(&format!(
+            "could not be tested (slurm job {killed} ended CANCELLED"
+        )),
+        "{all}"
+    );
+    assert_eq!(
+        runs.iter()
+            .filter(|r| r["verdict"] == "infra-error")
+            .count(),
+        1,
+        "{runs:?}"
+    );
     let fails = runs.iter().filter(|r| r["outcome"] == "fail").count();
     let passes = runs.iter().filter(|r| r["outcome"] == "pass").count();
     assert!(fails >= 1 && passes >= 1, "{runs:?}");
@@ -479,6 +501,11 @@ fn a_bisections_boots_run_as_slurm_units() {
     assert!(attempts.iter().any(|a| a.console == "console-prefix-2.log"));
     for r in runs {
         let console = r["console"].as_str().unwrap().to_string();
+        if r["verdict"] == "infra-error" {
+            // The cancelled unit: no boot, no result (and no log if Slurm had not started it).
+            assert!(!attempts.iter().any(|a| a.console == console));
+            continue;
+        }
         // Its console and Slurm's log of its unit are the run's artifacts ...
         for a in [console.clone(), format!("slurm-{}.log", stem(&console))] {
             assert!(artifacts.contains(&a), "{a} missing: {artifacts:?}");

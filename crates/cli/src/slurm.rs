@@ -73,7 +73,7 @@ pub(crate) fn run_units(
     let procs = Procs::new();
     let mut units = Vec::new();
     for w in work {
-        units.push(begin(&store, nightly, &base, w)?);
+        units.push(begin(&store, nightly, &base, spec, w)?);
     }
     // Submit every unit; Slurm schedules them.
     for u in &mut units {
@@ -158,7 +158,13 @@ pub(crate) fn run_units(
 }
 
 /// Record the run (or take the interrupted one over) and write the unit's spec.
-fn begin(store: &Store, nightly: &str, base: &std::path::Path, w: Work) -> Result<Unit, Fail> {
+fn begin(
+    store: &Store,
+    nightly: &str,
+    base: &std::path::Path,
+    slurm: &SlurmSpec,
+    w: Work,
+) -> Result<Unit, Fail> {
     let prep = w.prep;
     let (run_id, started_at, replay) = match &w.again {
         None => {
@@ -193,7 +199,8 @@ fn begin(store: &Store, nightly: &str, base: &std::path::Path, w: Work) -> Resul
             job: prep.job_src.clone(),
             sources: prep.sources.clone(),
             overrides: prep.overrides.clone(),
-            cache: prep.cache.clone(),
+            // The nodes' cache (`slurm.cache`), else the submitter's `--cache`.
+            cache: slurm.cache.clone().or_else(|| prep.cache.clone()),
         },
         series: prep.raw.clone(),
         replay,

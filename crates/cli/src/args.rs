@@ -103,9 +103,11 @@ pub(crate) enum Cmd {
         #[arg(long, value_parser = ["local", "slurm"])]
         executor: Option<String>,
     },
-    /// One job of a nightly run on a Slurm node (submitted by `harness nightly`, not by hand):
-    /// reads DIR/unit.json, runs the job like `harness test`, writes its report, the guest
-    /// boots as they end and its artifacts into DIR (the submitter records them in the store).
+    /// A unit on a Slurm node (submitted by the harness, not by hand): reads DIR/unit.json,
+    /// either one job of a nightly (runs it like `harness test`; writes its report, the guest
+    /// boots as they end and its artifacts into DIR) or one boot of a bisection round (applies
+    /// and builds its prefix, boots it once against the node's own cluster; writes its result
+    /// and artifacts into DIR). The submitter records them in the store.
     #[command(hide = true)]
     Unit {
         /// The unit's directory in the shared results directory.
@@ -198,6 +200,11 @@ pub(crate) struct TestArgs {
     /// Cache directory for source trees, builds and images.
     #[arg(long, env = "HARNESS_CACHE_DIR")]
     pub(crate) cache: Option<PathBuf>,
+    /// Where the bisection's boots run: here (`local`), or each as a Slurm job on a node of
+    /// its own, a round's boots at once (`slurm`, set up by the job's `slurm:` section; the
+    /// test's own boots stay here). Default: the job's `executor:`.
+    #[arg(long, value_parser = ["local", "slurm"])]
+    pub(crate) executor: Option<String>,
     #[command(flatten)]
     pub(crate) github: GithubArgs,
 }

@@ -5,6 +5,7 @@
 //! errors map to the exit codes documented in the README (exit).
 
 mod args;
+mod boot_units;
 mod cmd;
 mod exit;
 mod export;

@@ -102,6 +102,7 @@ fn run_suite(
         range: suite.range.is_some(),
         expect_fix: None,
         no_base_check: false,
+        executor: None,
     };
     let preps = suite
         .jobs

@@ -248,6 +248,9 @@ pub(crate) struct Overrides {
     pub(crate) expect_fix: Option<String>,
     #[serde(default)]
     pub(crate) no_base_check: bool,
+    /// Where the bisection's boots run (`--executor`): the job's `executor:` otherwise.
+    #[serde(default)]
+    pub(crate) executor: Option<String>,
 }
 
 impl Overrides {
@@ -260,13 +263,14 @@ impl Overrides {
             range: args.input.range.is_some(),
             expect_fix: args.expect_fix.clone(),
             no_base_check: args.no_base_check,
+            executor: args.executor.clone(),
         }
     }
 }
 
 /// Apply the command line's overrides to the job, and check the series fits the job's mode.
 pub(crate) fn fit_job(job: &mut Job, args: &Overrides, series: &Series) -> Result<(), Fail> {
-    use harness_core::job::{KernelSpec, OnFailure};
+    use harness_core::job::{Executor, KernelSpec, OnFailure};
     if let Some(o) = &args.on_failure {
         job.on_failure = OnFailure::parse(o).ok_or_else(|| {
             bad_input(anyhow::anyhow!(
@@ -279,6 +283,17 @@ pub(crate) fn fit_job(job: &mut Job, args: &Overrides, series: &Series) -> Resul
         job.check.expect_fix = Some(s.clone());
     }
     job.check.base &= !args.no_base_check;
+    if let Some(e) = &args.executor {
+        job.executor = Executor::parse(e).ok_or_else(|| {
+            Fail::Usage(anyhow::anyhow!("--executor `{e}`: expected local or slurm"))
+        })?;
+    }
+    if job.executor == Executor::Slurm && job.slurm.is_none() {
+        return Err(Fail::Usage(anyhow::anyhow!(
+            "executor slurm: job `{}` has no `slurm:` section (at least `shared_dir:`; docs/jobs.md)",
+            job.name
+        )));
+    }
     match &mut job.kernel {
         KernelSpec::Tree { tree, base, .. } => {
             if let Some(t) = &args.tree {
@@ -341,7 +356,7 @@ pub(crate) struct Prepared {
 
 /// The command's record of a run, kept by the store with the series files (its
 /// [`harness_store::SavedInputs`]) for `harness resume`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RunRecord {
     pub(crate) job: JobSource,
     pub(crate) sources: Vec<String>,

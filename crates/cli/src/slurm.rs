@@ -18,14 +18,14 @@ use harness_store::{RunRow, Store};
 
 use crate::exit::{self, chain, Fail};
 use crate::prepare::{Prepared, RunRecord};
-use crate::unit::{read_events, UnitDir, UnitEvent, UnitSpec};
+use crate::unit::{read_events, UnitDir, UnitEvent, UnitFile, UnitSpec};
 
 /// How often the units' states are asked for.
-const POLL: Duration = Duration::from_secs(2);
+pub(crate) const POLL: Duration = Duration::from_secs(2);
 /// `squeue` failing this long in a row (slurmctld gone): the units left are infrastructure faults.
-const SLURM_GONE: Duration = Duration::from_secs(300);
+pub(crate) const SLURM_GONE: Duration = Duration::from_secs(300);
 /// After `scancel`, how long to wait for the units to end (Slurm's KillWait is 30 s by default).
-const CANCEL_WAIT: Duration = Duration::from_secs(90);
+pub(crate) const CANCEL_WAIT: Duration = Duration::from_secs(90);
 
 /// A job to run as a unit: a new run, or an interrupted run of a resumed nightly.
 pub(crate) struct Work {
@@ -73,7 +73,7 @@ pub(crate) fn run_units(
     let procs = Procs::new();
     let mut units = Vec::new();
     for w in work {
-        units.push(begin(&store, nightly, &base, w)?);
+        units.push(begin(&store, nightly, &base, spec, w)?);
     }
     // Submit every unit; Slurm schedules them.
     for u in &mut units {
@@ -158,7 +158,13 @@ pub(crate) fn run_units(
 }
 
 /// Record the run (or take the interrupted one over) and write the unit's spec.
-fn begin(store: &Store, nightly: &str, base: &std::path::Path, w: Work) -> Result<Unit, Fail> {
+fn begin(
+    store: &Store,
+    nightly: &str,
+    base: &std::path::Path,
+    slurm: &SlurmSpec,
+    w: Work,
+) -> Result<Unit, Fail> {
     let prep = w.prep;
     let (run_id, started_at, replay) = match &w.again {
         None => {
@@ -193,13 +199,14 @@ fn begin(store: &Store, nightly: &str, base: &std::path::Path, w: Work) -> Resul
             job: prep.job_src.clone(),
             sources: prep.sources.clone(),
             overrides: prep.overrides.clone(),
-            cache: prep.cache.clone(),
+            // The nodes' cache (`slurm.cache`), else the submitter's `--cache`.
+            cache: slurm.cache.clone().or_else(|| prep.cache.clone()),
         },
         series: prep.raw.clone(),
         replay,
         base_profile,
     };
-    std::fs::write(dir.spec(), serde_json::to_vec_pretty(&spec)?)
+    std::fs::write(dir.spec(), serde_json::to_vec_pretty(&UnitFile::Run(spec))?)
         .with_context(|| dir.spec().display().to_string())?;
     Ok(Unit {
         series: SeriesSummary {
@@ -274,7 +281,7 @@ async fn collect(
     }
 }
 
-async fn cancel_and_wait(slurm: &Slurm, procs: &Procs, ids: &[u64]) {
+pub(crate) async fn cancel_and_wait(slurm: &Slurm, procs: &Procs, ids: &[u64]) {
     if let Err(e) = slurm.cancel(procs, ids).await {
         eprintln!("harness: scancel: {}", chain(&e.into()));
     }
@@ -358,7 +365,7 @@ fn record_infra(store: &mut Store, u: &mut Unit, evidence: &str) -> Result<(), F
     Ok(())
 }
 
-fn set_mode(p: &std::path::Path, mode: u32) -> Result<(), Fail> {
+pub(crate) fn set_mode(p: &std::path::Path, mode: u32) -> Result<(), Fail> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
         .with_context(|| p.display().to_string())?;

@@ -1,11 +1,19 @@
-//! `harness unit --out DIR`: one job of a nightly, run on a Slurm node. The submitting harness
-//! (`slurm`) wrote DIR/unit.json (what `harness test` would have prepared, with the run id it
-//! recorded); the unit runs the job like `harness test` but, instead of the store (only the
-//! submitter writes it), writes into DIR: `events.jsonl` (each guest boot as it ends, the base's
-//! profile), `artifacts/` (consoles, logs; Slurm's own output is `artifacts/slurm-unit.log`),
-//! then `report.json` (atomically, last), or `error.txt` when the harness itself failed.
-//! The exit code is 0 whenever a report was written, whatever its verdict: Slurm's state says
-//! whether the unit ran, the report what it found.
+//! `harness unit --out DIR`: a unit of work on a Slurm node. The submitting harness wrote
+//! DIR/unit.json ([`UnitFile`]), one of two kinds:
+//! - a nightly's job ([`UnitSpec`], submitted by `slurm`: what `harness test` would have
+//!   prepared, with the run id it recorded): the unit runs the job like `harness test` but,
+//!   instead of the store (only the submitter writes it), writes into DIR: `events.jsonl` (each
+//!   guest boot as it ends, the base's profile), `artifacts/` (consoles, logs), then
+//!   `report.json` (atomically, last);
+//! - one boot of a bisection round ([`BootSpec`], submitted by `boot_units`): the run's series
+//!   and job and the boot (`core::slurm::BootUnit`); the unit applies and builds that prefix,
+//!   boots it once against the node's own cluster (`pipeline::boot_unit`) and writes
+//!   `artifacts/` (its console, ...) then `result.json` (`core::slurm::BootResult`, atomically,
+//!   last).
+//!
+//! Either writes `error.txt` when the harness itself failed; Slurm's own output is
+//! `artifacts/slurm-unit.log`. The exit code is 0 whenever a report or result was written,
+//! whatever its verdict: Slurm's state says whether the unit ran, the report what it found.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,6 +22,7 @@ use std::sync::Mutex;
 use anyhow::Context;
 use harness_core::event::{Event, EventSink};
 use harness_core::report::{AttemptRecord, BaseProfile, Report};
+use harness_core::slurm::BootUnit;
 
 use crate::exit::{bad_input, chain, Fail};
 use crate::prepare::{checked, job_from_source, parse_groups, Prepared, RawInputs, RunRecord};
@@ -42,12 +51,26 @@ impl UnitDir {
     pub(crate) fn report(&self) -> PathBuf {
         self.0.join("report.json")
     }
+    /// A boot unit's result (`core::slurm::BootResult`).
+    pub(crate) fn result(&self) -> PathBuf {
+        self.0.join("result.json")
+    }
     pub(crate) fn error(&self) -> PathBuf {
         self.0.join("error.txt")
     }
 }
 
-/// What the submitter hands a unit (DIR/unit.json).
+/// What the submitter hands a unit (DIR/unit.json): which kind, and what it needs.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub(crate) enum UnitFile {
+    /// One job of a nightly: a whole run.
+    Run(UnitSpec),
+    /// One boot of a bisection round.
+    Boot(BootSpec),
+}
+
+/// One job of a nightly.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct UnitSpec {
     /// The run the submitter recorded (the report carries it).
@@ -63,6 +86,20 @@ pub(crate) struct UnitSpec {
     /// The base's hazard profile the store kept for this kernel and job.
     #[serde(default)]
     pub(crate) base_profile: Option<BaseProfile>,
+}
+
+/// One boot of a bisection round: the run's series and job as the submitter prepared them, and
+/// which prefix to boot how.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct BootSpec {
+    /// The submitter's run (the boot is one of its attempts).
+    pub(crate) run_id: String,
+    pub(crate) started_at: String,
+    /// The job, where the series came from, the overrides, the node's cache.
+    pub(crate) record: RunRecord,
+    /// The series' bytes, grouped as given.
+    pub(crate) series: RawInputs,
+    pub(crate) boot: BootUnit,
 }
 
 /// What a unit tells the store through its events file, one JSON object a line.
@@ -134,9 +171,86 @@ fn run_unit(dir: &UnitDir) -> Result<(), Fail> {
     let text = std::fs::read_to_string(dir.spec())
         .with_context(|| dir.spec().display().to_string())
         .map_err(bad_input)?;
-    let spec: UnitSpec = serde_json::from_str(&text)
+    let unit: UnitFile = serde_json::from_str(&text)
         .with_context(|| dir.spec().display().to_string())
         .map_err(bad_input)?;
+    match unit {
+        UnitFile::Run(spec) => run_job(dir, spec),
+        UnitFile::Boot(spec) => run_boot(dir, spec),
+    }
+}
+
+/// The run and series as the submitter prepared them, checked again against this node's tools.
+fn prepared(record: &RunRecord, series: &RawInputs) -> Result<Prepared, Fail> {
+    checked(Prepared {
+        job: job_from_source(&record.job)?,
+        job_src: record.job.clone(),
+        series: parse_groups(series)?,
+        sources: record.sources.clone(),
+        raw: series.clone(),
+        overrides: record.overrides.clone(),
+        cache: record.cache.clone(),
+    })
+}
+
+fn run_boot(dir: &UnitDir, spec: BootSpec) -> Result<(), Fail> {
+    let prep = prepared(&spec.record, &spec.series)?;
+    let artifacts = dir.artifacts();
+    std::fs::create_dir_all(&artifacts)
+        .with_context(|| artifacts.display().to_string())
+        .map_err(Fail::Infra)?;
+    let terminal = reporter::Terminal::new(&prep.series);
+    let input = harness_exec::pipeline::RunInput {
+        run_id: spec.run_id.clone(),
+        job: prep.job,
+        series: prep.series,
+        sources: prep.sources,
+        artifacts: artifacts.clone(),
+        cache: prep
+            .cache
+            .clone()
+            .unwrap_or_else(harness_exec::default_cache_dir),
+        started_at: spec.started_at.clone(),
+        replay: Vec::new(),
+        base_profile: None,
+        remote: None,
+        one_boot: Some(spec.boot),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    // scancel and a time limit send SIGTERM first: the run's teardown runs before SIGKILL.
+    let outcome =
+        crate::cmd::run::until_signal(&rt, harness_exec::pipeline::boot_unit(input, &terminal))?;
+    terminal.finish();
+    let result = match outcome {
+        None => {
+            return Err(Fail::Infra(anyhow::anyhow!(
+                "the unit was stopped by a signal (scancel, or its time limit) before it booted"
+            )))
+        }
+        Some(Err(e)) => return Err(Fail::Infra(e.into())),
+        Some(Ok(r)) => r,
+    };
+    crate::cmd::run::write_json(&dir.result(), &result)?;
+    println!(
+        "harness unit: {}: {}{}",
+        result
+            .attempt
+            .as_ref()
+            .map(|a| a.console.as_str())
+            .unwrap_or("no boot"),
+        result.verdict,
+        result
+            .infra
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn run_job(dir: &UnitDir, spec: UnitSpec) -> Result<(), Fail> {
     let job = job_from_source(&spec.record.job)?;
     // The same checks as on the submitting machine, now against this node's tools.
     let prep = checked(Prepared {
@@ -176,6 +290,8 @@ fn run_unit(dir: &UnitDir) -> Result<(), Fail> {
         started_at: spec.started_at.clone(),
         replay: spec.replay,
         base_profile: spec.base_profile,
+        remote: None,
+        one_boot: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -200,6 +316,68 @@ fn run_unit(dir: &UnitDir) -> Result<(), Fail> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_boot_units_spec_round_trips_and_says_its_kind() {
+        let spec = UnitFile::Boot(BootSpec {
+            run_id: "20261207-081500-1a2b".into(),
+            started_at: "2026-12-07T08:15:00Z".into(),
+            record: RunRecord {
+                job: crate::prepare::JobSource {
+                    text: "name: j\n".into(),
+                    name: "j.yaml".into(),
+                    dir: PathBuf::from("/jobs"),
+                },
+                sources: vec!["s.mbox".into()],
+                overrides: crate::prepare::Overrides {
+                    executor: Some("slurm".into()),
+                    ..Default::default()
+                },
+                cache: Some(PathBuf::from("/node-cache")),
+            },
+            series: vec![vec![("s.mbox".into(), b"From x\n".to_vec())]],
+            boot: BootUnit {
+                prefix: 2,
+                variant: "prefix-2".into(),
+                console: "console-bisect-03-prefix-2.log".into(),
+                what: "bisect run 3 (verify): prefix 2".into(),
+                plan: harness_core::bisect::policy::BootPlan {
+                    workloads: vec!["umount-stress".into()],
+                    all: true,
+                    stop_at: Some("WARNING in ceph_unlink".into()),
+                    probes: false,
+                },
+            },
+        });
+        let text = serde_json::to_string(&spec).unwrap();
+        assert!(text.starts_with(r#"{"kind":"boot","#), "{text}");
+        let UnitFile::Boot(back) = serde_json::from_str::<UnitFile>(&text).unwrap() else {
+            panic!("not a boot unit: {text}")
+        };
+        assert_eq!(back.boot.console, "console-bisect-03-prefix-2.log");
+        assert_eq!(
+            back.boot.plan.stop_at.as_deref(),
+            Some("WARNING in ceph_unlink")
+        );
+        assert_eq!(back.series[0][0].1, b"From x\n");
+        assert_eq!(back.record.cache, Some(PathBuf::from("/node-cache")));
+        assert_eq!(back.record.overrides.executor.as_deref(), Some("slurm"));
+        // A nightly's unit is the other kind.
+        let run = UnitFile::Run(UnitSpec {
+            run_id: "r".into(),
+            started_at: "t".into(),
+            record: back.record,
+            series: back.series,
+            replay: Vec::new(),
+            base_profile: None,
+        });
+        let text = serde_json::to_string(&run).unwrap();
+        assert!(text.starts_with(r#"{"kind":"run","#), "{text}");
+        assert!(matches!(
+            serde_json::from_str::<UnitFile>(&text).unwrap(),
+            UnitFile::Run(_)
+        ));
+    }
 
     #[test]
     fn a_torn_last_event_line_is_skipped() {

@@ -1,10 +1,15 @@
-//! End-to-end: a nightly suite spread over Slurm (docs/nightly.md, "Past one machine: Slurm").
-//! A one-node Slurm on this machine (scripts/slurm-local: its own munge key, slurmctld and
-//! slurmd), a suite of two short jobs submitted as units, the store's runs checked to have a
-//! local nightly's shape; then a unit killed by `scancel` (recorded infra-error with Slurm's
-//! state) and a Ctrl-C of the submitter (the rest cancelled). Nothing may stay queued, running
-//! or listening afterwards. The units boot their guests one at a time (the partition gives a
-//! unit a whole node); run it under the machine's guest lock
+//! End-to-end: work spread over Slurm (docs/nightly.md, "Past one machine: Slurm";
+//! docs/bisection.md, "The bisection's boots on Slurm"). A one-node Slurm on this machine
+//! (scripts/slurm-local: its own munge key, slurmctld and slurmd).
+//! - A suite of two short jobs submitted as units, the store's runs checked to have a local
+//!   nightly's shape; then a unit killed by `scancel` (recorded infra-error with Slurm's state)
+//!   and a Ctrl-C of the submitter (the rest cancelled).
+//! - `harness test --executor slurm` of a series with a deterministic bug: the test's boot here,
+//!   the bisection's boots as Slurm units; the culprit found and verified, the run stored as a
+//!   local one is.
+//!
+//! Nothing may stay queued, running or listening afterwards. The units boot their guests one at
+//! a time (the partition gives a unit a whole node); run it under the machine's guest lock
 //! (`flock /tmp/harness-guest.lock cargo test -p harness-cli --test slurm`).
 
 use std::path::{Path, PathBuf};
@@ -159,6 +164,7 @@ fn assert_slurm_gone(dir: &Path) {
 
 #[test]
 fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
+    let _g = common::one_at_a_time();
     let t0 = Instant::now();
     let slurm = LocalSlurm::start();
     let slurm_dir = slurm.dir.path().to_path_buf();
@@ -345,4 +351,185 @@ fn a_nightly_runs_through_slurm_and_slurms_failures_are_infra() {
     drop(slurm);
     assert_slurm_gone(&slurm_dir);
     eprintln!("slurm e2e: {:?} in all", t0.elapsed());
+}
+
+/// The nodes' cache of the bisection test: not the submitter's (on this one machine the
+/// submitter holds its source tree locked for the whole run), kept across test runs.
+fn node_cache() -> PathBuf {
+    harness_exec::default_cache_dir().join("e2e-slurm-node")
+}
+
+#[test]
+fn a_bisections_boots_run_as_slurm_units() {
+    let _g = common::one_at_a_time();
+    let t0 = Instant::now();
+    let slurm = LocalSlurm::start();
+    let slurm_dir = slurm.dir.path().to_path_buf();
+    // Patch 2 of 2 warns on every unlink: the tip fails here, the bisection boots prefixes 0, 1
+    // and 2 on Slurm, two at a time (`guests.parallel: 2`).
+    let series = composed(&["1", "broken/warn-in-unlink.patch"]);
+    let work = tempfile::tempdir().unwrap();
+    let results = tempfile::tempdir().unwrap();
+    let shared = work.path().join("shared");
+    let job = job(work.path(), "slurm-bisect");
+    let yaml = std::fs::read_to_string(&job).unwrap();
+    std::fs::write(
+        &job,
+        format!(
+            "{yaml}guests:\n  parallel: 2\nbisect:\n  rate: 1\n\
+             slurm:\n  partition: harness\n  shared_dir: {}\n  conf: {}\n  cache: {}\n",
+            shared.display(),
+            slurm.conf().display(),
+            node_cache().display()
+        ),
+    )
+    .unwrap();
+
+    // 1. Ctrl-C once the bisection's first units run: they are cancelled, nothing is left, the
+    // run is interrupted with the test's boot recorded.
+    let child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("--results")
+        .arg(results.path())
+        .args(["test", "--on-failure", "bisect", "--executor", "slurm"])
+        .arg("--job")
+        .arg(&job)
+        .arg(series.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = slurm.wait_running(Duration::from_secs(240));
+    std::thread::sleep(Duration::from_secs(2));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let all = text(&out);
+    eprintln!("{all}");
+    assert_eq!(out.status.code(), Some(130), "{all}");
+    let cancelled = all
+        .lines()
+        .find_map(|l| l.strip_prefix("harness: cancelling Slurm job(s) "))
+        .unwrap_or_else(|| panic!("no unit cancelled: {all}"));
+    assert!(cancelled.split(' ').any(|i| i == running), "{all}");
+    assert!(slurm.active().is_empty(), "{:?}", slurm.active());
+    assert_no_leftovers();
+    let (ids, list) = common::listed_runs(results.path());
+    assert_eq!(ids.len(), 1, "{list}");
+    assert!(list.contains("interrupted"), "{list}");
+    let id = ids[0].clone();
+    eprintln!("slurm bisection e2e: interrupted at {:?}", t0.elapsed());
+
+    // 2. `harness resume` finishes it: the test's boot replayed, the bisection's boots Slurm
+    // units again (one of them cancelled by hand: an infra-error boot, retried, not counted),
+    // and the run stored as a local bisection's is.
+    let json = results.path().join("report.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("--results")
+        .arg(results.path())
+        .args(["resume", id.as_str(), "--json", json.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let killed = slurm.wait_running(Duration::from_secs(240));
+    std::thread::sleep(Duration::from_secs(3));
+    slurm.client("scancel", &[&killed]);
+    let o = child.wait_with_output().unwrap();
+    let all = text(&o);
+    eprintln!("{all}");
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    let rep: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(rep["run_id"], id.as_str());
+    assert!(
+        rep["replayed"].as_u64().unwrap() >= 1,
+        "{}",
+        rep["replayed"]
+    );
+    let c = &rep["culprit"];
+    assert_eq!(c["index"], 2, "{c}");
+    assert_eq!(
+        c["subject"],
+        "ceph: warn when unlinking a file with a single link"
+    );
+    assert_eq!(c["signature"], "WARNING in ceph_unlink");
+    assert_eq!(c["verified"], true, "{c}");
+    assert_eq!(c["confident"], true, "{c}");
+    assert!(
+        rep["reason"].as_str().unwrap().contains("culprit: patch 2"),
+        "{}",
+        rep["reason"]
+    );
+    // Every bisection boot was a Slurm unit; the verification's two went out as one round.
+    let runs = rep["bisection"].as_array().unwrap();
+    assert!(runs.len() >= 2, "{runs:?}");
+    assert_eq!(all.matches(": Slurm job ").count(), runs.len(), "{all}");
+    assert!(all.contains("2 boots on Slurm, at once"), "{all}");
+    assert!(
+        all.contains(&format!(
+            "could not be tested (slurm job {killed} ended CANCELLED"
+        )),
+        "{all}"
+    );
+    assert_eq!(
+        runs.iter()
+            .filter(|r| r["verdict"] == "infra-error")
+            .count(),
+        1,
+        "{runs:?}"
+    );
+    let fails = runs.iter().filter(|r| r["outcome"] == "fail").count();
+    let passes = runs.iter().filter(|r| r["outcome"] == "pass").count();
+    assert!(fails >= 1 && passes >= 1, "{runs:?}");
+    let stem = |c: &str| {
+        c.trim_start_matches("console-")
+            .trim_end_matches(".log")
+            .to_string()
+    };
+    let store = harness_store::Store::open_read_only(results.path()).unwrap();
+    let artifacts: Vec<String> = store
+        .artifacts(&id)
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let attempts = store.attempts(&id).unwrap();
+    // The test's own boot, made here before the interruption.
+    assert!(artifacts.iter().any(|n| n == "console-prefix-2.log"));
+    assert!(attempts.iter().any(|a| a.console == "console-prefix-2.log"));
+    for r in runs {
+        let console = r["console"].as_str().unwrap().to_string();
+        if r["verdict"] == "infra-error" {
+            // The cancelled unit: no boot, no result (and no log if Slurm had not started it).
+            assert!(!attempts.iter().any(|a| a.console == console));
+            continue;
+        }
+        // Its console and Slurm's log of its unit are the run's artifacts ...
+        for a in [console.clone(), format!("slurm-{}.log", stem(&console))] {
+            assert!(artifacts.contains(&a), "{a} missing: {artifacts:?}");
+        }
+        let log =
+            std::fs::read_to_string(results.path().join("runs").join(&id).join(&console)).unwrap();
+        assert!(log.contains("HARNESS/1"), "{console}: {log}");
+        // ... its boot one of the run's attempts, as a local boot's is ...
+        let a = attempts
+            .iter()
+            .find(|a| a.console == console)
+            .unwrap_or_else(|| panic!("{console}: no attempt in {attempts:?}"));
+        assert_eq!(a.prefix as u64, r["prefix"].as_u64().unwrap());
+        assert_eq!(a.variant, format!("prefix-{}", a.prefix));
+        assert_eq!(r["workloads"], serde_json::json!(["umount-stress"]));
+        assert_eq!(a.result.verdict.as_str(), r["verdict"].as_str().unwrap());
+        // ... and its unit's directory in the shared directory holds its result.
+        let unit = shared.join(&id).join(stem(&console));
+        assert!(unit.join("result.json").is_file(), "{}", unit.display());
+    }
+    drop(store);
+    assert!(slurm.active().is_empty(), "{:?}", slurm.active());
+    assert_no_leftovers();
+    drop(slurm);
+    assert_slurm_gone(&slurm_dir);
+    eprintln!("slurm bisection e2e: {:?}", t0.elapsed());
 }

@@ -137,6 +137,11 @@ struct RawJob {
     bisect: RawBisect,
     #[serde(default)]
     check: RawCheck,
+    /// Where the bisection's boots run: `local` (default) or `slurm`.
+    #[serde(default)]
+    executor: Option<String>,
+    #[serde(default)]
+    slurm: Option<RawSlurm>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -441,6 +446,11 @@ pub struct Job {
     pub bisect_scope: crate::bisect::policy::Scope,
     /// Fix verification: what the base must fail with, and how many tip boots may settle it.
     pub check: CheckSpec,
+    /// Where the bisection's boots run (`executor:`; `harness test --executor` overrides it):
+    /// here, or each as a Slurm unit (a round's boots at once, on as many nodes).
+    pub executor: Executor,
+    /// How boots are submitted to Slurm (`slurm:`), needed by `executor: slurm`.
+    pub slurm: Option<SlurmSpec>,
 }
 
 /// Fix verification (`check:`): with the base booted (`test_prefixes: all`), a failure of the
@@ -741,6 +751,74 @@ pub fn valid_slurm_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// `executor:` and `slurm:` (a suite's, or a job's for its bisection boots), validated.
+fn executor_spec(
+    executor: Option<&str>,
+    slurm: Option<RawSlurm>,
+    dir: &Path,
+    invalid: &dyn Fn(&str, String) -> JobError,
+) -> Result<(Executor, Option<SlurmSpec>), JobError> {
+    let executor = match executor {
+        None => Executor::Local,
+        Some(e) => Executor::parse(e)
+            .ok_or_else(|| invalid("executor", format!("`{e}`: expected local or slurm")))?,
+    };
+    let slurm = match slurm {
+        None if executor == Executor::Slurm => {
+            return Err(invalid(
+                "executor",
+                "`executor: slurm` needs a `slurm:` section (at least `shared_dir:`)".into(),
+            ))
+        }
+        None => None,
+        Some(r) => {
+            if !r.shared_dir.is_absolute() {
+                return Err(invalid(
+                    "shared_dir",
+                    format!(
+                        "{}: give an absolute path (the same on this machine and the nodes)",
+                        r.shared_dir.display()
+                    ),
+                ));
+            }
+            for (key, p) in [("harness", &r.harness), ("cache", &r.cache)] {
+                if let Some(p) = p.as_ref().filter(|p| !p.is_absolute()) {
+                    return Err(invalid(
+                        key,
+                        format!("{}: give an absolute path (it is a node's)", p.display()),
+                    ));
+                }
+            }
+            if let Some(p) = r.partition.as_deref().filter(|p| !valid_slurm_name(p)) {
+                return Err(invalid(
+                    "partition",
+                    format!("`{p}` is not a partition name"),
+                ));
+            }
+            if r.cpus == Some(0) || r.time_minutes == Some(0) {
+                let key = if r.cpus == Some(0) {
+                    "cpus"
+                } else {
+                    "time_minutes"
+                };
+                return Err(invalid(key, "must be at least 1".into()));
+            }
+            Some(SlurmSpec {
+                partition: r.partition,
+                shared_dir: r.shared_dir,
+                conf: r.conf.map(|p| resolve(dir, p)),
+                harness: r.harness,
+                cache: r.cache,
+                cpus: r.cpus,
+                time: r
+                    .time_minutes
+                    .map(|m| Duration::from_secs(u64::from(m) * 60)),
+            })
+        }
+    };
+    Ok((executor, slurm))
+}
+
 /// Does this YAML text describe a suite (rather than a job)?
 pub fn is_suite(text: &str) -> bool {
     text.lines().any(|l| l.starts_with("suite:"))
@@ -879,64 +957,7 @@ impl Suite {
                 })
             }
         };
-        let executor = match raw.executor.as_deref() {
-            None => Executor::Local,
-            Some(e) => Executor::parse(e)
-                .ok_or_else(|| invalid("executor", format!("`{e}`: expected local or slurm")))?,
-        };
-        let slurm = match raw.slurm {
-            None if executor == Executor::Slurm => {
-                return Err(invalid(
-                    "executor",
-                    "`executor: slurm` needs a `slurm:` section (at least `shared_dir:`)".into(),
-                ))
-            }
-            None => None,
-            Some(r) => {
-                if !r.shared_dir.is_absolute() {
-                    return Err(invalid(
-                        "shared_dir",
-                        format!(
-                            "{}: give an absolute path (the same on this machine and the nodes)",
-                            r.shared_dir.display()
-                        ),
-                    ));
-                }
-                for (key, p) in [("harness", &r.harness), ("cache", &r.cache)] {
-                    if let Some(p) = p.as_ref().filter(|p| !p.is_absolute()) {
-                        return Err(invalid(
-                            key,
-                            format!("{}: give an absolute path (it is a node's)", p.display()),
-                        ));
-                    }
-                }
-                if let Some(p) = r.partition.as_deref().filter(|p| !valid_slurm_name(p)) {
-                    return Err(invalid(
-                        "partition",
-                        format!("`{p}` is not a partition name"),
-                    ));
-                }
-                if r.cpus == Some(0) || r.time_minutes == Some(0) {
-                    let key = if r.cpus == Some(0) {
-                        "cpus"
-                    } else {
-                        "time_minutes"
-                    };
-                    return Err(invalid(key, "must be at least 1".into()));
-                }
-                Some(SlurmSpec {
-                    partition: r.partition,
-                    shared_dir: r.shared_dir,
-                    conf: r.conf.map(|p| resolve(dir, p)),
-                    harness: r.harness,
-                    cache: r.cache,
-                    cpus: r.cpus,
-                    time: r
-                        .time_minutes
-                        .map(|m| Duration::from_secs(u64::from(m) * 60)),
-                })
-            }
-        };
+        let (executor, slurm) = executor_spec(raw.executor.as_deref(), raw.slurm, dir, &invalid)?;
         Ok(Suite {
             executor,
             slurm,
@@ -1280,7 +1301,10 @@ impl Job {
                 return Err(invalid(k, "must be > 0".into()));
             }
         }
+        let (executor, slurm) = executor_spec(raw.executor.as_deref(), raw.slurm, dir, &invalid)?;
         Ok(Job {
+            executor,
+            slurm,
             name: raw.name,
             kernel,
             apply: ApplySpec {
@@ -1567,6 +1591,26 @@ mod tests {
         Job::from_yaml(y, "jobs/x.yaml", Path::new("/"))
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn a_job_may_send_its_bisection_boots_to_slurm() {
+        let j = Job::from_yaml(MIN, "x.yaml", Path::new("/j")).unwrap();
+        assert_eq!((j.executor, j.slurm), (Executor::Local, None));
+        assert!(err(&format!("{MIN}executor: slurm\n")).contains("needs a `slurm:` section"));
+        assert!(err(&format!("{MIN}slurm: {{shared_dir: rel}}\n")).contains("absolute path"));
+        let j = Job::from_yaml(
+            &format!(
+                "{MIN}executor: slurm\nslurm:\n  shared_dir: /s\n  conf: c.conf\n  cache: /n\n"
+            ),
+            "x.yaml",
+            Path::new("/j"),
+        )
+        .unwrap();
+        assert_eq!(j.executor, Executor::Slurm);
+        let sl = j.slurm.unwrap();
+        assert_eq!(sl.conf, Some(PathBuf::from("/j/c.conf")));
+        assert_eq!(sl.cache, Some(PathBuf::from("/n")));
     }
 
     #[test]

@@ -1,13 +1,18 @@
-//! Suites spread over a Slurm cluster, the pure part: a unit's (a Slurm job's) state as Slurm
+//! Work spread over a Slurm cluster, the pure part: a unit's (a Slurm job's) state as Slurm
 //! reports it, what that state means for the run (`judge`: still running, its report, or an
 //! infrastructure fault with Slurm's word as evidence, never a verdict on the kernel), the
 //! unit's time limit from the job's deadlines, and the record of a unit Slurm failed.
+//! Two kinds of unit: a nightly's job (a whole run), and one boot of a bisection round
+//! ([`BootUnit`] → [`BootResult`]).
 //! `exec::slurm` parses Slurm's output into [`JobState`]; the cli submits and collects.
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
+use crate::bisect::policy::BootPlan;
 use crate::job::{Job, OnFailure, TestPrefixes};
-use crate::report::{Report, SeriesSummary, Verdict};
+use crate::report::{AttemptRecord, Report, SeriesSummary, Verdict};
 
 /// A Slurm job's state (`squeue %T` / `sacct State`), typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,19 +165,94 @@ pub fn minutes(d: Duration) -> u64 {
 /// The Slurm job name of a nightly's job: `harness-<nightly>-<job>` (anything else in the
 /// job's name becomes `_`), so `squeue` shows which run a unit is.
 pub fn unit_name(nightly: &str, job: &str) -> String {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
-    };
     let nightly = nightly.strip_prefix("nightly-").unwrap_or(nightly);
     format!("harness-{}-{}", clean(nightly), clean(job))
+}
+
+/// One boot of a bisection round as a Slurm unit: on its node, the series' patches 1..=`prefix`
+/// applied and built, the node's own cluster started, one guest booted as `plan` says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootUnit {
+    pub prefix: usize,
+    /// The kernel variant (`prefix-3`, `base`, `without-culprit`): its initramfs, and the
+    /// recorded boot's `variant`.
+    pub variant: String,
+    /// The console artifact (`console-bisect-03-prefix-3.log`): it names the boot in its run.
+    pub console: String,
+    /// What the progress calls it (`bisect run 3: prefix 3`).
+    pub what: String,
+    pub plan: BootPlan,
+}
+
+impl BootUnit {
+    /// The boot's name: its console artifact without `console-` and `.log`.
+    pub fn stem(&self) -> &str {
+        let c = self
+            .console
+            .strip_prefix("console-")
+            .unwrap_or(&self.console);
+        c.strip_suffix(".log").unwrap_or(c)
+    }
+}
+
+/// What a boot unit found: the boot as the bisection judges it, and the boot's record for the
+/// store (`None` when no guest was booted: the node could not build the prefix or start its
+/// cluster, or Slurm failed the unit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BootResult {
+    pub verdict: Verdict,
+    /// The distinct titles of its findings (`boot::titles`).
+    pub titles: Vec<String>,
+    /// The guest program started.
+    pub booted: bool,
+    /// Why it could not be judged, when it could not.
+    pub infra: Option<String>,
+    pub seconds: f64,
+    /// Ended at the signature it waited for.
+    pub stopped: bool,
+    pub attempt: Option<AttemptRecord>,
+}
+
+impl BootResult {
+    /// A boot that was not made (`evidence` says why): `infra-error`, so the bisection retries
+    /// it and never counts it as a pass or a fail.
+    pub fn infra(evidence: impl Into<String>, seconds: f64) -> BootResult {
+        BootResult {
+            verdict: Verdict::InfraError,
+            titles: Vec::new(),
+            booted: false,
+            infra: Some(evidence.into()),
+            seconds,
+            stopped: false,
+            attempt: None,
+        }
+    }
+}
+
+/// Slurm's `--time` for a boot unit: apply, one prefix's build, the cluster, and the boot (and
+/// the two early-boot retries a distro-module boot may take) at the TCG factor, plus a margin.
+pub fn boot_time_limit(job: &Job, plan: &BootPlan) -> Duration {
+    let t = job.timeouts.scaled(false);
+    let workloads = plan.workloads.len().max(1) as u32;
+    t.apply + t.build + t.cluster + (t.boot + t.workload * workloads) * 3 + Duration::from_secs(600)
+}
+
+/// The Slurm job name of a bisection boot: `harness-<run>-<boot>` (`harness-20261207-081500-1a2b-bisect-03-prefix-3`).
+pub fn boot_unit_name(run_id: &str, unit: &BootUnit) -> String {
+    format!("harness-{}-{}", clean(run_id), clean(unit.stem()))
+}
+
+/// A name part Slurm takes: anything but ASCII letters, digits, `-`, `_` and `.` becomes `_`.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The record of a unit Slurm failed: `infra-error`, the evidence as its reason.
@@ -312,5 +392,79 @@ mod tests {
         assert!(!valid_name("a b") && !valid_name("") && !valid_name("a;b"));
         let n = unit_name("nightly-x", "j/ö");
         assert!(valid_name(&n), "{n}");
+    }
+
+    fn boot_unit() -> BootUnit {
+        BootUnit {
+            prefix: 3,
+            variant: "prefix-3".into(),
+            console: "console-bisect-04-prefix-3.log".into(),
+            what: "bisect run 4: prefix 3".into(),
+            plan: BootPlan {
+                workloads: vec!["umount-stress".into()],
+                all: false,
+                stop_at: Some("WARNING in ceph_unlink".into()),
+                probes: false,
+            },
+        }
+    }
+
+    #[test]
+    fn boot_units_are_named_by_run_and_boot() {
+        let u = boot_unit();
+        assert_eq!(u.stem(), "bisect-04-prefix-3");
+        let n = boot_unit_name("20261207-081500-1a2b", &u);
+        assert_eq!(n, "harness-20261207-081500-1a2b-bisect-04-prefix-3");
+        assert!(valid_name(&n));
+        let odd = BootUnit {
+            console: "console-base 1.log".into(),
+            ..u
+        };
+        assert!(valid_name(&boot_unit_name("r/1", &odd)));
+    }
+
+    #[test]
+    fn a_boot_unit_and_its_result_round_trip() {
+        let u = boot_unit();
+        let text = serde_json::to_string(&u).unwrap();
+        assert_eq!(serde_json::from_str::<BootUnit>(&text).unwrap(), u);
+        let r = BootResult {
+            verdict: Verdict::Fail,
+            titles: vec!["WARNING in ceph_unlink".into()],
+            booted: true,
+            infra: None,
+            seconds: 21.5,
+            stopped: true,
+            attempt: None,
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<BootResult>(&text).unwrap(), r);
+    }
+
+    #[test]
+    fn a_boot_unit_slurm_failed_is_an_infra_boot_never_a_verdict() {
+        let UnitOutcome::Infra(e) = judge(9, Some(&JobState::Timeout), "", &files(false, None))
+        else {
+            panic!()
+        };
+        let r = BootResult::infra(e, 3.0);
+        assert_eq!(r.verdict, Verdict::InfraError);
+        assert!(r.infra.as_deref().unwrap().contains("TIMEOUT"));
+        assert!(!r.booted && r.titles.is_empty() && r.attempt.is_none());
+    }
+
+    #[test]
+    fn a_boot_units_time_limit_covers_its_boot_but_not_a_whole_run() {
+        let job = Job::from_yaml(
+            include_str!("../../../jobs/default.yaml"),
+            "default.yaml",
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../jobs")),
+        )
+        .unwrap();
+        let t = job.timeouts.scaled(false);
+        let one = boot_unit();
+        let l = boot_time_limit(&job, &one.plan);
+        assert!(l > t.build + t.cluster + t.boot + t.workload, "{l:?}");
+        assert!(l < time_limit(&job, 7), "{l:?}");
     }
 }

@@ -47,6 +47,20 @@ pub struct Built {
     pub vmlinux: Option<PathBuf>,
 }
 
+impl Built {
+    /// A prefix a boot unit does not build (it builds only the one it boots).
+    pub fn not_built() -> Built {
+        Built {
+            ok: false,
+            seconds: 0.0,
+            error_excerpt: Some("not built: a boot unit builds its own prefix only".into()),
+            boot: PathBuf::new(),
+            modules: Vec::new(),
+            vmlinux: None,
+        }
+    }
+}
+
 impl Kernel {
     /// Open (or create) the tree for `spec` and derive the base. Tree mode needs `spec`'s tree.
     pub async fn open(

@@ -16,6 +16,7 @@ pub mod netns;
 pub mod pipeline;
 pub mod preflight;
 pub mod proc;
+pub mod remote;
 pub mod sandbox;
 pub mod slurm;
 pub mod symbolize;

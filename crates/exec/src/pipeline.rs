@@ -25,10 +25,12 @@ use crate::cluster::Cluster;
 use crate::guest::{self, Accel, GuestConfig};
 use crate::netns::{self, Netns};
 use crate::proc::Procs;
+use crate::remote::RemoteBoots;
 use crate::symbolize::Symbolizer;
 use crate::tree::WorkTree;
 use crate::{image, sandbox, ExecError, Result};
 use harness_core::bisect::policy::BootPlan;
+use harness_core::slurm::{BootResult, BootUnit};
 
 pub struct RunInput {
     pub run_id: String,
@@ -46,6 +48,12 @@ pub struct RunInput {
     /// The base's hazard profile a earlier run recorded for this kernel and job (the store's),
     /// compared with when this run does not boot the base.
     pub base_profile: Option<harness_core::report::BaseProfile>,
+    /// Where the bisection's boots are made when not here (`executor: slurm`): a round's
+    /// boots go out at once, one unit each. The test's own boots stay here.
+    pub remote: Option<std::sync::Arc<dyn RemoteBoots>>,
+    /// Make only this boot (a Slurm boot unit, on its node): patches 1..=prefix applied, that
+    /// prefix alone built, one guest booted as its plan says; [`boot_unit`] returns it.
+    pub one_boot: Option<BootUnit>,
 }
 
 struct State<'a> {
@@ -62,6 +70,8 @@ struct State<'a> {
     revert: Option<harness_core::report::Revert>,
     /// Boots to replay (by console name), and how many were.
     replay: Mutex<(BTreeMap<String, AttemptRecord>, u32)>,
+    /// The boot of a boot unit (`RunInput::one_boot`), once made.
+    unit_boot: Option<BootResult>,
 }
 
 impl State<'_> {
@@ -82,6 +92,29 @@ impl State<'_> {
             r.1 += 1;
         }
         usable.then_some(rec)
+    }
+
+    /// [`State::take_replay`] as a boot, told as the progress and findings of one.
+    fn replayed(
+        &self,
+        console: &str,
+        prefix: usize,
+        variant: &str,
+        artifacts: &Path,
+        what: &str,
+    ) -> Option<Boot> {
+        let rec = self.take_replay(console, prefix, variant, artifacts)?;
+        self.progress(
+            Phase::Guest,
+            format!(
+                "{what}: {} in {:.0}s, recorded before the interruption (not booted again)",
+                rec.result.verdict, rec.result.seconds
+            ),
+        );
+        for f in &rec.findings {
+            self.sink.emit(&Event::Finding { finding: f.clone() });
+        }
+        Some(Boot::of_record(rec))
     }
 
     pub fn begin(&self, phase: Phase, detail: impl Into<String>) -> (Phase, Instant) {
@@ -123,6 +156,31 @@ impl Clock<'_> {
 /// Run a job on a series. Call [`crate::preflight::check`] first. `Err` only when the artifact or scratch
 /// directory cannot be made (nothing started yet); every later fault is an `infra-error` report.
 pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
+    Ok(run_all(input, sink).await?.0)
+}
+
+/// A boot unit's run ([`RunInput::one_boot`]): its boot, or, when no guest could be booted
+/// (the prefix did not apply or build here, the cluster did not start), an infrastructure
+/// error saying why: the submitter's bisection retries it, never counts it.
+pub async fn boot_unit(input: RunInput, sink: &dyn EventSink) -> Result<BootResult> {
+    let prefix = input
+        .one_boot
+        .as_ref()
+        .map(|u| u.prefix)
+        .unwrap_or_default();
+    let (report, boot) = run_all(input, sink).await?;
+    Ok(boot.unwrap_or_else(|| {
+        BootResult::infra(
+            format!(
+                "no guest of prefix {prefix} was booted on the node: {}: {}",
+                report.verdict, report.reason
+            ),
+            report.seconds,
+        )
+    }))
+}
+
+async fn run_all(input: RunInput, sink: &dyn EventSink) -> Result<(Report, Option<BootResult>)> {
     let t0 = Instant::now();
     let sink = Clock { sink, t0 };
     sink.emit(&Event::RunStarted {
@@ -150,6 +208,7 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
                 .collect(),
             0,
         )),
+        unit_boot: None,
     };
     std::fs::create_dir_all(&input.artifacts).map_err(|e| ExecError::io(&input.artifacts, e))?;
 
@@ -195,6 +254,7 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
         Err(e) => (Verdict::InfraError, error_chain(e)),
     };
     let reason = Report::reason_with_culprit(&reason, st.culprit.as_ref());
+    let unit_boot = st.unit_boot.take();
     let series = SeriesSummary {
         subject: input.series.title(),
         patch_count: input.series.patches.len(),
@@ -225,7 +285,7 @@ pub async fn run(input: RunInput, sink: &dyn EventSink) -> Result<Report> {
     sink.emit(&Event::RunFinished {
         report: Box::new(report.clone()),
     });
-    Ok(report)
+    Ok((report, unit_boot))
 }
 
 /// Remove the run's scratch dir (every process that wrote into it has been stopped and reaped);
@@ -275,7 +335,9 @@ async fn stages(
     base_prefix.applied = true;
     st.prefixes.push(base_prefix);
     let mut apply_ok = true;
-    for (i, patch) in input.series.patches.iter().enumerate() {
+    // A boot unit applies its prefix's patches only.
+    let upto = input.one_boot.as_ref().map_or(usize::MAX, |u| u.prefix);
+    for (i, patch) in input.series.patches.iter().enumerate().take(upto) {
         let mut pr = PrefixResult::new(i + 1, patch.subject.clone());
         if apply_ok {
             let a = work.am(&patch.raw, scratch, job.apply.three_way).await?;
@@ -302,12 +364,20 @@ async fn stages(
     // Which prefixes boot a guest (if they build).
     let last = commits.len() - 1;
     let wanted: Vec<usize> = match job.test_prefixes {
+        _ if input.one_boot.is_some() => vec![last],
         TestPrefixes::Tip => vec![last],
         TestPrefixes::All => (0..=last).collect(),
     };
 
-    // Guests booted at once: the job's, or what the machine allows; no more than the run can use.
-    let slots = harness_core::job::useful_slots(job, guests_at_once(job), wanted.len());
+    // Guests booted at once: the job's, or what the machine allows; no more than the run can use
+    // (the test's boots only, when the bisection boots elsewhere; one for a boot unit).
+    let slots = match (&input.one_boot, &input.remote) {
+        (Some(_), _) => 1,
+        (None, Some(_)) => guests_at_once(job)
+            .min(wanted.len() * job.repeats.max(1) as usize)
+            .max(1),
+        (None, None) => harness_core::job::useful_slots(job, guests_at_once(job), wanted.len()),
+    };
     // Build every prefix while the cluster starts and the accelerator is probed.
     let ns = Netns::create(
         &input
@@ -353,6 +423,11 @@ async fn stages(
         }
         let mut results = Vec::new();
         for (k, commit) in commits.iter().enumerate() {
+            if input.one_boot.is_some() && !wanted.contains(&k) {
+                // A boot unit builds its prefix alone.
+                results.push(Built::not_built());
+                continue;
+            }
             work.checkout(commit).await?;
             let (cc, shared) = kernel.ccaches(&input.cache, k);
             let b = kernel
@@ -413,8 +488,10 @@ async fn stages(
     let (builds, (cluster, cluster_done), accel) =
         tokio::join!(build_all, start_cluster, probe_early);
     let builds = builds?;
-    let build_ok = builds.iter().all(|b| b.ok);
-    for (k, b) in builds.iter().enumerate() {
+    // A boot unit's other prefixes were not built: not a build failure.
+    let unbuilt = |k: usize| input.one_boot.is_some() && !wanted.contains(&k);
+    let build_ok = builds.iter().enumerate().all(|(k, b)| b.ok || unbuilt(k));
+    for (k, b) in builds.iter().enumerate().filter(|(k, _)| !unbuilt(*k)) {
         let pr = &mut st.prefixes[k];
         pr.built = Some(b.ok);
         pr.build_seconds = Some(b.seconds);
@@ -549,6 +626,21 @@ async fn stages(
         timeouts,
         under_test_dirs: harness_core::modules::under_test_dirs(&input.series),
     };
+    if let Some(u) = &input.one_boot {
+        let boot = rig
+            .boot(
+                st,
+                u.prefix,
+                &builds[u.prefix],
+                &u.variant,
+                &u.console,
+                &u.what,
+                Some(&u.plan),
+            )
+            .await?;
+        st.unit_boot = Some(boot.unit_result(u.prefix, &u.variant, &u.plan));
+        return Ok(());
+    }
     let mut hits: BTreeMap<String, u64> = Default::default();
     let mut probe_failures: BTreeMap<String, String> = Default::default();
     // (prefix, evictions per context, stacks) of each tested prefix's first boot.
@@ -767,7 +859,7 @@ async fn stages(
             workloads: &workload_names,
             scope: job.bisect_scope,
             probe_findings: job.probes.hazards_fail,
-            slots,
+            slots: input.remote.as_ref().map_or(slots, |r| r.slots().max(1)),
         };
         let mut out = bisector::Bisected::default();
         let mut tester = RigTester {
@@ -778,6 +870,7 @@ async fn stages(
             commits: &commits,
             builds: &builds,
             without: None,
+            remote: input.remote.as_deref(),
         };
         let r = bisector::bisect(&mut tester, &bisect_input, &mut out).await;
         st.bisection = out.runs;
@@ -803,9 +896,11 @@ struct RigTester<'a, 's> {
     builds: &'a [Built],
     /// The series without the culprit, once built (when it is not a prefix already built).
     without: Option<Built>,
+    /// Where prefixes are booted when not here (`RunInput::remote`).
+    remote: Option<&'a dyn RemoteBoots>,
 }
 
-impl RigTester<'_, '_> {
+impl<'a> RigTester<'a, '_> {
     /// One boot of `variant` (in a free guest slot).
     async fn tried(
         &self,
@@ -831,14 +926,114 @@ impl RigTester<'_, '_> {
                 Some(plan),
             )
             .await?;
-        Ok(Tried {
-            stopped: boot.result.exit == harness_core::verdict::GuestExit::Stopped,
-            verdict: boot.result.verdict,
-            titles: boot.titles(),
-            booted: boot.booted(),
-            infra: boot.result.infra.clone(),
-            seconds: boot.result.seconds,
-        })
+        Ok(boot.tried())
+    }
+
+    /// Where `variant` boots when not here: a prefix as built, the base, or the series without
+    /// its culprit when that is a prefix (the culprit ended the series). A series rebased
+    /// without its culprit is built here and boots here.
+    fn remote_for(&self, variant: Variant) -> Option<&'a dyn RemoteBoots> {
+        match variant {
+            Variant::Prefix(_) | Variant::Base => self.remote,
+            Variant::WithoutCulprit(_) => self.remote.filter(|_| self.without.is_none()),
+        }
+    }
+
+    /// `boots` made elsewhere, all at once (those an interrupted run recorded are replayed);
+    /// each recorded as it would be here: its findings, its attempt, its console.
+    async fn remote_many(
+        &self,
+        remote: &dyn RemoteBoots,
+        boots: &[bisector::Planned],
+        plan: &BootPlan,
+    ) -> Result<Vec<Tried>> {
+        let artifacts = self.rig.artifacts;
+        let mut out: Vec<Option<Tried>> = vec![None; boots.len()];
+        let mut units = Vec::new();
+        let mut sent = Vec::new();
+        for (i, b) in boots.iter().enumerate() {
+            let (prefix, variant) = (b.variant.prefix(), b.variant.name());
+            if let Some(boot) = self
+                .st
+                .replayed(&b.console, prefix, &variant, artifacts, &b.what)
+            {
+                out[i] = Some(boot.tried());
+                continue;
+            }
+            units.push(BootUnit {
+                prefix,
+                variant,
+                console: b.console.clone(),
+                what: b.what.clone(),
+                plan: plan.clone(),
+            });
+            sent.push(i);
+        }
+        if !units.is_empty() {
+            let span = self.st.begin(
+                Phase::Guest,
+                format!(
+                    "{} on {}, at once: {}",
+                    if units.len() == 1 {
+                        "1 boot".to_string()
+                    } else {
+                        format!("{} boots", units.len())
+                    },
+                    remote.name(),
+                    units
+                        .iter()
+                        .map(|u| u.what.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            );
+            let progress = |m: String| self.st.progress(Phase::Guest, m);
+            let results = match remote.boot_many(&units, artifacts, &progress).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.st.end(span, false);
+                    return Err(e);
+                }
+            };
+            let mut all_passed = true;
+            for ((i, u), r) in sent.into_iter().zip(&units).zip(results) {
+                if let Some(rec) = &r.attempt {
+                    for f in &rec.findings {
+                        self.st.sink.emit(&Event::Finding { finding: f.clone() });
+                    }
+                    self.st.sink.emit(&Event::Attempt {
+                        record: Box::new(rec.clone()),
+                    });
+                }
+                self.st.progress(
+                    Phase::Guest,
+                    format!(
+                        "{}: {} in {:.0}s{}",
+                        u.what,
+                        r.verdict,
+                        r.seconds,
+                        r.infra
+                            .as_deref()
+                            .map(|e| format!(" ({e})"))
+                            .unwrap_or_default()
+                    ),
+                );
+                all_passed &= r.verdict == Verdict::Pass;
+                out[i] = Some(Tried {
+                    verdict: r.verdict,
+                    titles: r.titles,
+                    booted: r.booted,
+                    infra: r.infra,
+                    seconds: r.seconds,
+                    stopped: r.stopped,
+                });
+            }
+            self.st.end(span, all_passed);
+        }
+        Ok(out
+            .into_iter()
+            .map(|t| t.expect("every boot has a result"))
+            .collect())
     }
 }
 
@@ -850,6 +1045,15 @@ impl Tester for RigTester<'_, '_> {
         what: &str,
         plan: &BootPlan,
     ) -> Result<Tried> {
+        if let Some(remote) = self.remote_for(variant) {
+            let one = bisector::Planned {
+                variant,
+                console: console.to_string(),
+                what: what.to_string(),
+            };
+            let mut tried = self.remote_many(remote, &[one], plan).await?;
+            return Ok(tried.remove(0));
+        }
         self.tried(variant, console, what, plan).await
     }
 
@@ -858,6 +1062,14 @@ impl Tester for RigTester<'_, '_> {
         boots: &[bisector::Planned],
         plan: &BootPlan,
     ) -> Result<Vec<Tried>> {
+        let remote = boots
+            .iter()
+            .map(|b| self.remote_for(b.variant))
+            .collect::<Option<Vec<_>>>()
+            .and_then(|r| r.first().copied());
+        if let Some(remote) = remote {
+            return self.remote_many(remote, boots, plan).await;
+        }
         let this = &*self;
         futures::future::try_join_all(
             boots
@@ -1015,6 +1227,60 @@ impl Boot {
     /// The guest program started (the kernel booted and the modules loaded).
     pub fn booted(&self) -> bool {
         self.messages.iter().any(|m| matches!(m, Msg::Hello { .. }))
+    }
+
+    /// The boot as the bisection drivers judge it.
+    pub fn tried(&self) -> Tried {
+        Tried {
+            stopped: self.result.exit == harness_core::verdict::GuestExit::Stopped,
+            verdict: self.result.verdict,
+            titles: self.titles(),
+            booted: self.booted(),
+            infra: self.result.infra.clone(),
+            seconds: self.result.seconds,
+        }
+    }
+
+    /// The boot's record for the store, as prefix `prefix` of kernel `variant`; `only`: the
+    /// workloads it was to run when not all of the job's.
+    pub fn record(&self, prefix: usize, variant: &str, only: Vec<String>) -> AttemptRecord {
+        AttemptRecord {
+            console: self.result.console.clone(),
+            prefix,
+            variant: variant.to_string(),
+            workloads: only,
+            result: self.result.clone(),
+            findings: self.findings.clone(),
+            messages: serde_json::to_value(&self.messages).unwrap_or_default(),
+        }
+    }
+
+    /// A recorded boot (replayed, or made elsewhere) as a boot of this run.
+    pub fn of_record(rec: AttemptRecord) -> Boot {
+        Boot {
+            messages: serde_json::from_value(rec.messages).unwrap_or_default(),
+            result: rec.result,
+            findings: rec.findings,
+        }
+    }
+
+    /// What a boot unit reports of its boot (`core::slurm::BootResult`).
+    pub fn unit_result(&self, prefix: usize, variant: &str, plan: &BootPlan) -> BootResult {
+        let t = self.tried();
+        let only = if plan.all {
+            Vec::new()
+        } else {
+            plan.workloads.clone()
+        };
+        BootResult {
+            verdict: t.verdict,
+            titles: t.titles,
+            booted: t.booted,
+            infra: t.infra,
+            seconds: t.seconds,
+            stopped: t.stopped,
+            attempt: Some(self.record(prefix, variant, only)),
+        }
     }
 }
 
@@ -1214,25 +1480,8 @@ impl Rig<'_> {
         slot: usize,
     ) -> Result<(Boot, bool)> {
         let sink = st.sink;
-        if let Some(rec) = st.take_replay(console, prefix, variant, self.artifacts) {
-            st.progress(
-                Phase::Guest,
-                format!(
-                    "{what}: {} in {:.0}s, recorded before the interruption (not booted again)",
-                    rec.result.verdict, rec.result.seconds
-                ),
-            );
-            for f in &rec.findings {
-                sink.emit(&Event::Finding { finding: f.clone() });
-            }
-            return Ok((
-                Boot {
-                    messages: serde_json::from_value(rec.messages).unwrap_or_default(),
-                    result: rec.result,
-                    findings: rec.findings,
-                },
-                true,
-            ));
+        if let Some(boot) = st.replayed(console, prefix, variant, self.artifacts, what) {
+            return Ok((boot, true));
         }
         // Some of the job's workloads: their own plan, so their own initramfs.
         let only = scope.filter(|s| !s.all).map(|s| s.workloads.clone());
@@ -1460,25 +1709,15 @@ impl Rig<'_> {
                 detail,
             );
         }
+        let boot = Boot {
+            result,
+            findings,
+            messages: run.messages,
+        };
         sink.emit(&Event::Attempt {
-            record: Box::new(AttemptRecord {
-                console: console.to_string(),
-                prefix,
-                variant: variant.to_string(),
-                workloads: only.unwrap_or_default(),
-                result: result.clone(),
-                findings: findings.clone(),
-                messages: serde_json::to_value(&run.messages).unwrap_or_default(),
-            }),
+            record: Box::new(boot.record(prefix, variant, only.unwrap_or_default())),
         });
-        Ok((
-            Boot {
-                result,
-                findings,
-                messages: run.messages,
-            },
-            under_test_ran,
-        ))
+        Ok((boot, under_test_ran))
     }
 }
 

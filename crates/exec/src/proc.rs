@@ -242,6 +242,16 @@ impl Procs {
     /// what a killed harness left): in its own process group, output captured, killed past
     /// `timeout`. It never outlives the call, so it is not registered.
     pub fn run_sync(program: &str, args: &[&str], timeout: Duration) -> Result<Output, ExecError> {
+        Self::run_sync_env(program, args, &[], timeout)
+    }
+
+    /// [`Procs::run_sync`] with `env` set on top of the explicit environment.
+    pub fn run_sync_env(
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+        timeout: Duration,
+    ) -> Result<Output, ExecError> {
         use std::os::unix::process::CommandExt;
         let what = format!("{program} {}", args.join(" "));
         let mut cmd = std::process::Command::new(program);
@@ -252,6 +262,7 @@ impl Procs {
                 cmd.env(k, v);
             }
         }
+        cmd.envs(env.iter().copied());
         let child = cmd
             .args(args)
             .process_group(0)

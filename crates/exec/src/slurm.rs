@@ -136,6 +136,31 @@ impl Slurm {
     }
 }
 
+impl Slurm {
+    /// [`Slurm::cancel`] where nothing can be awaited (a dropped bisection round: Ctrl-C).
+    pub fn cancel_sync(&self, ids: &[u64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+        let args: Vec<&str> = list.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &std::ffi::OsStr)> = self
+            .conf
+            .iter()
+            .map(|c| ("SLURM_CONF", c.as_os_str()))
+            .collect();
+        let out = Procs::run_sync_env("scancel", &args, &env, CLIENT_TIMEOUT)?;
+        if !out.ok() && !out.message().contains("already completing or completed") {
+            return Err(ExecError::Failed {
+                what: "scancel".into(),
+                status: out.status.to_string(),
+                message: out.message(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// `sbatch --parsable` prints `ID` or `ID;CLUSTER`.
 pub fn parse_job_id(out: &str) -> Option<u64> {
     out.lines()
@@ -189,13 +214,14 @@ pub fn parse_squeue(out: &str) -> Vec<(u64, Seen)> {
         .collect()
 }
 
-/// The batch script of a unit: `harness unit --out DIR` with an explicit environment (the
-/// job is submitted with `--export=NONE`). `harness` is the binary's path on the nodes.
+/// The batch script of a unit (a nightly's job, or a bisection's boot: `DIR/unit.json` says
+/// which): `harness unit --out DIR` with an explicit environment (the job is submitted with
+/// `--export=NONE`). `harness` is the binary's path on the nodes.
 pub fn unit_script(harness: &Path, dir: &Path) -> String {
     let q = |p: &Path| shell_quote(&p.display().to_string());
     format!(
         "#!/bin/sh\n\
-         # A unit of a cephfs-harness nightly: one job, run by the harness on this node.\n\
+         # A unit of cephfs-harness (a nightly's job, or a bisection's boot), run on this node.\n\
          export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
          export HOME=\"${{HOME:-$(getent passwd \"$(id -un)\" | cut -d: -f6)}}\"\n\
          export LANG=C.UTF-8\n\

@@ -99,6 +99,16 @@ pub(crate) fn execute(
         Some(k) => store.base_profile(k)?,
         None => None,
     };
+    // `executor: slurm`: the bisection's boots are Slurm units (the test's own stay here).
+    let boot_units = match (prep.job.executor, &prep.job.slurm) {
+        (harness_core::job::Executor::Slurm, Some(spec)) => Some(std::sync::Arc::new(
+            crate::boot_units::SlurmBoots::new(spec, &run_id, &started_at, &prep)?,
+        )),
+        _ => None,
+    };
+    let remote = boot_units
+        .clone()
+        .map(|b| b as std::sync::Arc<dyn harness_exec::remote::RemoteBoots>);
     let sink = reporter::Recorder {
         terminal: &terminal,
         store: std::sync::Mutex::new(Store::open(results)?),
@@ -118,13 +128,19 @@ pub(crate) fn execute(
         started_at,
         replay,
         base_profile,
+        remote,
+        one_boot: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     // A closed terminal (SIGHUP) ends a run like Ctrl-C does: with its teardown.
     let outcome = run_until_signal(&rt, input, &sink)?;
-    // The pipeline future has been dropped here: its processes, namespace and temp dir are gone.
+    // The pipeline future has been dropped here: its processes, namespace and temp dir are gone;
+    // its Slurm units cancelled, and now ended.
+    if let Some(b) = &boot_units {
+        b.settle(&rt);
+    }
     let report = match outcome {
         None => {
             terminal.finish();
@@ -181,12 +197,21 @@ pub(crate) fn run_until_signal(
     input: harness_exec::pipeline::RunInput,
     sink: &dyn harness_core::event::EventSink,
 ) -> Result<Option<harness_exec::Result<Report>>, Fail> {
+    until_signal(rt, harness_exec::pipeline::run(input, sink))
+}
+
+/// `run` raced against Ctrl-C, SIGTERM and SIGHUP (see [`run_until_signal`]): `None` if a
+/// signal came first (`run` has been dropped then).
+pub(crate) fn until_signal<T>(
+    rt: &tokio::runtime::Runtime,
+    run: impl std::future::Future<Output = T>,
+) -> Result<Option<T>, Fail> {
     let outcome = rt.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate())?;
         let mut hup = signal(SignalKind::hangup())?;
         tokio::select! {
-            r = harness_exec::pipeline::run(input, sink) => Ok(Some(r)),
+            r = run => Ok(Some(r)),
             _ = tokio::signal::ctrl_c() => Ok::<_, std::io::Error>(None),
             _ = term.recv() => Ok(None),
             _ = hup.recv() => Ok(None),
@@ -195,9 +220,10 @@ pub(crate) fn run_until_signal(
     Ok(outcome)
 }
 
-pub(crate) fn write_json(path: &Path, report: &Report) -> Result<(), Fail> {
+/// Write `value` as JSON to `path` atomically (a temp file renamed): a reader sees all or nothing.
+pub(crate) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Fail> {
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(report)?)
+    std::fs::write(&tmp, serde_json::to_string_pretty(value)?)
         .with_context(|| tmp.display().to_string())?;
     std::fs::rename(&tmp, path).with_context(|| path.display().to_string())?;
     Ok(())

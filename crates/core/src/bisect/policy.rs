@@ -162,8 +162,8 @@ impl Default for Scope {
     }
 }
 
-/// What one bisection boot runs and when it may end.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one bisection boot runs and when it may end (also a Slurm boot unit's, `core::slurm`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BootPlan {
     /// The job's workloads to run, in the job's order.
     pub workloads: Vec<String>,

@@ -193,28 +193,45 @@ fn prepared(record: &RunRecord, series: &RawInputs) -> Result<Prepared, Fail> {
     })
 }
 
-fn run_boot(dir: &UnitDir, spec: BootSpec) -> Result<(), Fail> {
-    let prep = prepared(&spec.record, &spec.series)?;
+/// The unit's artifacts directory, made.
+fn artifacts_dir(dir: &UnitDir) -> Result<PathBuf, Fail> {
     let artifacts = dir.artifacts();
     std::fs::create_dir_all(&artifacts)
         .with_context(|| artifacts.display().to_string())
         .map_err(Fail::Infra)?;
-    let terminal = reporter::Terminal::new(&prep.series);
-    let input = harness_exec::pipeline::RunInput {
-        run_id: spec.run_id.clone(),
+    Ok(artifacts)
+}
+
+/// What the pipeline runs for a unit of run `run_id`: nothing replayed, no base profile, no
+/// remote boots (a unit boots on its own node).
+fn run_input(
+    run_id: &str,
+    started_at: &str,
+    prep: Prepared,
+    artifacts: PathBuf,
+) -> harness_exec::pipeline::RunInput {
+    harness_exec::pipeline::RunInput {
+        run_id: run_id.to_string(),
         job: prep.job,
         series: prep.series,
         sources: prep.sources,
-        artifacts: artifacts.clone(),
-        cache: prep
-            .cache
-            .clone()
-            .unwrap_or_else(harness_exec::default_cache_dir),
-        started_at: spec.started_at.clone(),
+        artifacts,
+        cache: prep.cache.unwrap_or_else(harness_exec::default_cache_dir),
+        started_at: started_at.to_string(),
         replay: Vec::new(),
         base_profile: None,
         remote: None,
+        one_boot: None,
+    }
+}
+
+fn run_boot(dir: &UnitDir, spec: BootSpec) -> Result<(), Fail> {
+    let prep = prepared(&spec.record, &spec.series)?;
+    let artifacts = artifacts_dir(dir)?;
+    let terminal = reporter::Terminal::new(&prep.series);
+    let input = harness_exec::pipeline::RunInput {
         one_boot: Some(spec.boot),
+        ..run_input(&spec.run_id, &spec.started_at, prep, artifacts)
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -240,8 +257,9 @@ fn run_boot(dir: &UnitDir, spec: BootSpec) -> Result<(), Fail> {
             .as_ref()
             .map(|a| a.console.as_str())
             .unwrap_or("no boot"),
-        result.verdict,
+        result.tried.verdict,
         result
+            .tried
             .infra
             .as_deref()
             .map(|e| format!(" ({e})"))
@@ -262,10 +280,7 @@ fn run_job(dir: &UnitDir, spec: UnitSpec) -> Result<(), Fail> {
         overrides: spec.record.overrides.clone(),
         cache: spec.record.cache.clone(),
     })?;
-    let artifacts = dir.artifacts();
-    std::fs::create_dir_all(&artifacts)
-        .with_context(|| artifacts.display().to_string())
-        .map_err(Fail::Infra)?;
+    let artifacts = artifacts_dir(dir)?;
     let events = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -278,20 +293,9 @@ fn run_job(dir: &UnitDir, spec: UnitSpec) -> Result<(), Fail> {
         events: Mutex::new(events),
     };
     let input = harness_exec::pipeline::RunInput {
-        run_id: spec.run_id.clone(),
-        job: prep.job,
-        series: prep.series,
-        sources: prep.sources,
-        artifacts: artifacts.clone(),
-        cache: prep
-            .cache
-            .clone()
-            .unwrap_or_else(harness_exec::default_cache_dir),
-        started_at: spec.started_at.clone(),
         replay: spec.replay,
         base_profile: spec.base_profile,
-        remote: None,
-        one_boot: None,
+        ..run_input(&spec.run_id, &spec.started_at, prep, artifacts.clone())
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

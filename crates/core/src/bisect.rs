@@ -434,8 +434,8 @@ impl Bisection {
         // outside the answer's group (per second, every run costing the same until the costs
         // are known). Once a pass where a fail was seen has made the rate what matters, the
         // information about the culprit (per second, with the costs).
-        let confirm = (slice.is_none() && self.deterministic_mass() >= 0.01)
-            .then(|| self.best_group().0);
+        let confirm =
+            (slice.is_none() && self.deterministic_mass() >= 0.01).then(|| self.best_group().0);
         let costs = match (self.costs, &confirm) {
             (Some(c), _) if slice.is_none() => Some(c),
             (None, Some(_)) => Some(Costs {

@@ -5,6 +5,46 @@ use crate::finding::{Finding, FindingKind};
 use crate::health::{self, Health};
 use crate::verdict::{GuestExit, Verdict};
 
+/// One guest boot as the bisection and revert drivers judge it, whether it ran here or as a
+/// Slurm unit (`slurm::BootResult`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Tried {
+    pub verdict: Verdict,
+    /// The distinct titles of its findings ([`titles`]).
+    pub titles: Vec<String>,
+    /// The guest program started.
+    pub booted: bool,
+    /// Why it could not be judged, when it could not.
+    pub infra: Option<String>,
+    pub seconds: f64,
+    /// Ended as soon as the signature it waited for was seen.
+    pub stopped: bool,
+}
+
+impl Tried {
+    /// The boot as the bisection's policy reads it.
+    pub fn run(&self) -> crate::bisect::policy::Run<'_> {
+        crate::bisect::policy::Run {
+            verdict: self.verdict,
+            titles: &self.titles,
+            booted: self.booted,
+        }
+    }
+
+    /// A boot that was not made (`evidence` says why): `infra-error`, so the bisection retries
+    /// it and never counts it as a pass or a fail.
+    pub fn infra(evidence: impl Into<String>, seconds: f64) -> Tried {
+        Tried {
+            verdict: Verdict::InfraError,
+            titles: Vec::new(),
+            booted: false,
+            infra: Some(evidence.into()),
+            seconds,
+            stopped: false,
+        }
+    }
+}
+
 /// The verdict of one boot, and why it is an `infra-error` when the cluster is to blame. A guest
 /// that hung (`hung`, or the host's deadline passed), or whose only findings are the workload's,
 /// while the cluster could not serve it is the cluster's trouble; a kernel splat is still the

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::bisect::policy::BootPlan;
+use crate::boot::Tried;
 use crate::job::{Job, OnFailure, TestPrefixes};
 use crate::report::{AttemptRecord, Report, SeriesSummary, Verdict};
 
@@ -200,16 +201,8 @@ impl BootUnit {
 /// cluster, or Slurm failed the unit).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BootResult {
-    pub verdict: Verdict,
-    /// The distinct titles of its findings (`boot::titles`).
-    pub titles: Vec<String>,
-    /// The guest program started.
-    pub booted: bool,
-    /// Why it could not be judged, when it could not.
-    pub infra: Option<String>,
-    pub seconds: f64,
-    /// Ended at the signature it waited for.
-    pub stopped: bool,
+    #[serde(flatten)]
+    pub tried: Tried,
     pub attempt: Option<AttemptRecord>,
 }
 
@@ -218,12 +211,7 @@ impl BootResult {
     /// it and never counts it as a pass or a fail.
     pub fn infra(evidence: impl Into<String>, seconds: f64) -> BootResult {
         BootResult {
-            verdict: Verdict::InfraError,
-            titles: Vec::new(),
-            booted: false,
-            infra: Some(evidence.into()),
-            seconds,
-            stopped: false,
+            tried: Tried::infra(evidence, seconds),
             attempt: None,
         }
     }
@@ -429,12 +417,14 @@ mod tests {
         let text = serde_json::to_string(&u).unwrap();
         assert_eq!(serde_json::from_str::<BootUnit>(&text).unwrap(), u);
         let r = BootResult {
-            verdict: Verdict::Fail,
-            titles: vec!["WARNING in ceph_unlink".into()],
-            booted: true,
-            infra: None,
-            seconds: 21.5,
-            stopped: true,
+            tried: Tried {
+                verdict: Verdict::Fail,
+                titles: vec!["WARNING in ceph_unlink".into()],
+                booted: true,
+                infra: None,
+                seconds: 21.5,
+                stopped: true,
+            },
             attempt: None,
         };
         let text = serde_json::to_string(&r).unwrap();
@@ -448,9 +438,9 @@ mod tests {
             panic!()
         };
         let r = BootResult::infra(e, 3.0);
-        assert_eq!(r.verdict, Verdict::InfraError);
-        assert!(r.infra.as_deref().unwrap().contains("TIMEOUT"));
-        assert!(!r.booted && r.titles.is_empty() && r.attempt.is_none());
+        assert_eq!(r.tried.verdict, Verdict::InfraError);
+        assert!(r.tried.infra.as_deref().unwrap().contains("TIMEOUT"));
+        assert!(!r.tried.booted && r.tried.titles.is_empty() && r.attempt.is_none());
     }
 
     #[test]

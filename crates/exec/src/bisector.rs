@@ -10,9 +10,10 @@
 use std::time::Instant;
 
 use harness_core::bisect::policy::{
-    self, BootPlan, CleanRuns, Judgement, Policy, Run, Scope, MAX_CLEAN_RUNS,
+    self, BootPlan, CleanRuns, Judgement, Policy, Scope, MAX_CLEAN_RUNS,
 };
 use harness_core::bisect::{self, Bisection, Conclusion, Model, Outcome, Step};
+pub(crate) use harness_core::boot::Tried;
 use harness_core::event::Phase;
 use harness_core::finding::During;
 use harness_core::report::{BisectRun, Culprit, Revert, RevertTest, Verdict};
@@ -46,31 +47,6 @@ impl Variant {
             Variant::Prefix(k) => format!("prefix-{k}"),
             Variant::WithoutCulprit(_) => "without-culprit".into(),
             Variant::Base => "base".into(),
-        }
-    }
-}
-
-/// One boot, as the drivers need it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Tried {
-    pub verdict: Verdict,
-    /// The distinct titles of its findings (see `Boot::titles`).
-    pub titles: Vec<String>,
-    /// The guest program started.
-    pub booted: bool,
-    /// Why it could not be judged, when it could not.
-    pub infra: Option<String>,
-    pub seconds: f64,
-    /// Ended as soon as the signature it waited for was seen.
-    pub stopped: bool,
-}
-
-impl Tried {
-    fn run(&self) -> Run<'_> {
-        Run {
-            verdict: self.verdict,
-            titles: &self.titles,
-            booted: self.booted,
         }
     }
 }

@@ -996,8 +996,10 @@ impl<'a> RigTester<'a, '_> {
                 }
             };
             let mut all_passed = true;
-            for ((i, u), r) in sent.into_iter().zip(&units).zip(results) {
-                if let Some(rec) = &r.attempt {
+            for ((i, u), BootResult { tried: r, attempt }) in
+                sent.into_iter().zip(&units).zip(results)
+            {
+                if let Some(rec) = &attempt {
                     for f in &rec.findings {
                         self.st.sink.emit(&Event::Finding { finding: f.clone() });
                     }
@@ -1019,14 +1021,7 @@ impl<'a> RigTester<'a, '_> {
                     ),
                 );
                 all_passed &= r.verdict == Verdict::Pass;
-                out[i] = Some(Tried {
-                    verdict: r.verdict,
-                    titles: r.titles,
-                    booted: r.booted,
-                    infra: r.infra,
-                    seconds: r.seconds,
-                    stopped: r.stopped,
-                });
+                out[i] = Some(r);
             }
             self.st.end(span, all_passed);
         }
@@ -1266,19 +1261,13 @@ impl Boot {
 
     /// What a boot unit reports of its boot (`core::slurm::BootResult`).
     pub fn unit_result(&self, prefix: usize, variant: &str, plan: &BootPlan) -> BootResult {
-        let t = self.tried();
         let only = if plan.all {
             Vec::new()
         } else {
             plan.workloads.clone()
         };
         BootResult {
-            verdict: t.verdict,
-            titles: t.titles,
-            booted: t.booted,
-            infra: t.infra,
-            seconds: t.seconds,
-            stopped: t.stopped,
+            tried: self.tried(),
             attempt: Some(self.record(prefix, variant, only)),
         }
     }

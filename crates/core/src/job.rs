@@ -1370,11 +1370,12 @@ pub fn parallel_default(cores: u32, available_mib: u64, guest_mib: u32) -> u32 {
 }
 
 /// Guest slots a run can use: `parallel`, but no more than the boots its test makes
-/// (`tested` prefixes × `repeats`) unless a bisection may follow (its rounds and the revert's
-/// clean runs fill every slot). Each slot costs a file system and its MDS in the run's cluster.
-pub fn useful_slots(job: &Job, parallel: usize, tested: usize) -> usize {
+/// (`tested` prefixes × `repeats`) unless a bisection may follow here (its rounds and the
+/// revert's clean runs fill every slot; `bisects_here` is false when its boots are made
+/// elsewhere, as Slurm units). Each slot costs a file system and its MDS in the run's cluster.
+pub fn useful_slots(job: &Job, parallel: usize, tested: usize, bisects_here: bool) -> usize {
     let test = tested.max(1) * job.repeats.max(1) as usize;
-    let most = if job.on_failure == OnFailure::None {
+    let most = if job.on_failure == OnFailure::None || !bisects_here {
         test
     } else {
         usize::MAX
@@ -1449,14 +1450,16 @@ mod tests {
         // No more slots than the run can fill.
         let mut t = j.clone();
         t.on_failure = OnFailure::None;
-        assert_eq!(useful_slots(&t, 4, 1), 1);
+        assert_eq!(useful_slots(&t, 4, 1, true), 1);
         t.repeats = 2;
-        assert_eq!(useful_slots(&t, 4, 1), 2);
-        assert_eq!(useful_slots(&t, 4, 3), 4);
+        assert_eq!(useful_slots(&t, 4, 1, true), 2);
+        assert_eq!(useful_slots(&t, 4, 3, true), 4);
         t.on_failure = OnFailure::Bisect;
         t.repeats = 1;
-        assert_eq!(useful_slots(&t, 4, 1), 4);
-        assert_eq!(useful_slots(&t, 0, 1), 1);
+        assert_eq!(useful_slots(&t, 4, 1, true), 4);
+        assert_eq!(useful_slots(&t, 0, 1, true), 1);
+        // A bisection whose boots are Slurm units needs no more slots here than the test.
+        assert_eq!(useful_slots(&t, 4, 1, false), 1);
         // How many guests run at once is not part of the guest work a base profile is kept for.
         let mut k = j.clone();
         k.guests.parallel = Some(3);

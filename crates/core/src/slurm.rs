@@ -350,14 +350,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_time_limit_covers_every_deadline() {
-        let job = Job::from_yaml(
+    /// The embedded default job.
+    fn default_job() -> Job {
+        Job::from_yaml(
             include_str!("../../../jobs/default.yaml"),
             "default.yaml",
             std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../jobs")),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn the_time_limit_covers_every_deadline() {
+        let job = default_job();
         let t = job.timeouts.scaled(false);
         let one_boot = t.boot + t.workload * job.workloads.len() as u32;
         let l6 = time_limit(&job, 6);
@@ -445,12 +450,7 @@ mod tests {
 
     #[test]
     fn a_boot_units_time_limit_covers_its_boot_but_not_a_whole_run() {
-        let job = Job::from_yaml(
-            include_str!("../../../jobs/default.yaml"),
-            "default.yaml",
-            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../jobs")),
-        )
-        .unwrap();
+        let job = default_job();
         let t = job.timeouts.scaled(false);
         let one = boot_unit();
         let l = boot_time_limit(&job, &one.plan);

@@ -371,12 +371,15 @@ async fn stages(
 
     // Guests booted at once: the job's, or what the machine allows; no more than the run can use
     // (the test's boots only, when the bisection boots elsewhere; one for a boot unit).
-    let slots = match (&input.one_boot, &input.remote) {
-        (Some(_), _) => 1,
-        (None, Some(_)) => guests_at_once(job)
-            .min(wanted.len() * job.repeats.max(1) as usize)
-            .max(1),
-        (None, None) => harness_core::job::useful_slots(job, guests_at_once(job), wanted.len()),
+    let slots = if input.one_boot.is_some() {
+        1
+    } else {
+        harness_core::job::useful_slots(
+            job,
+            guests_at_once(job),
+            wanted.len(),
+            input.remote.is_none(),
+        )
     };
     // Build every prefix while the cluster starts and the accelerator is probed.
     let ns = Netns::create(

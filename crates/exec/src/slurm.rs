@@ -123,17 +123,20 @@ impl Slurm {
         }
         let mut c = self.cmd("scancel");
         c.args(ids.iter().map(u64::to_string));
-        let out = procs.run("scancel", c, CLIENT_TIMEOUT).await?;
-        // A job that ended meanwhile is not an error.
-        if !out.ok() && !out.message().contains("already completing or completed") {
-            return Err(ExecError::Failed {
-                what: "scancel".into(),
-                status: out.status.to_string(),
-                message: out.message(),
-            });
-        }
-        Ok(())
+        scancelled(procs.run("scancel", c, CLIENT_TIMEOUT).await?)
     }
+}
+
+/// What `scancel` said: a job that ended meanwhile is not an error.
+fn scancelled(out: crate::proc::Output) -> Result<()> {
+    if !out.ok() && !out.message().contains("already completing or completed") {
+        return Err(ExecError::Failed {
+            what: "scancel".into(),
+            status: out.status.to_string(),
+            message: out.message(),
+        });
+    }
+    Ok(())
 }
 
 impl Slurm {
@@ -149,15 +152,7 @@ impl Slurm {
             .iter()
             .map(|c| ("SLURM_CONF", c.as_os_str()))
             .collect();
-        let out = Procs::run_sync_env("scancel", &args, &env, CLIENT_TIMEOUT)?;
-        if !out.ok() && !out.message().contains("already completing or completed") {
-            return Err(ExecError::Failed {
-                what: "scancel".into(),
-                status: out.status.to_string(),
-                message: out.message(),
-            });
-        }
-        Ok(())
+        scancelled(Procs::run_sync_env("scancel", &args, &env, CLIENT_TIMEOUT)?)
     }
 }
 

@@ -372,6 +372,7 @@ mod tests {
                 workloads: vec![],
                 all: true,
                 stop_at: None,
+                cut: None,
                 probes: false,
             },
         };

@@ -438,6 +438,7 @@ mod tests {
                     "iput-stress".into(),
                 )),
                 outside: None,
+                step: None,
             }],
             coverage: vec![],
             phases: vec![],
@@ -552,6 +553,7 @@ mod tests {
                 test: "generic/313".into(),
             }),
             outside: None,
+            step: None,
         }];
         let xml = junit(&r);
         let c = cases(&xml);

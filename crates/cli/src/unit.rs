@@ -349,6 +349,10 @@ mod tests {
                     workloads: vec!["umount-stress".into()],
                     all: true,
                     stop_at: Some("WARNING in ceph_unlink".into()),
+                    cut: Some(harness_core::bisect::policy::Cut {
+                        workload: "umount-stress".into(),
+                        step: 1,
+                    }),
                     probes: false,
                 },
             },

@@ -467,6 +467,12 @@ impl Bisection {
         best.1
     }
 
+    /// The runs say the bug is not deterministic: a prefix passed where it or one before it
+    /// failed (the `p = 1` hypotheses keep less than 1% of the mass), or the known rate is below 1.
+    pub fn shown_flaky(&self) -> bool {
+        self.deterministic_mass() < 0.01
+    }
+
     /// Posterior mass of a deterministic failure (`p = 1`; 0 with a known rate below 1).
     fn deterministic_mass(&self) -> f64 {
         let nr = self.rates.len();

@@ -104,6 +104,7 @@ mod tests {
             console: None,
             during: None,
             outside: None,
+            step: None,
         }
     }
 

@@ -127,6 +127,7 @@ mod tests {
             console: None,
             during: None,
             outside: None,
+            step: None,
             kind: FindingKind::Warning,
             title: title.into(),
             excerpt: String::new(),

@@ -118,6 +118,11 @@ pub struct Finding {
     /// run, not by the scanner).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outside: Option<String>,
+    /// The step of the workload (`during`) it appeared in, for a workload that reports steps (a
+    /// cycle of umount-stress, a round of cap-revoke; 1-based): a bisection boot may be cut after
+    /// it (`bisect.steps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u64>,
 }
 
 impl Finding {

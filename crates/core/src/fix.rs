@@ -266,6 +266,7 @@ mod tests {
             console: Some(console.into()),
             during: None,
             outside: None,
+            step: None,
         }
     }
 

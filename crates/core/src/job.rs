@@ -188,6 +188,8 @@ struct RawBisect {
     rate: serde_yaml::Value,
     /// `during` or `all`.
     workloads: String,
+    /// `through-signature` or `all`.
+    steps: String,
     stop_at_signature: bool,
 }
 
@@ -199,6 +201,7 @@ impl Default for RawBisect {
             max_runs: m.max_runs,
             rate: serde_yaml::Value::String("auto".into()),
             workloads: "during".into(),
+            steps: "through-signature".into(),
             stop_at_signature: true,
         }
     }
@@ -1284,6 +1287,12 @@ impl Job {
                     )
                 },
             )?,
+            steps: crate::bisect::policy::Steps::parse(&raw.bisect.steps).ok_or_else(|| {
+                invalid(
+                    "bisect.steps",
+                    format!("`{}`: expected through-signature or all", raw.bisect.steps),
+                )
+            })?,
             stop_at_signature: raw.bisect.stop_at_signature,
         };
         let t = raw.timeouts;
@@ -1740,22 +1749,36 @@ mod tests {
 
     #[test]
     fn bisection_boots_run_the_signatures_workload_and_stop_at_it_unless_told() {
-        use crate::bisect::policy::{Scope, Workloads};
+        use crate::bisect::policy::{Scope, Steps, Workloads};
         let y = "name: t\nkernel:\n  mode: distro-module\n  release: r\n  source: s\nworkloads: [{name: umount-stress}]\n";
         let j = Job::from_yaml(y, "t.yaml", Path::new("/")).unwrap();
         assert_eq!(j.bisect_scope, Scope::default());
         assert_eq!(
-            (j.bisect_scope.workloads, j.bisect_scope.stop_at_signature),
-            (Workloads::During, true)
+            (
+                j.bisect_scope.workloads,
+                j.bisect_scope.steps,
+                j.bisect_scope.stop_at_signature
+            ),
+            (Workloads::During, Steps::ThroughSignature, true)
         );
-        let all = format!("{y}bisect:\n  workloads: all\n  stop_at_signature: false\n");
+        let all =
+            format!("{y}bisect:\n  workloads: all\n  steps: all\n  stop_at_signature: false\n");
         let j = Job::from_yaml(&all, "t.yaml", Path::new("/")).unwrap();
         assert_eq!(
             j.bisect_scope,
             Scope {
                 workloads: Workloads::All,
+                steps: Steps::All,
                 stop_at_signature: false
             }
+        );
+        let bad = format!("{y}bisect:\n  steps: first\n");
+        let e = Job::from_yaml(&bad, "t.yaml", Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bisect.steps") && e.contains("expected through-signature or all"),
+            "{e}"
         );
         let bad = format!("{y}bisect:\n  workloads: some\n");
         let e = Job::from_yaml(&bad, "t.yaml", Path::new("/"))

@@ -194,6 +194,7 @@ mod tests {
             console: None,
             during: None,
             outside: None,
+            step: None,
         };
         let mut r: Report =
             serde_json::from_str(include_str!("../tests/fixtures/report-min.json")).unwrap();

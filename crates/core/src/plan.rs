@@ -52,6 +52,7 @@ pub fn build(
                     exclude: f.exclude.clone(),
                     test_timeout_s: w.params.get("test_timeout_s").copied().unwrap_or(600),
                 }),
+                through_step: None,
             })
             .collect(),
         coverage,

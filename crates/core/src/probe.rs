@@ -315,6 +315,7 @@ pub fn hazards(
             time: None,
             prefix: Some(index),
             outside: None,
+            step: None,
         });
     }
     out

@@ -230,6 +230,9 @@ pub struct BisectRun {
     /// The boot was ended as soon as the signature was seen (guest exit `stopped`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
+    /// The signature's workload ran through this step only (`bisect.steps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut: Option<crate::bisect::policy::Cut>,
     /// After this run: the most likely culprit group and its posterior probability.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader: Option<Vec<usize>>,

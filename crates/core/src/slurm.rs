@@ -397,6 +397,7 @@ mod tests {
                 workloads: vec!["umount-stress".into()],
                 all: false,
                 stop_at: Some("WARNING in ceph_unlink".into()),
+                cut: None,
                 probes: false,
             },
         }

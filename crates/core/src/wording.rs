@@ -35,6 +35,14 @@ impl Culprit {
 }
 
 /// The bisection as a maintainer reads it (`bisect-report.txt`).
+/// What a bisection boot ran: `umount-stress`, with a cut `umount-stress (through step 1)`.
+pub fn ran(workloads: &str, cut: Option<&crate::bisect::policy::Cut>) -> String {
+    match cut {
+        Some(c) => format!("{workloads} ({} through step {})", c.workload, c.step),
+        None => workloads.to_string(),
+    }
+}
+
 pub fn bisect_text(c: &Culprit, runs: &[BisectRun], revert: Option<&Revert>) -> String {
     use std::fmt::Write;
     let mut s = String::new();
@@ -57,7 +65,7 @@ pub fn bisect_text(c: &Culprit, runs: &[BisectRun], revert: Option<&Revert>) -> 
         let _ = writeln!(
             s,
             "each boot ran {}; \"stopped\": ended when the signature showed",
-            r.workloads.join(", ")
+            ran(&r.workloads.join(", "), r.cut.as_ref())
         );
     }
     let _ = writeln!(s, "\nruns:");

@@ -123,18 +123,43 @@ pub(crate) struct Input<'a> {
     pub model: Model,
     /// Make and test the way back (`on_failure: revert`).
     pub revert: bool,
-    /// Every boot of the test so far, as (prefix, verdict, titles, what the guest was doing
-    /// when its first title's finding appeared).
-    pub seen: &'a [(usize, Verdict, Vec<String>, Option<During>)],
+    /// Every boot of the test so far.
+    pub seen: &'a [Seen],
     /// The job's workloads, in order.
     pub workloads: &'a [String],
-    /// What the bisection's boots run (job keys `bisect.workloads`, `bisect.stop_at_signature`).
+    /// What the bisection's boots run (job keys `bisect.workloads`, `bisect.steps`,
+    /// `bisect.stop_at_signature`).
     pub scope: Scope,
     /// A probe's finding can fail a boot (`probes.hazards_fail`): the boots keep the probes.
     pub probe_findings: bool,
     /// Guests booted at once (`guests.parallel`): prefixes per search round
     /// ([`Bisection::next`]), clean runs of the revert per batch.
     pub slots: usize,
+}
+
+/// A boot of the test phase, as the bisection starts from it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Seen {
+    pub prefix: usize,
+    pub verdict: Verdict,
+    /// The distinct titles of its findings, in order (a failure without one is named by how the
+    /// guest ended).
+    pub titles: Vec<String>,
+    /// Per title (same order): what the guest was doing when its first finding of that title
+    /// appeared, and the step of that workload (`Finding::step`); `(None, None)` for a title no
+    /// finding has.
+    pub at: Vec<(Option<During>, Option<u64>)>,
+}
+
+impl Seen {
+    /// Where the first finding titled `title` appeared.
+    pub fn at(&self, title: &str) -> (Option<&During>, Option<u64>) {
+        self.titles
+            .iter()
+            .position(|t| t == title)
+            .and_then(|i| self.at.get(i))
+            .map_or((None, None), |(d, s)| (d.as_ref(), *s))
+    }
 }
 
 /// What the bisection found, filled in as it goes (a fault midway keeps the runs made).
@@ -153,22 +178,33 @@ pub(crate) async fn bisect<T: Tester>(
     out: &mut Bisected,
 ) -> Result<()> {
     let n = input.subjects.len();
-    let Some((trigger, _, titles, during)) = input
+    let Some(last_fail) = input.seen.iter().rev().find(|s| s.verdict == Verdict::Fail) else {
+        return Ok(());
+    };
+    let trigger = last_fail.prefix;
+    let Some(signature) = last_fail.titles.first().cloned() else {
+        return Ok(());
+    };
+    let during = last_fail.at(&signature).0.cloned();
+    // The latest step of that workload the signature showed in, over the trigger's failing boots
+    // (a cut boot runs through it, so that each of them counts as a fail).
+    let step = input
         .seen
         .iter()
-        .rev()
-        .find(|(_, v, _, _)| *v == Verdict::Fail)
-    else {
-        return Ok(());
-    };
-    let Some(signature) = titles.first().cloned() else {
-        return Ok(());
-    };
+        .filter(|s| s.prefix == trigger && s.verdict == Verdict::Fail)
+        .filter_map(|s| match s.at(&signature) {
+            (Some(d), step) if Some(d) == during.as_ref() => Some(step),
+            _ => None,
+        })
+        // A boot without a step for it: no cut.
+        .try_fold(None, |max: Option<u64>, s| s.map(|s| max.max(Some(s))))
+        .flatten();
     let model = input.model;
-    let plan = policy::boot_plan(
+    let mut plan = policy::boot_plan(
         input.scope,
         &signature,
         during.as_ref(),
+        step,
         input.workloads,
         harness_proto::workloads::NEEDS,
         input.probe_findings,
@@ -179,11 +215,14 @@ pub(crate) async fn bisect<T: Tester>(
             "\"{signature}\" (prefix {trigger}{}) over {n} patches, confidence {}; each boot runs {}{}",
             during.as_ref().map(|d| format!(", during {d}")).unwrap_or_default(),
             model.confidence,
-            if plan.all {
-                "every workload".to_string()
-            } else {
-                plan.workloads.join(", ")
-            },
+            wording::ran(
+                &if plan.all {
+                    "every workload".to_string()
+                } else {
+                    plan.workloads.join(", ")
+                },
+                plan.cut.as_ref()
+            ),
             if plan.stop_at.is_some() {
                 " and ends at the signature"
             } else {
@@ -191,16 +230,30 @@ pub(crate) async fn bisect<T: Tester>(
             }
         ),
     );
-    let mut b = Bisection::new(n, model);
-    for (k, ok) in input.built.iter().enumerate() {
-        if !ok {
-            b.observe(k, Outcome::Skip);
+    // The search from the test's boots, as boots of `plan` would have seen them.
+    let start = |plan: &BootPlan| {
+        let mut b = Bisection::new(n, model);
+        for (k, ok) in input.built.iter().enumerate() {
+            if !ok {
+                b.observe(k, Outcome::Skip);
+            }
         }
-    }
-    for (k, v, titles, _) in input.seen {
-        if let Some(o) = bisect::classify(&signature, *v, titles) {
-            b.observe(*k, o);
+        for s in input.seen {
+            let (d, step) = s.at(&signature);
+            if let Some(o) = policy::seen_outcome(plan, &signature, s.verdict, &s.titles, d, step) {
+                b.observe(s.prefix, o);
+            }
         }
+        b
+    };
+    let mut b = start(&plan);
+    // A cut boot's rate is its own: for a bug that shows in whichever step it likes, lower than
+    // a whole boot's. A bug known to be flaky (the test's boots, or a known rate below 1) is
+    // bisected with whole workloads; one that shows itself flaky later starts again with them
+    // (below).
+    if plan.cut.is_some() && b.shown_flaky() {
+        plan.cut = None;
+        b = start(&plan);
     }
     let mut policy = Policy::new(signature.clone(), n, model.max_runs);
     let mut gave_up = None;
@@ -230,6 +283,10 @@ pub(crate) async fn bisect<T: Tester>(
             })
             .collect();
         let tried_all = t.boot_many(&round, &plan).await?;
+        // The round's cut boots after the one that showed the bug flaky: recorded, not observed.
+        let mut restarted = false;
+        // What the round's boots ran (`plan` may change midway).
+        let round_cut = plan.cut.clone();
         for (planned, tried) in round.into_iter().zip(tried_all) {
             let k = planned.variant.prefix();
             let console = planned.console;
@@ -249,7 +306,11 @@ pub(crate) async fn bisect<T: Tester>(
                 seconds: tried.seconds,
                 workloads: plan.workloads.clone(),
                 stopped: tried.stopped,
+                cut: round_cut.clone(),
             });
+            if restarted {
+                continue;
+            }
             let outcome = match judged {
                 Judgement::Observe(o) => o,
                 Judgement::Retry { gave_up: why } => {
@@ -267,10 +328,31 @@ pub(crate) async fn bisect<T: Tester>(
                 }
             };
             b.observe(k, outcome);
+            if let Some(cut) = plan.cut.as_ref().filter(|_| b.shown_flaky()) {
+                // Cut boots of a flaky bug say nothing sure about its rate over whole
+                // workloads: the search starts again from the test's boots, with whole ones (the
+                // cut boots stay in the report, not in the search; the round's other boots, cut
+                // too, are recorded, not observed).
+                t.progress(
+                    Phase::Bisect,
+                    format!(
+                        "prefix {k}: {}: the bug is flaky; the search starts again from the test's boots, with {} run to its end",
+                        wording::outcome(outcome),
+                        cut.workload
+                    ),
+                );
+                plan.cut = None;
+                b = start(&plan);
+                restarted = true;
+                continue;
+            }
             // What this search's fails and passes have cost so far steers its next choices.
-            if let Some(c) =
-                bisect::Costs::measured(out.runs.iter().map(|r| (r.outcome, r.seconds)))
-            {
+            if let Some(c) = bisect::Costs::measured(
+                out.runs
+                    .iter()
+                    .filter(|r| r.cut == plan.cut)
+                    .map(|r| (r.outcome, r.seconds)),
+            ) {
                 b.set_costs(c);
             }
             let (best, mass) = b.best();

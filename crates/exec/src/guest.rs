@@ -301,8 +301,9 @@ pub async fn run(
     let mut line_no = 0usize;
     let mut deadline = t0 + g.boot_deadline;
     let mut phase = During::Boot;
-    // (first console line, phase): what the guest was doing from that line on.
-    let mut phase_lines: Vec<(usize, During)> = vec![(0, phase.clone())];
+    // (first console line, phase, step of the phase's workload): what the guest was doing from
+    // that line on.
+    let mut phase_lines: Vec<(usize, During, Option<u64>)> = vec![(0, phase.clone(), None)];
     let mut workload_rc = None;
     let mut last_lines: std::collections::VecDeque<String> = Default::default();
     // Once a hang is noticed: when to kill, and the finding (its excerpt grows with the dump).
@@ -363,6 +364,8 @@ pub async fn run(
                         during: None,
 
                         outside: None,
+
+                        step: None,
                         kind: FindingKind::Hang,
                         title: format!("INFO: guest stopped responding during {phase}"),
                         excerpt: last_lines.iter().cloned().collect::<Vec<_>>().join("\n"),
@@ -411,22 +414,25 @@ pub async fn run(
             match &m {
                 Msg::WorkloadStart { name, .. } => {
                     phase = During::Workload(name.clone());
-                    phase_lines.push((line_no, phase.clone()));
+                    phase_lines.push((line_no, phase.clone(), None));
                     deadline = Instant::now() + g.workload_deadline;
+                }
+                Msg::Step { step, .. } => {
+                    phase_lines.push((line_no, phase.clone(), Some(*step)));
                 }
                 Msg::TestStart { workload, test } => {
                     phase = During::Test {
                         workload: workload.clone(),
                         test: test.clone(),
                     };
-                    phase_lines.push((line_no, phase.clone()));
+                    phase_lines.push((line_no, phase.clone(), None));
                     if let Some(d) = g.test_deadline {
                         deadline = Instant::now() + d.max(g.workload_deadline);
                     }
                 }
                 Msg::TestEnd { workload, .. } => {
                     phase = During::Workload(workload.clone());
-                    phase_lines.push((line_no, phase.clone()));
+                    phase_lines.push((line_no, phase.clone(), None));
                 }
                 Msg::Finding {
                     workload,
@@ -437,6 +443,8 @@ pub async fn run(
                     during: None,
 
                     outside: None,
+
+                    step: None,
                     kind: FindingKind::Workload,
                     title: title.clone(),
                     excerpt: format!("{workload}: {detail}"),
@@ -462,6 +470,8 @@ pub async fn run(
                             during: None,
 
                             outside: None,
+
+                            step: None,
                             kind: FindingKind::Hang,
                             title: format!("INFO: workload stalled in {workload}"),
                             excerpt,
@@ -479,7 +489,7 @@ pub async fn run(
                 Msg::Result { rc } => {
                     workload_rc = Some(*rc);
                     phase = During::Shutdown;
-                    phase_lines.push((line_no, phase.clone()));
+                    phase_lines.push((line_no, phase.clone(), None));
                     deadline = Instant::now() + Duration::from_secs(60);
                 }
                 _ => {}
@@ -532,6 +542,8 @@ pub async fn run(
                 during: None,
 
                 outside: None,
+
+                step: None,
                 kind: FindingKind::Timeout,
                 title: format!("guest timeout during {phase}"),
                 excerpt: last_lines.iter().cloned().collect::<Vec<_>>().join("\n"),
@@ -575,8 +587,12 @@ pub async fn run(
         )));
     }
     for f in &mut findings {
-        let at = phase_lines.iter().rev().find(|(l, _)| *l < f.line.max(1));
-        f.during = at.map(|(_, p)| p.clone());
+        let at = phase_lines
+            .iter()
+            .rev()
+            .find(|(l, _, _)| *l < f.line.max(1));
+        f.during = at.map(|(_, p, _)| p.clone());
+        f.step = at.and_then(|(_, _, s)| *s);
     }
     Ok(GuestRun {
         exit,

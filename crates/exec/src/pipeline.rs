@@ -728,8 +728,8 @@ async fn stages(
     // itself), the base boots now, as often as the job repeats, unless the job says not to.
     let failing = |seen: &[Seen]| {
         seen.iter()
-            .filter(|(k, v, _, _)| *k > 0 && *v == Verdict::Fail)
-            .flat_map(|(_, _, t, _)| t.iter().cloned())
+            .filter(|s| s.prefix > 0 && s.verdict == Verdict::Fail)
+            .flat_map(|s| s.titles.iter().cloned())
             .collect::<BTreeSet<String>>()
     };
     if job.check.base
@@ -839,10 +839,10 @@ async fn stages(
     // pre-existing, not bisected.)
     let shared_with_base = harness_core::fix::assess(&st.prefixes, &st.findings);
     let not_series = shared_with_base.not_series();
-    let failed = seen.iter().any(|(k, v, titles, _)| {
-        *v == Verdict::Fail
-            && (*k > 0 || tested == [0])
-            && !titles.iter().all(|t| not_series.contains(t.as_str()))
+    let failed = seen.iter().any(|s| {
+        s.verdict == Verdict::Fail
+            && (s.prefix > 0 || tested == [0])
+            && !s.titles.iter().all(|t| not_series.contains(t.as_str()))
     });
     if failed && job.on_failure != OnFailure::None {
         let subjects: Vec<String> = input
@@ -1213,13 +1213,21 @@ impl Boot {
     /// The boot as the bisection starts from it, as prefix `k`.
     pub fn seen(&self, k: usize) -> Seen {
         let titles = self.titles();
-        let during = titles.first().and_then(|t| {
-            self.findings
-                .iter()
-                .find(|f| &f.title == t)
-                .and_then(|f| f.during.clone())
-        });
-        (k, self.result.verdict, titles, during)
+        let at = titles
+            .iter()
+            .map(|t| {
+                self.findings
+                    .iter()
+                    .find(|f| &f.title == t)
+                    .map_or((None, None), |f| (f.during.clone(), f.step))
+            })
+            .collect();
+        Seen {
+            prefix: k,
+            verdict: self.result.verdict,
+            titles,
+            at,
+        }
     }
 
     /// The guest program started (the kernel booted and the modules loaded).
@@ -1278,12 +1286,7 @@ impl Boot {
 
 /// A boot of the test as the bisection sees it: (prefix, verdict, titles, when the first title's
 /// finding appeared).
-type Seen = (
-    usize,
-    Verdict,
-    Vec<String>,
-    Option<harness_core::finding::During>,
-);
+use crate::bisector::Seen;
 
 /// Adds one more boot of prefix `k` (after the test's own): its result, findings and what the
 /// bisection will need of it.
@@ -1497,17 +1500,29 @@ impl Rig<'_> {
         } else {
             ""
         };
+        // The signature's workload cut after its step (`BootPlan::cut`): its own image too.
+        let cut_tag = match scope.and_then(|s| s.cut.as_ref()) {
+            Some(cut) => {
+                for w in plan.to_mut().workloads.iter_mut() {
+                    if w.name == cut.workload {
+                        w.through_step = Some(cut.step);
+                    }
+                }
+                format!("-through-{}-{}", cut.workload, cut.step)
+            }
+            None => String::new(),
+        };
         let initrd = match &only {
             Some(names) => {
                 plan.to_mut().workloads.retain(|w| names.contains(&w.name));
                 self.scratch.join(format!(
-                    "run-{variant}-only-{}{probes_tag}{slot_tag}.cpio",
+                    "run-{variant}-only-{}{cut_tag}{probes_tag}{slot_tag}.cpio",
                     names.join("+")
                 ))
             }
             None => self
                 .scratch
-                .join(format!("run-{variant}{probes_tag}{slot_tag}.cpio")),
+                .join(format!("run-{variant}{cut_tag}{probes_tag}{slot_tag}.cpio")),
         };
         if !initrd.exists() {
             let run_modules: Vec<(&str, &Path)> = built

@@ -53,6 +53,8 @@ pub struct Ctx {
     pub fs: Option<String>,
     pub seed: u64,
     pub name: String,
+    /// Steps past this one are not run (`WorkloadPlan::through_step`).
+    through_step: Option<u64>,
     shared: Arc<Shared>,
     ops: AtomicU64,
     failed: AtomicBool,
@@ -70,11 +72,27 @@ impl Ctx {
             fs: plan.fs.clone(),
             seed: w.seed,
             name: w.name.clone(),
+            through_step: w.through_step,
             shared,
             ops: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             findings: AtomicU64::new(0),
         }
+    }
+
+    /// A stepped workload is about to begin its step `n` (1-based: a cycle, a round): `false`
+    /// when the plan ends the workload before it (a bisection boot cut after the step its
+    /// signature showed in), else the host is told, so that what the console shows from now on
+    /// is this step's.
+    pub fn step(&self, n: u64) -> bool {
+        if self.through_step.is_some_and(|last| n > last) {
+            return false;
+        }
+        emit(&Msg::Step {
+            workload: self.name.clone(),
+            step: n,
+        });
+        true
     }
 
     /// Count `n` operations done (the watchdog sees progress).

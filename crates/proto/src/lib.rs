@@ -113,6 +113,10 @@ pub struct WorkloadPlan {
     /// fstests only: what to run, and the 9p tag of the built tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fstests: Option<FstestsPlan>,
+    /// Run steps 1..=N only (a bisection boot cut after the step its signature showed in): a
+    /// stepped workload ends as if its step count were N ([`Msg::Step`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub through_step: Option<u64>,
 }
 
 /// The fstests workload's plan: the host built the tree and exports it read-only (virtio-9p,
@@ -205,6 +209,12 @@ pub enum Msg {
         uptime: f64,
         ops: u64,
     },
+    /// A stepped workload begins its step `step` (1-based: a cycle of umount-stress, a round of
+    /// cap-revoke): console findings until the next one are that step's.
+    Step {
+        workload: String,
+        step: u64,
+    },
     /// Trouble a workload saw itself: a failed syscall, a data mismatch.
     Finding {
         workload: String,
@@ -272,6 +282,7 @@ impl Msg {
             }
             Msg::WorkloadStart { name, seed } => format!("workload {name} (seed {seed})"),
             Msg::Heartbeat { uptime, ops } => format!("uptime {uptime:.0}s, {ops} ops"),
+            Msg::Step { workload, step } => format!("{workload} step {step}"),
             Msg::Finding {
                 workload, title, ..
             } => format!("{workload}: {title}"),

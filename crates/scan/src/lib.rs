@@ -1070,6 +1070,7 @@ impl Open {
             time: self.time,
             prefix: None,
             outside: None,
+            step: None,
         })
     }
 }

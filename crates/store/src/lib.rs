@@ -1428,6 +1428,7 @@ mod tests {
                 console: Some("console-prefix-1.log".into()),
                 during: None,
                 outside: None,
+                step: None,
             }],
             coverage: vec![],
             phases: vec![PhaseTime {

@@ -434,6 +434,7 @@ mod tests {
             console: Some(console.into()),
             during: during.and_then(harness_core::finding::During::parse),
             outside: None,
+            step: None,
         }
     }
 
@@ -744,6 +745,7 @@ mod tests {
             confidence: None,
             workloads: vec![],
             stopped: false,
+            cut: None,
         };
         let mut r = report(
             vec![

@@ -1374,6 +1374,7 @@ mod tests {
                 console: Some("console-prefix-1.log".into()),
                 during: Some(harness_core::finding::During::Boot),
                 outside: Some("net_rx_action".into()),
+                step: None,
             }],
             coverage: vec![],
             phases: vec![],

@@ -230,7 +230,7 @@ pub(crate) fn print_bench(r: &Report) {
         let ran = r
             .bisection
             .first()
-            .map(|b| b.workloads.join(", "))
+            .map(|b| harness_core::wording::ran(&b.workloads.join(", "), b.cut.as_ref()))
             .unwrap_or_default();
         println!(
             "bench: culprit {bisect_s:.0} s after the failing run: {} bisection boots running {ran}; {ns} stopped at the signature (mean {ms:.1} s), {nf} ran to the end (mean {mf:.1} s)",

@@ -144,11 +144,36 @@ impl Workloads {
     }
 }
 
+/// How much of the signature's workload a bisection boot runs (job key `bisect.steps`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Steps {
+    /// A workload made of steps (umount-stress's cycles, cap-revoke's rounds, ...) runs through
+    /// the step the signature showed in, then ends as if it had no more: the same run, seen up to
+    /// that step. Only with `bisect.workloads: during`.
+    #[default]
+    ThroughSignature,
+    /// Every step.
+    All,
+}
+
+impl Steps {
+    pub fn parse(s: &str) -> Option<Steps> {
+        match s {
+            "through-signature" => Some(Steps::ThroughSignature),
+            "all" => Some(Steps::All),
+            _ => None,
+        }
+    }
+}
+
 /// How the bisection's boots (and the revert's) are run (job keys `bisect.workloads`,
-/// `bisect.stop_at_signature`).
+/// `bisect.steps`, `bisect.stop_at_signature`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Scope {
     pub workloads: Workloads,
+    #[serde(default)]
+    pub steps: Steps,
     /// End a boot as soon as the bisected signature has been seen: it is a fail.
     pub stop_at_signature: bool,
 }
@@ -157,9 +182,17 @@ impl Default for Scope {
     fn default() -> Self {
         Scope {
             workloads: Workloads::During,
+            steps: Steps::ThroughSignature,
             stop_at_signature: true,
         }
     }
+}
+
+/// A workload a bisection boot ends early: after step `step` (1-based).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cut {
+    pub workload: String,
+    pub step: u64,
 }
 
 /// What one bisection boot runs and when it may end (also a Slurm boot unit's, `core::slurm`).
@@ -171,6 +204,9 @@ pub struct BootPlan {
     pub all: bool,
     /// End the boot (a fail) as soon as a finding with this title is seen.
     pub stop_at: Option<String>,
+    /// The signature's workload runs through this step only (`bisect.steps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut: Option<Cut>,
     /// Run the job's probes (coverage kprobes, the eviction stacks). Only when a probe's finding
     /// can fail a boot (`probes.hazards_fail`): otherwise nothing a probe sees can be the
     /// signature, and the probes cost a bisection boot about a second to set up and slow its
@@ -179,14 +215,16 @@ pub struct BootPlan {
 }
 
 /// The boots of a bisection of `signature`, first seen `during` (the finding's `during`: `None`
-/// when not known), for a job whose workloads are `job` (in order) and which may rely on others
-/// as `needs` says (`harness_proto::workloads::NEEDS`). A pass of such a boot means: these
-/// workloads ran to their end without the signature. `probe_findings`: a probe's finding can
-/// fail a boot (`probes.hazards_fail`), so the boots keep the job's probes.
+/// when not known) in step `step` of that workload (the latest such step of the failing runs),
+/// for a job whose workloads are `job` (in order) and which may rely on others as `needs` says
+/// (`harness_proto::workloads::NEEDS`). A pass of such a boot means: these workloads ran to their
+/// end (the signature's through `step`, when cut) without the signature. `probe_findings`: a
+/// probe's finding can fail a boot (`probes.hazards_fail`), so the boots keep the job's probes.
 pub fn boot_plan(
     scope: Scope,
     signature: &str,
     during: Option<&During>,
+    step: Option<u64>,
     job: &[String],
     needs: &[(&str, &str)],
     probe_findings: bool,
@@ -195,12 +233,13 @@ pub fn boot_plan(
         workloads: job.to_vec(),
         all: true,
         stop_at: scope.stop_at_signature.then(|| signature.to_string()),
+        cut: None,
         probes: probe_findings,
     };
-    let name = match (scope.workloads, during) {
-        (Workloads::During, Some(During::Workload(w))) if job.contains(w) => w,
-        // A test of a test suite (fstests): its workload.
-        (Workloads::During, Some(During::Test { workload: w, .. })) if job.contains(w) => w,
+    let (name, step) = match (scope.workloads, during) {
+        (Workloads::During, Some(During::Workload(w))) if job.contains(w) => (w, step),
+        // A test of a test suite (fstests): its workload (a suite's tests are not steps).
+        (Workloads::During, Some(During::Test { workload: w, .. })) if job.contains(w) => (w, None),
         _ => return everything,
     };
     // The workload and, transitively, what it needs.
@@ -218,8 +257,37 @@ pub fn boot_plan(
     BootPlan {
         all: workloads.len() == job.len(),
         workloads,
+        cut: step
+            .filter(|_| scope.steps == Steps::ThroughSignature)
+            .map(|step| Cut {
+                workload: name.clone(),
+                step,
+            }),
         ..everything
     }
+}
+
+/// How a boot of the test phase counts for a bisection whose boots are cut (`plan.cut`): the
+/// signature first seen in a later step of the cut workload would not have been seen by a cut
+/// boot, so that boot is no evidence either way (`None`); else its outcome as is.
+pub fn seen_outcome(
+    plan: &BootPlan,
+    signature: &str,
+    verdict: Verdict,
+    titles: &[String],
+    during: Option<&During>,
+    step: Option<u64>,
+) -> Option<Outcome> {
+    let o = classify(signature, verdict, titles)?;
+    let later = match (&plan.cut, during, step) {
+        (Some(cut), Some(During::Workload(w)), Some(s)) => *w == cut.workload && s > cut.step,
+        _ => false,
+    };
+    Some(if o == Outcome::Fail && later {
+        Outcome::Other
+    } else {
+        o
+    })
 }
 
 /// How a variant is tested after the bisection: boot it until it has `need` clean runs or fails.
@@ -308,19 +376,27 @@ mod tests {
     fn a_bisection_boot_runs_the_workload_the_signature_showed_in() {
         let job = names(&["umount-stress", "iput-stress", "snap-stress"]);
         let during = During::Workload("iput-stress".into());
-        let p = boot_plan(Scope::default(), SIG, Some(&during), &job, &[], false);
+        let p = boot_plan(Scope::default(), SIG, Some(&during), None, &job, &[], false);
         assert_eq!(p.workloads, names(&["iput-stress"]));
         assert!(!p.all);
         assert_eq!(p.stop_at.as_deref(), Some(SIG));
         // No probes unless a probe's finding can be the signature.
         assert!(!p.probes);
-        assert!(boot_plan(Scope::default(), SIG, Some(&during), &job, &[], true).probes);
+        assert!(boot_plan(Scope::default(), SIG, Some(&during), None, &job, &[], true).probes);
         // What it needs comes too (transitively), in the job's order.
         let needs = [
             ("iput-stress", "snap-stress"),
             ("snap-stress", "umount-stress"),
         ];
-        let p = boot_plan(Scope::default(), SIG, Some(&during), &job, &needs, false);
+        let p = boot_plan(
+            Scope::default(),
+            SIG,
+            Some(&during),
+            None,
+            &job,
+            &needs,
+            false,
+        );
         assert_eq!(p.workloads, job);
         assert!(p.all);
     }
@@ -335,7 +411,15 @@ mod tests {
             // A workload the job does not have (a stale finding): all of them.
             Some(During::Workload("cap-revoke".into())),
         ] {
-            let p = boot_plan(Scope::default(), SIG, during.as_ref(), &job, &[], false);
+            let p = boot_plan(
+                Scope::default(),
+                SIG,
+                during.as_ref(),
+                None,
+                &job,
+                &[],
+                false,
+            );
             assert_eq!(
                 (p.workloads.clone(), p.all),
                 (job.clone(), true),
@@ -344,14 +428,105 @@ mod tests {
         }
         let all = Scope {
             workloads: Workloads::All,
+            steps: Steps::ThroughSignature,
             stop_at_signature: false,
         };
         let during = During::Workload("iput-stress".into());
-        let p = boot_plan(all, SIG, Some(&during), &job, &[], false);
+        let p = boot_plan(all, SIG, Some(&during), None, &job, &[], false);
         assert_eq!((p.workloads, p.all, p.stop_at), (job, true, None));
         assert_eq!(Workloads::parse("during"), Some(Workloads::During));
         assert_eq!(Workloads::parse("all"), Some(Workloads::All));
         assert_eq!(Workloads::parse("some"), None);
+    }
+
+    #[test]
+    fn a_stepped_workload_is_cut_after_the_step_the_signature_showed_in() {
+        let job = names(&["umount-stress", "iput-stress"]);
+        let during = During::Workload("umount-stress".into());
+        let p = boot_plan(
+            Scope::default(),
+            SIG,
+            Some(&during),
+            Some(2),
+            &job,
+            &[],
+            false,
+        );
+        let cut = Cut {
+            workload: "umount-stress".into(),
+            step: 2,
+        };
+        assert_eq!(p.cut, Some(cut.clone()));
+        assert_eq!(p.workloads, names(&["umount-stress"]));
+        // Not when the job says so, nor when every workload runs, nor without a step.
+        let all_steps = Scope {
+            steps: Steps::All,
+            ..Scope::default()
+        };
+        assert_eq!(
+            boot_plan(all_steps, SIG, Some(&during), Some(2), &job, &[], false).cut,
+            None
+        );
+        let all = Scope {
+            workloads: Workloads::All,
+            ..Scope::default()
+        };
+        assert_eq!(
+            boot_plan(all, SIG, Some(&during), Some(2), &job, &[], false).cut,
+            None
+        );
+        assert_eq!(
+            boot_plan(Scope::default(), SIG, Some(&during), None, &job, &[], false).cut,
+            None
+        );
+        // A test of a suite is not a step.
+        let test = During::Test {
+            workload: "umount-stress".into(),
+            test: "generic/001".into(),
+        };
+        assert_eq!(
+            boot_plan(
+                Scope::default(),
+                SIG,
+                Some(&test),
+                Some(2),
+                &job,
+                &[],
+                false
+            )
+            .cut,
+            None
+        );
+        assert_eq!(
+            Steps::parse("through-signature"),
+            Some(Steps::ThroughSignature)
+        );
+        assert_eq!(Steps::parse("all"), Some(Steps::All));
+        assert_eq!(Steps::parse("first"), None);
+
+        // The test phase's boots, as a cut boot would have seen them: the signature in a later
+        // step is no evidence; in the step or before it, in another workload, or not at all,
+        // the boot counts as it is.
+        let sig = vec![SIG.to_string()];
+        let o = |d: &During, step| seen_outcome(&p, SIG, Verdict::Fail, &sig, Some(d), step);
+        assert_eq!(o(&during, Some(3)), Some(Outcome::Other));
+        assert_eq!(o(&during, Some(2)), Some(Outcome::Fail));
+        assert_eq!(o(&during, Some(1)), Some(Outcome::Fail));
+        assert_eq!(o(&during, None), Some(Outcome::Fail));
+        assert_eq!(
+            o(&During::Workload("iput-stress".into()), Some(3)),
+            Some(Outcome::Fail)
+        );
+        assert_eq!(
+            seen_outcome(&p, SIG, Verdict::Pass, &[], None, None),
+            Some(Outcome::Pass)
+        );
+        // Uncut: as classified.
+        let uncut = BootPlan { cut: None, ..p };
+        assert_eq!(
+            seen_outcome(&uncut, SIG, Verdict::Fail, &sig, Some(&during), Some(3)),
+            Some(Outcome::Fail)
+        );
     }
 
     #[test]

@@ -113,9 +113,14 @@ impl Fake {
         (0..times)
             .map(|_| {
                 if self.draw(Variant::Prefix(n)) {
-                    (n, Verdict::Fail, vec![SIG.to_string()], during())
+                    failed(n, during(), None)
                 } else {
-                    (n, Verdict::Pass, Vec::new(), None)
+                    Seen {
+                        prefix: n,
+                        verdict: Verdict::Pass,
+                        titles: Vec::new(),
+                        at: Vec::new(),
+                    }
                 }
             })
             .collect()
@@ -246,7 +251,15 @@ fn during() -> Option<During> {
     Some(During::Workload(WORKLOADS[1].into()))
 }
 
-type Seen = (usize, Verdict, Vec<String>, Option<During>);
+/// A boot of prefix `k` that failed with the signature `during` (in `step` of its workload).
+fn failed(k: usize, during: Option<During>, step: Option<u64>) -> Seen {
+    Seen {
+        prefix: k,
+        verdict: Verdict::Fail,
+        titles: vec![SIG.to_string()],
+        at: vec![(during, step)],
+    }
+}
 
 fn drive_scoped(
     fake: &mut Fake,
@@ -287,7 +300,7 @@ fn drive_with(
 }
 
 fn tip_failed(n: usize) -> Vec<Seen> {
-    vec![(n, Verdict::Fail, vec![SIG.to_string()], during())]
+    vec![failed(n, during(), None)]
 }
 
 #[test]
@@ -322,6 +335,7 @@ fn the_job_can_keep_every_workload_and_full_boots() {
     let mut fake = Fake::new(World::new(7, 5, 1.0), 1);
     let scope = Scope {
         workloads: policy::Workloads::All,
+        steps: policy::Steps::ThroughSignature,
         stop_at_signature: false,
     };
     let out = drive_scoped(&mut fake, Model::default(), true, &tip_failed(7), scope);
@@ -333,11 +347,79 @@ fn the_job_can_keep_every_workload_and_full_boots() {
     assert!(out.runs.iter().all(|r| !r.stopped));
     // A signature seen outside any workload (at mount): every workload, still ending at it.
     let mut fake = Fake::new(World::new(7, 5, 1.0), 1);
-    let seen = vec![(7, Verdict::Fail, vec![SIG.to_string()], Some(During::Boot))];
+    let seen = vec![failed(7, Some(During::Boot), None)];
     drive(&mut fake, Model::default(), false, &seen);
     for p in &fake.plans {
         assert!(p.all && p.stop_at.as_deref() == Some(SIG), "{p:?}");
     }
+}
+
+#[test]
+fn a_stepped_workload_runs_through_the_latest_step_the_tip_showed_the_signature_in() {
+    let mut fake = Fake::new(World::new(7, 5, 1.0), 1);
+    // The tip failed three times: in steps 2 and 1 of iput-stress, and once at boot (no step).
+    let seen = vec![
+        failed(7, during(), Some(2)),
+        failed(7, Some(During::Boot), None),
+        failed(7, during(), Some(1)),
+    ];
+    let out = drive(&mut fake, Model::default(), true, &seen);
+    assert_eq!(out.culprit.as_ref().unwrap().index, 5);
+    let cut = policy::Cut {
+        workload: WORKLOADS[1].into(),
+        step: 2,
+    };
+    // Every boot, the revert's too, and the report of every run.
+    assert!(!fake.plans.is_empty());
+    assert!(fake.plans.iter().all(|p| p.cut.as_ref() == Some(&cut)));
+    assert!(out.runs.iter().all(|r| r.cut.as_ref() == Some(&cut)));
+    assert!(fake
+        .progress_lines()
+        .iter()
+        .any(|l| l.contains("each boot runs iput-stress (iput-stress through step 2)")));
+    // A boot of the tip without a step for the signature: whole workloads.
+    let mut fake = Fake::new(World::new(7, 5, 1.0), 1);
+    let seen = vec![failed(7, during(), Some(2)), failed(7, during(), None)];
+    drive(&mut fake, Model::default(), false, &seen);
+    assert!(fake.plans.iter().all(|p| p.cut.is_none()));
+}
+
+#[test]
+fn a_bug_that_shows_itself_flaky_is_bisected_again_with_whole_workloads() {
+    let cut = |p: &BootPlan| p.cut.is_some();
+    for seed in 1..=5 {
+        let mut fake = Fake::new(World::new(7, 5, 0.5), seed);
+        let out = drive(
+            &mut fake,
+            Model::default(),
+            false,
+            &[failed(7, during(), Some(1))],
+        );
+        assert_eq!(out.culprit.as_ref().unwrap().index, 5, "seed {seed}");
+        // Cut boots first, until a pass where a fail was seen; whole workloads from then on.
+        let first_whole = fake.plans.iter().position(|p| !cut(p)).expect("restarted");
+        assert!(first_whole > 0, "seed {seed}");
+        assert!(fake.plans[first_whole..].iter().all(|p| !cut(p)));
+        assert!(fake
+            .progress_lines()
+            .iter()
+            .any(|l| l.contains("the bug is flaky; the search starts again from the test's boots, with iput-stress run to its end")));
+        // The answer rests on whole boots only: the conclusion counts fewer runs than the report.
+        let c = out.culprit.as_ref().unwrap();
+        let whole = out.runs.iter().filter(|r| r.cut.is_none()).count() as u32;
+        assert!(c.runs <= whole + 1, "{} runs, {whole} whole", c.runs);
+    }
+    // Known flaky before the search (the tip passed once in the test): whole workloads at once.
+    let mut fake = Fake::new(World::new(7, 5, 0.5), 1);
+    let mut seen = vec![failed(7, during(), Some(1))];
+    seen.push(Seen {
+        prefix: 7,
+        verdict: Verdict::Pass,
+        titles: vec![],
+        at: vec![],
+    });
+    drive(&mut fake, Model::default(), false, &seen);
+    assert!(fake.plans.iter().all(|p| !cut(p)));
 }
 
 /// The runs the bisection made of one prefix: (fails with the signature, passes).
@@ -449,7 +531,7 @@ fn a_flaky_bug_is_bisected_with_a_stated_confidence() {
     for seed in 0..40 {
         let mut fake = Fake::new(World::new(5, 3, 1.0 / 3.0), seed);
         let seen = fake.test_tip(12);
-        if !seen.iter().any(|(_, v, _, _)| *v == Verdict::Fail) {
+        if !seen.iter().any(|s| s.verdict == Verdict::Fail) {
             continue; // the e2e test runs again; here: another world
         }
         let out = drive(&mut fake, Model::default(), true, &seen);
@@ -779,6 +861,31 @@ fn the_driver_matches_the_simulators_accuracy() {
         );
         assert_eq!(runs as f64 / trials as f64, summary.mean_runs);
         assert!(summary.accuracy >= 0.9, "{summary:?}");
+    }
+}
+
+#[test]
+fn flaky_bugs_are_named_as_accurately_when_the_search_starts_with_cut_boots() {
+    // The same worlds searched from a tip whose signature has a step (the search starts with cut
+    // boots, then starts again with whole ones once the bug shows itself flaky) and from one
+    // without (whole boots throughout). The fake's rate is the same for both kinds of boot.
+    let model = Model::default();
+    for (patches, rate, trials) in [(8, 0.5, 16), (12, 0.3, 12)] {
+        let (mut cut_right, mut whole_right) = (0, 0);
+        for t in 0..trials {
+            let culprit = 1 + (t as usize % patches);
+            let seed = 42 + t as u64 * 7919;
+            for (step, right) in [(Some(1), &mut cut_right), (None, &mut whole_right)] {
+                let mut fake = Fake::new(World::new(patches, culprit, rate), seed);
+                let out = drive(&mut fake, model, false, &[failed(patches, during(), step)]);
+                let c = out.culprit.unwrap();
+                *right += c.candidates.contains(&culprit) as u32;
+            }
+        }
+        assert!(
+            cut_right + 1 >= whole_right && cut_right as f64 >= 0.9 * trials as f64,
+            "{patches} patches, rate {rate}: {cut_right} and {whole_right} of {trials} right"
+        );
     }
 }
 

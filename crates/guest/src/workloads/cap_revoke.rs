@@ -41,6 +41,9 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
     let mut rng = ctx.rng(1);
     let mut turns = 0u64;
     for r in 0..rounds {
+        if !ctx.step(r + 1) {
+            break;
+        }
         let name = format!("f{}", r % files);
         let (pa, pb) = (da.join(&name), db.join(&name));
         let (head_tag, tail_tag) = (format!("cap r{r}"), format!("cap r{r} tail"));

@@ -193,6 +193,7 @@ mod tests {
             seed: 42,
             params: [("size_mib".to_string(), 3)].into_iter().collect(),
             fstests: None,
+            through_step: None,
         };
         let a = args(&w, "/mnt/h/fio");
         for want in [

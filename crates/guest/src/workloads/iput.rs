@@ -66,9 +66,13 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
     ctx.write_file(&dir.join("shared"), "iput shared", SHARED_LEN);
     let mut failed_children = 0;
     let mut verified = 0;
+    let mut done = 0;
     {
         let _dropper = Dropper::start(ctx.seed, Duration::from_millis(200));
         for round in 0..rounds {
+            if !ctx.step(round + 1) {
+                break;
+            }
             let children: Vec<_> = (0..processes)
                 .filter_map(|p| {
                     let c = Command::new("/proc/self/exe")
@@ -105,11 +109,12 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
             }
             // A sample now, with the caches dropped under it.
             verified += verify(ctx, &dir, round, processes.min(2), files);
+            done = round + 1;
         }
     }
     ctx.umount(ROOT, false);
     if ctx.mount(ROOT, "") {
-        for round in 0..rounds {
+        for round in 0..done {
             verified += verify(ctx, &dir, round, processes, files);
         }
         remove_all(&dir);
@@ -119,7 +124,7 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
         let _ = std::fs::remove_dir(CGROUP);
     }
     counters(&[
-        ("processes", rounds * processes),
+        ("processes", done * processes),
         ("failed_processes", failed_children),
         ("files_verified", verified),
         ("memory_max_mib", memory_mib),

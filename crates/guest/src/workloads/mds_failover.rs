@@ -31,7 +31,12 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
     let mut kept = Vec::new();
     let mut reconnect_ms = 0u64;
     let mut rng = ctx.rng(3);
+    let mut done = 0;
     for n in 0..failovers {
+        if !ctx.step(n + 1) {
+            break;
+        }
+        done = n + 1;
         let mut held = Vec::new();
         for i in 0..files {
             let (tag, len) = (format!("failover {n} before {i}"), rng.usize(512..65_536));
@@ -96,7 +101,7 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
         ctx.umount(ROOT, false);
     }
     counters(&[
-        ("failovers", failovers),
+        ("failovers", done),
         ("files_verified", kept.len() as u64),
         ("reconnect_ms", reconnect_ms),
     ])

@@ -57,7 +57,12 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
     let mut closed = 0;
     let mut sync_ms = 0u64;
     trace_points();
+    let mut done = 0;
     for n in 0..rounds {
+        if !ctx.step(n + 1) {
+            break;
+        }
+        done = n + 1;
         if !ctx.mount(ROOT, "") {
             break;
         }
@@ -176,7 +181,7 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
         }
     }
     counters(&[
-        ("evictions", rounds),
+        ("evictions", done),
         ("sessions_closed", closed),
         ("sync_ms", sync_ms),
     ])

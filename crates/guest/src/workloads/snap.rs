@@ -60,6 +60,9 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
         }
         let mut rng = ctx.rng(7);
         for n in 1..=snapshots {
+            if !ctx.step(n) {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(rng.u64(200..700)));
             let snap = dir.join(".snap").join(format!("s{n}"));
             if ctx

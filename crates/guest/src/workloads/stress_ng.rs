@@ -210,6 +210,7 @@ stress-ng: info:  [12739] unsuccessful run completed in 5.59s\n";
             seed: 9,
             params: [("stressors".to_string(), 1u64 << 7)].into_iter().collect(),
             fstests: None,
+            through_step: None,
         };
         let a = args(&w, "/mnt/h/stress-ng").join(" ");
         assert!(a.contains("--seed 9 --verify"), "{a}");

@@ -47,8 +47,11 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
     let workers = w.param("workers");
     let files = w.param("files");
     let mut prev: Option<(PathBuf, Vec<Kept>)> = None;
-    let (mut verified, mut lazy) = (0u64, 0u64);
+    let (mut verified, mut lazy, mut done) = (0u64, 0u64, 0u64);
     for cyc in 1..=cycles {
+        if !ctx.step(cyc) {
+            break;
+        }
         if !ctx.mount(ROOT, "") {
             return counters(&[("cycles", cyc - 1)]);
         }
@@ -87,6 +90,7 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
             ctx.umount(ROOT, false);
         }
         prev = Some((dir, kept));
+        done = cyc;
     }
     if let Some((dir, kept)) = prev {
         if ctx.mount(ROOT, "") {
@@ -96,7 +100,7 @@ pub fn run(ctx: &Ctx, w: &WorkloadPlan) -> BTreeMap<String, u64> {
         }
     }
     counters(&[
-        ("cycles", cycles),
+        ("cycles", done),
         ("files_verified", verified),
         ("lazy_unmounts", lazy),
     ])

@@ -294,6 +294,7 @@ pub fn build(root: &Path) -> Fixture {
         console: Some(console7.clone()),
         during: Some(During::Workload(WORKLOAD.into())),
         outside: None,
+        step: None,
     });
     for p in &mut ps {
         let console = format!("console-prefix-{}.log", p.index);
@@ -342,6 +343,7 @@ pub fn build(root: &Path) -> Fixture {
             confidence,
             workloads: vec!["umount-stress".into()],
             stopped: fail,
+            cut: None,
         }
     })
     .collect();

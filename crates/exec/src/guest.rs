@@ -364,7 +364,6 @@ pub async fn run(
                         during: None,
 
                         outside: None,
-
                         step: None,
                         kind: FindingKind::Hang,
                         title: format!("INFO: guest stopped responding during {phase}"),
@@ -443,7 +442,6 @@ pub async fn run(
                     during: None,
 
                     outside: None,
-
                     step: None,
                     kind: FindingKind::Workload,
                     title: title.clone(),
@@ -470,7 +468,6 @@ pub async fn run(
                             during: None,
 
                             outside: None,
-
                             step: None,
                             kind: FindingKind::Hang,
                             title: format!("INFO: workload stalled in {workload}"),
@@ -542,7 +539,6 @@ pub async fn run(
                 during: None,
 
                 outside: None,
-
                 step: None,
                 kind: FindingKind::Timeout,
                 title: format!("guest timeout during {phase}"),

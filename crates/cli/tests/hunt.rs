@@ -90,7 +90,9 @@ fn the_2025_writeback_deadlock_hangs_stock_6_12_and_its_fix_passes() {
 
 /// The catch this project exists for: the deadlock-hunt job on Debian's 6.1 with the 2021
 /// six-patch series hangs at the tip with deadlock A, the bisection names patch 6 ("ceph:
-/// eliminate ceph_async_iput()"), and the way back passes. Opt-in (about 9 minutes here):
+/// eliminate ceph_async_iput()"), and the way back passes. Opt-in (about 9 minutes on the machine
+/// of 2026-12-06; 5 on that of 2026-12-07, whose bisection boots were cut after session-loss's
+/// first round):
 /// `cargo test -p harness-cli --test hunt -- --ignored --nocapture`.
 #[test]
 #[ignore]

@@ -186,19 +186,14 @@ pub(crate) async fn bisect<T: Tester>(
         return Ok(());
     };
     let during = last_fail.at(&signature).0.cloned();
-    // The latest step of that workload the signature showed in, over the trigger's failing boots
-    // (a cut boot runs through it, so that each of them counts as a fail).
-    let step = input
-        .seen
-        .iter()
-        .filter(|s| s.prefix == trigger && s.verdict == Verdict::Fail)
-        .filter_map(|s| match s.at(&signature) {
-            (Some(d), step) if Some(d) == during.as_ref() => Some(step),
-            _ => None,
-        })
-        // A boot without a step for it: no cut.
-        .try_fold(None, |max: Option<u64>, s| s.map(|s| max.max(Some(s))))
-        .flatten();
+    let step = policy::cut_step(
+        during.as_ref(),
+        input
+            .seen
+            .iter()
+            .filter(|s| s.prefix == trigger && s.verdict == Verdict::Fail)
+            .map(|s| s.at(&signature)),
+    );
     let model = input.model;
     let mut plan = policy::boot_plan(
         input.scope,

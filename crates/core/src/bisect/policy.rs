@@ -267,6 +267,21 @@ pub fn boot_plan(
     }
 }
 
+/// The step a bisection boot runs the signature's workload through: the latest step the signature
+/// showed in over the trigger prefix's failing boots (`(during, step)` of the signature's first
+/// finding in each), counting those it showed `during` the same workload, so that each of them
+/// counts as a fail of a cut boot. `None` (no cut) when one of them has no step for it.
+pub fn cut_step<'a>(
+    during: Option<&During>,
+    fails: impl IntoIterator<Item = (Option<&'a During>, Option<u64>)>,
+) -> Option<u64> {
+    fails
+        .into_iter()
+        .filter(|(d, _)| d.is_some() && *d == during)
+        .try_fold(None, |max: Option<u64>, (_, s)| s.map(|s| max.max(Some(s))))
+        .flatten()
+}
+
 /// How a boot of the test phase counts for a bisection whose boots are cut (`plan.cut`): the
 /// signature first seen in a later step of the cut workload would not have been seen by a cut
 /// boot, so that boot is no evidence either way (`None`); else its outcome as is.
@@ -521,6 +536,27 @@ mod tests {
             seen_outcome(&p, SIG, Verdict::Pass, &[], None, None),
             Some(Outcome::Pass)
         );
+        // The step: the latest over the trigger's fails in that workload; none if one has none.
+        let boot = During::Boot;
+        assert_eq!(
+            cut_step(
+                Some(&during),
+                [
+                    (Some(&during), Some(2)),
+                    (Some(&boot), None),
+                    (Some(&during), Some(1))
+                ]
+            ),
+            Some(2)
+        );
+        assert_eq!(
+            cut_step(
+                Some(&during),
+                [(Some(&during), Some(2)), (Some(&during), None)]
+            ),
+            None
+        );
+        assert_eq!(cut_step(None, [(None, Some(2))]), None);
         // Uncut: as classified.
         let uncut = BootPlan { cut: None, ..p };
         assert_eq!(
